@@ -1,0 +1,37 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   -> virtual environment, install, breakdown of the RG-output seed preset
+#   make test   -> the same set-up, then the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+# The CPU build of torch first: an unpinned torch can pull a multi-GB CUDA build.
+TORCH  ?= torch==2.13.0
+
+.PHONY: demo test test-fast reports bench clean install
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q "$(TORCH)" || echo "note: $(TORCH) not available here; pip will pick torch from pyproject's range"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/paramscope breakdown rg_output_etth1
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" tests
+
+reports: $(STAMP)
+	$(BIN)/python -m paramscope.profiler.reports reports
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_peers.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,34 @@
+"""The ``paramscope`` command. Thin: parse options, call the library, render, exit code.
+
+Nothing here imports torch at module level, so ``paramscope --help`` answers instantly.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from paramscope.cli.breakdown import breakdown
+from paramscope.cli.zoo import zoo_app
+
+app = typer.Typer(
+    name="paramscope",
+    help=(
+        "Where the parameters, MACs/FLOPs, latency and memory of a PyTorch model go, per submodule.\n\n"
+        "Models come from a YAML config, a zoo preset (paramscope zoo list) or any factory "
+        "(target: \"pkg.module:factory\"). Built on the meta device by default: no weights are allocated."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+app.command("breakdown")(breakdown)
+app.add_typer(zoo_app, name="zoo")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

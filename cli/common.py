@@ -1,0 +1,112 @@
+"""What every command shares: option types, the error guard, output writing."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from paramscope.profiler.errors import OutputError, ParamscopeError
+
+__all__ = [
+    "OutputFormat", "DebugOpt", "SetOpt", "DeviceOpt", "FormatOpt", "OutputOpt",
+    "fail", "guarded", "check_writable", "write_atomic", "emit", "stdout_console", "stderr_console",
+]
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    MD = "md"
+    CSV = "csv"
+    JSON = "json"
+
+
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show full tracebacks for errors.")]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override a config key, e.g. --set pred_len=720 or --set slot_fuse.hidden=512. Repeatable."),
+]
+DeviceOpt = Annotated[str, typer.Option("--device", "-d", help="meta (default: no weights allocated), cpu or cuda.")]
+FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="table (Rich), md, csv or json.")]
+OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file (atomically) instead of stdout.")]
+
+
+def stderr_console() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def stdout_console() -> Console:
+    # Piped output keeps full rows: rich would otherwise fold tables at 80 columns.
+    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "140"))
+    return Console(width=width, highlight=False)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print ``error: message`` as one stderr line and exit (2 = the user's input is wrong)."""
+    stderr_console().print(f"error: {message}", markup=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def guarded(debug: bool = False) -> Iterator[None]:
+    """Turn ``ParamscopeError`` into one line and exit code 2 (re-raised with ``--debug``)."""
+    try:
+        yield
+    except ParamscopeError as e:
+        if debug:
+            raise
+        fail(str(e))
+
+
+def check_writable(path: Path | None) -> None:
+    """Fail before any work if ``path`` cannot be written (missing folder, no permission)."""
+    if path is None:
+        return
+    parent = path.resolve().parent
+    if path.is_dir():
+        raise OutputError(f"--output {path}: is a directory")
+    if not parent.is_dir():
+        raise OutputError(f"--output {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"--output {path}: folder {parent} is not writable")
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write via a temporary file in the same folder and ``os.replace``: never half-written."""
+    check_writable(path)
+    mode = "wb" if isinstance(data, bytes) else "w"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.resolve().parent)
+    try:
+        with os.fdopen(fd, mode, **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise OutputError(f"--output {path}: cannot write: {e.strerror or e}") from None
+
+
+def emit(content: Any, output: Path | None) -> None:
+    """Print a Rich renderable or text to stdout, or write text to ``output``."""
+    if output is not None:
+        if not isinstance(content, str | bytes):
+            console = Console(file=None, width=140, record=True, color_system=None)
+            with console.capture():
+                console.print(content)
+            content = console.export_text()
+        write_atomic(output, content)
+        stderr_console().print(f"wrote {output}", markup=False)
+        return
+    if isinstance(content, str):
+        sys.stdout.write(content)
+        sys.stdout.flush()
+    else:
+        stdout_console().print(content)

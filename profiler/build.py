@@ -1,0 +1,199 @@
+"""ModelSpec -> a real module on meta/cpu/cuda plus its example inputs."""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import importlib
+import inspect
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from paramscope.model_zoo import registry
+from paramscope.profiler.config import coerce_dataclass
+from paramscope.profiler.errors import ConfigError, ParamscopeError, UnknownModel
+from paramscope.profiler.spec import ModelSpec
+
+__all__ = ["Built", "build", "resolve_family", "DEVICES"]
+
+DEVICES = ("meta", "cpu", "cuda")
+
+_DTYPES = {
+    "float32": "float32", "float": "float32", "fp32": "float32",
+    "float16": "float16", "half": "float16", "fp16": "float16",
+    "bfloat16": "bfloat16", "bf16": "bfloat16",
+    "float64": "float64", "double": "float64",
+    "int64": "int64", "long": "int64", "int32": "int32", "int": "int32",
+    "bool": "bool",
+}
+
+
+@dataclass(frozen=True)
+class Built:
+    """A built model with the example inputs its forward is profiled on."""
+
+    spec: ModelSpec
+    model: Any
+    """The ``torch.nn.Module``."""
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    device: str
+    config: Any = None
+    """The family's validated ``Config`` (None for target models)."""
+    input_knobs: Any = None
+    """The family's validated ``Inputs`` (None for target models)."""
+
+
+def resolve_family(spec: ModelSpec) -> tuple[ModuleType, Any, Any]:
+    """Import the spec's zoo family and validate ``args``/``inputs`` against its dataclasses."""
+    assert spec.family is not None
+    module = registry.load_family(spec.family)
+    cfg = coerce_dataclass(module.Config, spec.args, "args", spec.where)
+    inputs = coerce_dataclass(module.Inputs, spec.inputs, "inputs", spec.where)
+    return module, cfg, inputs
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    if device not in DEVICES:
+        raise ConfigError(f"--device {device}: expected one of {', '.join(DEVICES)}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA device is available here; use --device cpu or meta")
+
+
+def build(spec: ModelSpec, device: str = "meta") -> Built:
+    """Build ``spec`` on ``device`` (meta allocates no weights and runs no init kernels)."""
+    import torch
+
+    _check_device(device)
+    if spec.family is not None:
+        module, cfg, inputs = resolve_family(spec)
+        with torch.device(device):
+            model = module.build(cfg)
+        kwargs = dict(module.example_inputs(cfg, inputs, device))
+        return Built(spec, model.eval(), (), kwargs, device, cfg, inputs)
+    return _build_target(spec, device)
+
+
+@contextlib.contextmanager
+def _importable(folder: Path | None) -> Iterator[None]:
+    if folder is None or str(folder) in sys.path:
+        yield
+        return
+    sys.path.insert(0, str(folder))
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(str(folder))
+
+
+def _load_factory(spec: ModelSpec) -> Any:
+    assert spec.target is not None
+    mod_name, _, attr = spec.target.partition(":")
+    where = spec.where("target")
+    with _importable(spec.config_dir):
+        try:
+            mod = importlib.import_module(mod_name)
+        except ModuleNotFoundError as e:
+            raise UnknownModel(f"{where}target: cannot import '{mod_name}': {e}") from None
+        except Exception as e:  # noqa: BLE001 - any error while importing the user's module
+            raise UnknownModel(f"{where}target: importing '{mod_name}' failed: {type(e).__name__}: {e}") from None
+    factory = getattr(mod, attr, None)
+    if factory is None or not callable(factory):
+        names = [n for n in dir(mod) if not n.startswith("_") and callable(getattr(mod, n))]
+        close = difflib.get_close_matches(attr, names, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise UnknownModel(f"{where}target: '{mod_name}' has no callable '{attr}'{hint}")
+    return factory
+
+
+def _check_factory_args(spec: ModelSpec, factory: Any) -> None:
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return
+    params = sig.parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    for key in spec.args:
+        if key not in params:
+            close = difflib.get_close_matches(key, list(params), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(params) or 'none'})"
+            raise ConfigError(f"{spec.where('args.' + key)}args.{key}: unknown key for {spec.target}{hint}")
+
+
+def _input_tensor(spec: ModelSpec, name: str, desc: Any, device: str) -> Any:
+    import torch
+
+    key = f"inputs.{name}"
+    if isinstance(desc, list):
+        desc = {"shape": desc}
+    if not isinstance(desc, Mapping) or "shape" not in desc:
+        raise ConfigError(f"{spec.where(key)}{key}: expected {{shape: [..], dtype: float32}} or a shape list")
+    unknown = set(desc) - {"shape", "dtype", "high"}
+    if unknown:
+        raise ConfigError(f"{spec.where(key)}{key}.{sorted(unknown)[0]}: unknown key (known: shape, dtype, high)")
+    shape = desc["shape"]
+    if not isinstance(shape, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape):
+        raise ConfigError(f"{spec.where(key + '.shape')}{key}.shape: expected a list of non-negative ints, got {shape!r}")
+    dtype_name = str(desc.get("dtype", "float32"))
+    if dtype_name not in _DTYPES:
+        raise ConfigError(f"{spec.where(key + '.dtype')}{key}.dtype: unknown dtype '{dtype_name}' (known: {', '.join(sorted(set(_DTYPES)))})")
+    dtype = getattr(torch, _DTYPES[dtype_name])
+    if dtype.is_floating_point:
+        return torch.randn(shape, dtype=dtype, device=device)
+    if dtype == torch.bool:
+        return torch.zeros(shape, dtype=dtype, device=device)
+    high = int(desc.get("high", 2))
+    return torch.randint(0, high, shape, dtype=dtype, device=device)
+
+
+def _to_device(obj: Any, device: str) -> Any:
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, tuple | list):
+        return type(obj)(_to_device(o, device) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _to_device(v, device) for k, v in obj.items()}
+    return obj
+
+
+def _split_inputs(obj: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    if isinstance(obj, dict):
+        return (), dict(obj)
+    if isinstance(obj, tuple | list):
+        return tuple(obj), {}
+    return (obj,), {}
+
+
+def _build_target(spec: ModelSpec, device: str) -> Built:
+    import torch
+
+    factory = _load_factory(spec)
+    _check_factory_args(spec, factory)
+    try:
+        with _importable(spec.config_dir), torch.device(device):
+            result = factory(**spec.args)
+    except ParamscopeError:
+        raise
+    except (TypeError, ValueError, AssertionError, RuntimeError) as e:
+        raise ConfigError(f"{spec.where('args')}building {spec.target} failed: {type(e).__name__}: {e}") from None
+    model, example = (result if isinstance(result, tuple) and len(result) == 2 else (result, None))
+    if not isinstance(model, torch.nn.Module):
+        raise ConfigError(f"{spec.where('target')}target: {spec.target} returned {type(model).__name__}, not an nn.Module (or (module, example_inputs))")
+    if spec.inputs:
+        kwargs = {name: _input_tensor(spec, name, desc, device) for name, desc in spec.inputs.items()}
+        args: tuple[Any, ...] = ()
+    elif example is not None:
+        args, kwargs = _split_inputs(_to_device(example, device))
+    else:
+        raise ConfigError(f"{spec.source}: inputs: missing; describe the forward's tensors, e.g. inputs: {{x: {{shape: [1, 96, 7], dtype: float32}}}}, or return (model, example_inputs) from the factory")
+    return Built(spec, model.eval(), args, kwargs, device)

@@ -1,0 +1,101 @@
+"""``profile_model``: the one call that measures a model and returns a ``Profile``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from paramscope.profiler.params import ParamCounts, count_params, is_within
+from paramscope.profiler.stats import ModuleStats, Profile, Totals, Uncounted
+
+__all__ = ["profile_model", "input_shapes"]
+
+
+def input_shapes(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, list[int]]:
+    """Shapes of the tensor inputs, by keyword (positional ones as ``arg0``, ``arg1``...)."""
+    out: dict[str, list[int]] = {}
+    for i, a in enumerate(args):
+        if hasattr(a, "shape"):
+            out[f"arg{i}"] = list(a.shape)
+    for k, v in kwargs.items():
+        if hasattr(v, "shape"):
+            out[k] = list(v.shape)
+    return out
+
+
+def _shared_marks(counts: ParamCounts) -> dict[str, list[str]]:
+    """Module path -> human notes on the tied parameters it holds directly."""
+    marks: dict[str, list[str]] = {}
+    for sp in counts.shared:
+        owner_mod = sp.owner.rsplit(".", 1)[0] if "." in sp.owner else ""
+        marks.setdefault(owner_mod, []).append(f"{sp.owner} = {', '.join(sp.aliases)} (counted here)")
+        for alias in sp.aliases:
+            mod = alias.rsplit(".", 1)[0] if "." in alias else ""
+            marks.setdefault(mod, []).append(f"{alias} = {sp.owner} (counted there)")
+    return marks
+
+
+def profile_model(
+    model: Any,
+    args: tuple[Any, ...] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    name: str | None = None,
+    flops: Any = None,
+    device: str | None = None,
+) -> Profile:
+    """Measure ``model``: parameters per submodule, and MACs when a ``FlopCount`` is given.
+
+    Args:
+        model: any ``torch.nn.Module`` (meta, cpu or cuda).
+        args: positional example inputs of ``forward``.
+        kwargs: keyword example inputs of ``forward``.
+        name: display name; defaults to the class name.
+        flops: a ``FlopCount`` from ``paramscope.profiler.flops.count_macs`` (or None).
+        device: device label; defaults to the first parameter's device.
+
+    Returns:
+        A ``Profile`` whose ``modules`` are in ``named_modules()`` pre-order.
+    """
+    kwargs = dict(kwargs or {})
+    counts = count_params(model)
+    marks = _shared_marks(counts)
+    macs: Mapping[str, int] = flops.macs if flops is not None else {}
+    calls: Mapping[str, int] = flops.calls if flops is not None else {}
+    rows: list[ModuleStats] = []
+    pending: list[str] = []
+    for path, mod in model.named_modules():
+        depth = 0 if path == "" else path.count(".") + 1
+        p = counts.params[path]
+        t = counts.trainable[path]
+        rows.append(ModuleStats(
+            path=path, type=type(mod).__name__, depth=depth, params=p, trainable=t, frozen=p - t,
+            buffers=counts.buffers[path], macs=macs.get(path) if flops is not None else None,
+            calls=calls.get(path) if flops is not None else None,
+            shared_with=tuple(marks.get(path, ())),
+        ))
+        if any(True for _ in mod.children()):
+            pending.append(path)
+    for path in reversed(pending):  # a container's own parameters go after its subtree
+        last = max(i for i, r in enumerate(rows) if is_within(r.path, path))
+        rows[last + 1:last + 1] = [
+            ModuleStats(path=pname, type="Parameter", depth=pname.count(".") + 1, params=numel,
+                        trainable=numel if trainable else 0, frozen=0 if trainable else numel,
+                        buffers=0, is_param=True)
+            for pname, numel, trainable in counts.direct.get(path, ())
+        ]
+    total = Totals(
+        params=counts.params[""], trainable=counts.trainable[""],
+        frozen=counts.params[""] - counts.trainable[""], buffers=counts.buffers[""],
+        macs=macs.get("") if flops is not None else None,
+    )
+    if device is None:
+        first = next(iter(model.parameters()), None)
+        device = str(first.device.type) if first is not None else "cpu"
+    uncounted = tuple(Uncounted(u.name, u.count, tuple(u.where)) for u in getattr(flops, "uncounted", ()))
+    return Profile(
+        model=name or type(model).__name__, model_class=type(model).__name__, device=device,
+        total=total, modules=tuple(rows), shared=counts.shared, input_shapes=input_shapes(args, kwargs),
+        flops_backend=getattr(flops, "backend", None), uncounted=uncounted,
+        notes=tuple(getattr(flops, "notes", ())),
+    )

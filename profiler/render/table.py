@@ -1,0 +1,177 @@
+"""Breakdown renderers: Rich table, markdown, csv and json, all from a ``Profile``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any, Literal
+
+from rich.table import Table
+from rich.text import Text
+
+from paramscope.profiler.render.units import fmt_int, fmt_pct, human, indent_path
+from paramscope.profiler.stats import ModuleStats, Profile
+
+__all__ = [
+    "SortKey", "select_rows", "breakdown_table", "breakdown_markdown", "breakdown_csv",
+    "profile_to_dict", "breakdown_json", "footer_lines", "JSON_SCHEMA",
+]
+
+JSON_SCHEMA = "paramscope.breakdown/1"
+SortKey = Literal["tree", "params", "macs", "name"]
+
+
+def select_rows(profile: Profile, depth: int | None = 2, top: int | None = None, sort: SortKey = "tree") -> list[ModuleStats]:
+    """The rows to show: submodules down to ``depth`` (root excluded), sorted, the first ``top``."""
+    rows = [m for m in profile.modules if m.path and (depth is None or m.depth <= depth)]
+    if sort == "params" or (top is not None and sort == "tree"):
+        rows.sort(key=lambda m: -m.params)
+    elif sort == "macs":
+        rows.sort(key=lambda m: -(m.macs or 0))
+    elif sort == "name":
+        rows.sort(key=lambda m: m.path)
+    return rows[:top] if top is not None else rows
+
+
+def _has_macs(profile: Profile) -> bool:
+    return profile.total.macs is not None
+
+
+def _cells(profile: Profile, m: ModuleStats, indent: bool) -> list[str]:
+    t = profile.total
+    cells = [indent_path(m.path, m.depth) if indent else m.path, m.type, fmt_int(m.params), fmt_pct(m.params, t.params)]
+    if t.frozen:
+        cells.append(fmt_int(m.frozen))
+    if _has_macs(profile):
+        cells += ["" if m.is_param else fmt_int(m.macs), "" if m.is_param else fmt_pct(m.macs, t.macs),
+                  "" if m.is_param else human(m.flops)]
+    if profile.shared:
+        cells.append("; ".join(m.shared_with))
+    return cells
+
+
+def _headers(profile: Profile) -> list[str]:
+    heads = ["Module", "Type", "Params", "% params"]
+    if profile.total.frozen:
+        heads.append("Frozen")
+    if _has_macs(profile):
+        heads += ["MACs", "% MACs", "FLOPs"]
+    if profile.shared:
+        heads.append("Shared")
+    return heads
+
+
+def footer_lines(profile: Profile) -> list[str]:
+    """Totals and caveats, one line each (shown under every table format)."""
+    t = profile.total
+    lines = [f"total params: {fmt_int(t.params)} (trainable {fmt_int(t.trainable)}, frozen {fmt_int(t.frozen)})"]
+    if t.buffers:
+        lines.append(f"buffers: {fmt_int(t.buffers)} elements, not counted as parameters")
+    for sp in profile.shared:
+        lines.append(f"shared: {sp.owner} is also {', '.join(sp.aliases)}: {fmt_int(sp.numel)} counted once")
+    if t.macs is not None:
+        lines.append(f"MACs per forward: {fmt_int(t.macs)} ({human(t.macs)}); FLOPs = 2 x MACs = {fmt_int(t.flops)} ({human(t.flops)}) [backend: {profile.flops_backend}]")
+    if profile.input_shapes:
+        shapes = ", ".join(f"{k}={list(v)}" for k, v in profile.input_shapes.items())
+        lines.append(f"inputs: {shapes} on {profile.device}")
+    for u in profile.uncounted:
+        where = f" in {', '.join(w or '(root)' for w in u.where[:3])}" if u.where else ""
+        more = f" and {len(u.where) - 3} more" if len(u.where) > 3 else ""
+        lines.append(f"not counted: {u.name} x{u.count}{where}{more}")
+    lines.extend(f"note: {n}" for n in profile.notes)
+    return lines
+
+
+def breakdown_table(profile: Profile, rows: list[ModuleStats]) -> Table:
+    """A Rich table of ``rows`` with totals; the largest rows are highlighted."""
+    title = profile.model + (f"  ({profile.preset_of})" if profile.preset_of else "")
+    table = Table(title=title, title_justify="left", caption="\n".join(footer_lines(profile)),
+                  caption_justify="left", show_footer=False)
+    for i, head in enumerate(_headers(profile)):
+        table.add_column(head, justify="left" if i < 2 or head == "Shared" else "right", no_wrap=i == 0)
+    big = sorted((m.params for m in rows if not m.is_param), reverse=True)[:3]
+    for m in rows:
+        style = "bold" if big and m.params >= big[-1] and m.params > 0 and not m.is_param else None
+        cells: list[Any] = _cells(profile, m, indent=True)
+        cells[0] = Text(cells[0], style="italic" if m.is_param else "")
+        table.add_row(*cells, style=style)
+    table.add_section()
+    total = ModuleStats(path="", type=profile.model_class, depth=0, params=profile.total.params,
+                        trainable=profile.total.trainable, frozen=profile.total.frozen,
+                        buffers=profile.total.buffers, macs=profile.total.macs)
+    table.add_row(*_cells(profile, total, indent=True), style="bold")
+    return table
+
+
+def breakdown_markdown(profile: Profile, rows: list[ModuleStats]) -> str:
+    """A GitHub markdown table plus footer lines."""
+    heads = _headers(profile)
+    aligns = ["---" if i < 2 or h == "Shared" else "---:" for i, h in enumerate(heads)]
+    out = [f"### {profile.model}" + (f" ({profile.preset_of})" if profile.preset_of else ""), "",
+           "| " + " | ".join(heads) + " |", "| " + " | ".join(aligns) + " |"]
+    for m in rows:
+        cells = _cells(profile, m, indent=False)
+        cells[0] = f"`{cells[0]}`"
+        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    total = ModuleStats(path="**total**", type=profile.model_class, depth=0, params=profile.total.params,
+                        trainable=profile.total.trainable, frozen=profile.total.frozen,
+                        buffers=profile.total.buffers, macs=profile.total.macs)
+    out.append("| " + " | ".join(_cells(profile, total, indent=False)) + " |")
+    out.append("")
+    out.extend(f"- {line}" for line in footer_lines(profile))
+    return "\n".join(out) + "\n"
+
+
+def breakdown_csv(profile: Profile, rows: list[ModuleStats]) -> str:
+    """CSV with raw integers (no separators), one row per module, the total last."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["path", "type", "depth", "params", "trainable", "frozen", "buffers", "macs", "flops", "calls"])
+    for m in rows:
+        w.writerow([m.path, m.type, m.depth, m.params, m.trainable, m.frozen, m.buffers,
+                    "" if m.macs is None else m.macs, "" if m.flops is None else m.flops, "" if m.calls is None else m.calls])
+    t = profile.total
+    w.writerow(["", profile.model_class, 0, t.params, t.trainable, t.frozen, t.buffers,
+                "" if t.macs is None else t.macs, "" if t.flops is None else t.flops, ""])
+    return buf.getvalue()
+
+
+def _module_dict(m: ModuleStats) -> dict[str, Any]:
+    d: dict[str, Any] = {"path": m.path, "type": m.type, "depth": m.depth, "params": m.params,
+                         "trainable": m.trainable, "frozen": m.frozen, "buffers": m.buffers,
+                         "macs": m.macs, "flops": m.flops, "calls": m.calls}
+    if m.is_param:
+        d["is_parameter"] = True
+    if m.shared_with:
+        d["shared"] = list(m.shared_with)
+    if m.latency_ms is not None:
+        d["latency_ms"] = m.latency_ms
+        d["self_ms"] = m.self_ms
+    return d
+
+
+def profile_to_dict(profile: Profile, rows: list[ModuleStats] | None = None) -> dict[str, Any]:
+    """The documented JSON document (schema ``paramscope.breakdown/1``), exact integers."""
+    t = profile.total
+    return {
+        "schema": JSON_SCHEMA,
+        "model": profile.model,
+        "model_class": profile.model_class,
+        "source": profile.source,
+        "preset_of": profile.preset_of,
+        "device": profile.device,
+        "inputs": {k: list(v) for k, v in profile.input_shapes.items()},
+        "config": profile.config,
+        "total": {"params": t.params, "trainable": t.trainable, "frozen": t.frozen,
+                  "buffers": t.buffers, "macs": t.macs, "flops": t.flops},
+        "flops_backend": profile.flops_backend,
+        "modules": [_module_dict(m) for m in (rows if rows is not None else [m for m in profile.modules if m.path])],
+        "shared": [{"owner": s.owner, "aliases": list(s.aliases), "numel": s.numel} for s in profile.shared],
+        "uncounted": [{"name": u.name, "count": u.count, "where": list(u.where)} for u in profile.uncounted],
+        "notes": list(profile.notes),
+    }
+
+
+def breakdown_json(profile: Profile, rows: list[ModuleStats] | None = None) -> str:
+    return json.dumps(profile_to_dict(profile, rows), indent=2) + "\n"

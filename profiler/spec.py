@@ -1,0 +1,233 @@
+"""Config files, presets and ``--set`` overrides -> a validated ``ModelSpec``.
+
+A config names a zoo family (``model: rg_output``) or any importable factory
+(``target: "pkg.module:factory"``), its builder arguments (``args:``) and example-input knobs
+(``inputs:``). Every error names the file, the key and, where YAML knows it, the line.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from paramscope.model_zoo import registry
+from paramscope.profiler.errors import ConfigError, UnknownModel
+
+__all__ = ["ModelSpec", "load_spec", "spec_from_dict", "apply_overrides", "parse_set"]
+
+TOP_KEYS = ("model", "target", "preset_of", "description", "args", "inputs")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model to profile, as the user described it (not yet built)."""
+
+    name: str
+    """Preset name, file stem or target: what tables and reports call the model."""
+    source: str
+    """Where it came from (a file path, or ``preset NAME``) for error messages."""
+    family: str | None
+    """Zoo family name, or None for a ``target:`` model."""
+    target: str | None
+    """``pkg.module:factory`` for a user model."""
+    args: Mapping[str, Any]
+    inputs: Mapping[str, Any]
+    preset_of: str | None = None
+    description: str | None = None
+    config_dir: Path | None = None
+    """The config file's folder: importable, so a user's model file can sit next to the YAML."""
+    lines: Mapping[str, int] = field(default_factory=dict)
+    """Dotted key -> line number in the config file (1-based)."""
+    overridden: Mapping[str, str] = field(default_factory=dict)
+    """Dotted key -> the ``--set`` item that changed it."""
+
+    def where(self, key: str) -> str:
+        """Location prefix for a message about ``key``: ``file:line: `` or ``file: ``."""
+        probe = key
+        while True:
+            if probe in self.overridden:
+                return f"{self.source} (--set {self.overridden[probe]}): "
+            if "." not in probe:
+                break
+            probe = probe.rsplit(".", 1)[0]
+        line = self.lines.get(key)
+        while line is None and "." in key:
+            key = key.rsplit(".", 1)[0]
+            line = self.lines.get(key)
+        return f"{self.source}:{line}: " if line else f"{self.source}: "
+
+
+def _key_lines(node: yaml.Node, prefix: str = "") -> dict[str, int]:
+    out: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            dotted = f"{prefix}.{k.value}" if prefix else str(k.value)
+            out[dotted] = k.start_mark.line + 1
+            out.update(_key_lines(v, dotted))
+    return out
+
+
+def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read: {e}") from None
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{where}: malformed YAML: {problem}") from None
+    if data is None:
+        raise ConfigError(f"{path}: empty config (expected 'model:' or 'target:')")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data, _key_lines(node) if node is not None else {}
+
+
+def load_spec(config: str, sets: Sequence[str] = ()) -> ModelSpec:
+    """Load a config by path, preset name or family name, then apply ``--set`` overrides.
+
+    Args:
+        config: a YAML path, a preset name (``rg_output_etth1``) or a family name (defaults).
+        sets: ``key=value`` overrides; keys may be dotted (``slot_fuse.hidden``), prefixed
+            (``args.pred_len``, ``inputs.batch_size``) or a family knob alias (``rank``).
+
+    Returns:
+        The validated spec.
+    """
+    path = Path(config)
+    if path.suffix in (".yaml", ".yml") or path.exists() or "/" in config:
+        data, lines = _read_yaml(path)
+        spec = spec_from_dict(data, name=path.stem, source=str(path), config_dir=path.resolve().parent, lines=lines)
+    elif (preset := registry.preset_path(config)) is not None:
+        data, lines = _read_yaml(preset)
+        spec = spec_from_dict(data, name=config, source=str(preset), config_dir=preset.parent, lines=lines)
+    elif config in registry.family_names():
+        spec = spec_from_dict({"model": config}, name=config, source=f"family {config}")
+    else:
+        known = sorted({*registry.presets(), *registry.family_names()})
+        close = difflib.get_close_matches(config, known, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(known)}"
+        raise UnknownModel(f"{config}: no such file, preset or zoo family{hint}")
+    return apply_overrides(spec, sets)
+
+
+def spec_from_dict(
+    data: Mapping[str, Any],
+    *,
+    name: str,
+    source: str,
+    config_dir: Path | None = None,
+    lines: Mapping[str, int] | None = None,
+) -> ModelSpec:
+    """Validate the top level of a config mapping (the args are checked when resolved)."""
+    lines = dict(lines or {})
+
+    def where(key: str) -> str:
+        line = lines.get(key)
+        return f"{source}:{line}: " if line else f"{source}: "
+
+    for key in data:
+        if key not in TOP_KEYS:
+            close = difflib.get_close_matches(str(key), TOP_KEYS, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(TOP_KEYS)})"
+            raise ConfigError(f"{where(str(key))}{key}: unknown key{hint}")
+    family, target = data.get("model"), data.get("target")
+    if (family is None) == (target is None):
+        raise ConfigError(f"{source}: give exactly one of 'model: <zoo family>' or 'target: \"pkg.module:factory\"'")
+    if family is not None and family not in registry.family_names():
+        close = difflib.get_close_matches(str(family), registry.family_names(), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(registry.family_names())}"
+        raise UnknownModel(f"{where('model')}model: unknown zoo family '{family}'{hint}")
+    if target is not None and (not isinstance(target, str) or ":" not in target):
+        raise ConfigError(f"{where('target')}target: expected \"pkg.module:factory\", got {target!r}")
+    for section in ("args", "inputs"):
+        if data.get(section) is not None and not isinstance(data[section], dict):
+            raise ConfigError(f"{where(section)}{section}: expected a mapping, got {type(data[section]).__name__}")
+    return ModelSpec(
+        name=name,
+        source=source,
+        family=family,
+        target=target,
+        args=dict(data.get("args") or {}),
+        inputs=dict(data.get("inputs") or {}),
+        preset_of=data.get("preset_of"),
+        description=data.get("description"),
+        config_dir=config_dir,
+        lines={("args." + k[5:] if k.startswith("args.") else k): v for k, v in lines.items()},
+    )
+
+
+def parse_set(item: str) -> tuple[str, Any]:
+    """``"slot_fuse.hidden=512"`` -> ``("slot_fuse.hidden", 512)`` (the value is read as YAML)."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {item}: expected key=value, e.g. --set pred_len=720")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def _resolve_key(spec: ModelSpec, key: str) -> tuple[str, tuple[tuple[str, Any], ...]]:
+    """Full dotted key (``args.x`` / ``inputs.x``) for a user key, plus implied settings."""
+    if key.startswith(("args.", "inputs.")):
+        return key, ()
+    if spec.family is not None:
+        for knob in registry.get_family(spec.family).knobs:
+            if key in (knob.alias, knob.alias.replace("_", "-")):
+                return knob.key, knob.implies
+    head = key.split(".")[0]
+    if head in spec.inputs and head not in spec.args:
+        return f"inputs.{key}", ()
+    return f"args.{key}", ()
+
+
+def _set_dotted(root: dict[str, Any], dotted: str, value: Any, label: str) -> None:
+    parts = dotted.split(".")
+    node = root
+    for part in parts[:-1]:
+        nxt = node.setdefault(part, {})
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"--set {label}: '{part}' is a value ({nxt!r}), not a mapping")
+        node = nxt
+    node[parts[-1]] = value
+
+
+def apply_overrides(spec: ModelSpec, sets: Sequence[str] | Mapping[str, Any]) -> ModelSpec:
+    """Return ``spec`` with overrides applied (``key=value`` strings, or a mapping)."""
+    items = list(sets.items()) if isinstance(sets, Mapping) else [parse_set(s) for s in sets]
+    if not items:
+        return spec
+    tree: dict[str, Any] = {"args": copy.deepcopy(dict(spec.args)), "inputs": copy.deepcopy(dict(spec.inputs))}
+    for key, value in items:
+        full, implied = _resolve_key(spec, key)
+        for ikey, ivalue in implied:
+            _set_dotted(tree, ikey, ivalue, key)
+        _set_dotted(tree, full, value, key)
+    overridden = dict(spec.overridden)
+    for key, value in items:
+        full, implied = _resolve_key(spec, key)
+        for ikey, _ in implied:
+            overridden[ikey] = f"{key}={value}"
+        overridden[full] = f"{key}={value}"
+    return ModelSpec(
+        name=spec.name, source=spec.source, family=spec.family, target=spec.target,
+        args=tree["args"], inputs=tree["inputs"], preset_of=spec.preset_of,
+        description=spec.description, config_dir=spec.config_dir, lines=spec.lines,
+        overridden=overridden,
+    )

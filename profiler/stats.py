@@ -1,0 +1,104 @@
+"""The data paramscope measures: frozen records that every renderer consumes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ModuleStats", "SharedParam", "Totals", "Uncounted", "Profile"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleStats:
+    """One row of a breakdown: a submodule (or a parameter held directly by a container)."""
+
+    path: str
+    """``named_modules()`` name ("" is the root), or ``module.param`` for a direct parameter."""
+    type: str
+    """Class name, or ``Parameter`` for a direct parameter row."""
+    depth: int
+    """Dots in the path plus one; the root has depth 0."""
+    params: int
+    """Unique parameter elements in this subtree (a shared tensor counts at its first owner)."""
+    trainable: int
+    frozen: int
+    buffers: int
+    """Buffer elements in this subtree (never part of ``params``)."""
+    macs: int | None = None
+    """Inclusive multiply-accumulates of one forward; None = not measured, 0 = measured zero."""
+    calls: int | None = None
+    """Times the module's forward ran during the measured pass."""
+    shared_with: tuple[str, ...] = ()
+    """Parameters in this subtree that are the same tensor as a parameter elsewhere (``a ~ b``)."""
+    is_param: bool = False
+    """True for a direct-parameter row (e.g. ``output_hgate_bias``)."""
+    latency_ms: float | None = None
+    """Median inclusive forward latency, when measured."""
+    self_ms: float | None = None
+
+    @property
+    def flops(self) -> int | None:
+        """FLOPs = 2 x MACs (one multiply plus one add per MAC)."""
+        return None if self.macs is None else 2 * self.macs
+
+
+@dataclass(frozen=True, slots=True)
+class SharedParam:
+    """A parameter tensor reachable under more than one name (tied/shared weights)."""
+
+    owner: str
+    """The first name ``named_parameters()`` gives it; its elements are counted there."""
+    aliases: tuple[str, ...]
+    numel: int
+
+
+@dataclass(frozen=True, slots=True)
+class Uncounted:
+    """An op or module a FLOP backend could not count (never a silent zero)."""
+
+    name: str
+    count: int
+    where: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    params: int
+    trainable: int
+    frozen: int
+    buffers: int
+    macs: int | None = None
+
+    @property
+    def flops(self) -> int | None:
+        return None if self.macs is None else 2 * self.macs
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything measured about one model: the result of ``profile_model``."""
+
+    model: str
+    """Display name (preset, file stem, target or class name)."""
+    model_class: str
+    device: str
+    total: Totals
+    modules: tuple[ModuleStats, ...]
+    """Every submodule (and direct-parameter row), in ``named_modules()`` pre-order."""
+    shared: tuple[SharedParam, ...] = ()
+    input_shapes: Mapping[str, list[int]] = field(default_factory=dict)
+    flops_backend: str | None = None
+    uncounted: tuple[Uncounted, ...] = ()
+    notes: tuple[str, ...] = ()
+    source: str | None = None
+    preset_of: str | None = None
+    config: Mapping[str, Any] = field(default_factory=dict)
+    """The args and inputs the model was built from (after overrides)."""
+
+    def get(self, path: str) -> ModuleStats:
+        """The row for ``path``; ``KeyError`` if there is none."""
+        for m in self.modules:
+            if m.path == path:
+                return m
+        raise KeyError(path)

@@ -1,0 +1,229 @@
+"""`paramscope breakdown` through Typer's runner: figures, formats, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from paramscope.cli.app import app
+
+runner = CliRunner()
+
+# The note's breakdown of SUP-ETTh1.M0RGOUTHGBL.sharedpma.el1.k321.e20.vt.pr96.sd0
+RG_NOTE = {
+    "enc_embedding": 2_670_848,
+    "encoder": 3_153_408,
+    "slot_attn": 1_051_648,
+    "slot_fuse": 3_150_338,
+    "slot_fuse.score_mlp": 3_149_825,
+    "slot_fuse.gate": 513,
+    "slot_projectors": 295_488,
+    "projector": 49_248,
+    "output_hgate_bias": 96,
+}
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def breakdown_json(*args: str) -> dict:
+    res = run("breakdown", *args, "--format", "json", "--flops", "none")
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)
+
+
+def test_rg_output_preset_reproduces_every_figure_of_the_note() -> None:
+    doc = breakdown_json("rg_output_etth1")
+    assert doc["total"]["params"] == 10_371_074
+    by_path = {m["path"]: m["params"] for m in doc["modules"]}
+    for path, want in RG_NOTE.items():
+        assert by_path[path] == want, path
+
+
+def test_table_shows_the_figures_with_separators() -> None:
+    res = run("breakdown", "rg_output_etth1", "--flops", "none")
+    assert res.exit_code == 0, res.output
+    for path, want in RG_NOTE.items():
+        assert path in res.stdout and f"{want:,}" in res.stdout
+    assert "10,371,074" in res.stdout
+
+
+def test_set_pred_len_720() -> None:
+    doc = breakdown_json("rg_output_etth1", "--set", "pred_len=720")
+    by_path = {m["path"]: m["params"] for m in doc["modules"]}
+    assert by_path["slot_projectors"] == 2_216_160  # 6 * (512*720 + 720)
+    assert doc["config"]["args"]["pred_len"] == 720
+
+
+def test_hidden_512_total() -> None:
+    assert breakdown_json("rg_output_etth1", "--set", "slot_fuse.hidden=512")["total"]["params"] == 8_008_706
+
+
+def test_family_name_and_path_both_work(tmp_path: Path) -> None:
+    from paramscope.model_zoo.registry import preset_path
+
+    doc = breakdown_json(str(preset_path("rg_output_etth1")))
+    assert doc["total"]["params"] == 10_371_074
+
+
+@pytest.mark.parametrize("fmt", ["md", "csv"])
+def test_md_and_csv(fmt: str) -> None:
+    res = run("breakdown", "rg_output_etth1", "--flops", "none", "--format", fmt, "--depth", "1")
+    assert res.exit_code == 0, res.output
+    if fmt == "md":
+        assert "| `slot_fuse` | ResidualGatedFuse | 3,150,338 |" in res.stdout
+    else:
+        assert "slot_fuse,ResidualGatedFuse,1,3150338," in res.stdout
+
+
+def test_output_file_written_atomically(tmp_path: Path) -> None:
+    out = tmp_path / "b.json"
+    res = run("breakdown", "rg_output_etth1", "--flops", "none", "--format", "json", "--output", str(out))
+    assert res.exit_code == 0, res.output
+    assert json.loads(out.read_text())["total"]["params"] == 10_371_074
+    assert [p.name for p in tmp_path.iterdir()] == ["b.json"]  # no temp file left behind
+
+
+def test_top_and_sort() -> None:
+    res = run("breakdown", "rg_output_etth1", "--flops", "none", "--format", "csv", "--top", "2", "--depth", "1")
+    lines = res.stdout.strip().splitlines()
+    assert [line.split(",")[0] for line in lines[1:3]] == ["encoder", "slot_fuse"] or [
+        line.split(",")[0] for line in lines[1:3]] == ["slot_fuse", "encoder"]
+    assert len(lines) == 4  # header, 2 rows, total
+
+
+def test_user_target_model_next_to_yaml(user_config: Path) -> None:
+    doc = breakdown_json(str(user_config))
+    # emb 100*16 = 1600 (head tied: 0), conv 16*16*3+16 = 784,
+    # lstm 4*(16*16 + 16*16 + 16 + 16) = 2176, qkv 16*48 + 48 = 816 -> 5376
+    assert doc["total"]["params"] == 5376
+    assert doc["shared"] == [{"owner": "emb.weight", "aliases": ["head.weight"], "numel": 1600}]
+    assert doc["inputs"] == {"ids": [2, 8]}
+
+
+def test_user_factory_returning_inputs(user_config: Path) -> None:
+    cfg = user_config.parent / "pair.yaml"
+    cfg.write_text('target: "usermodel:make_with_inputs"\n', encoding="utf-8")
+    doc = breakdown_json(str(cfg))
+    assert doc["inputs"] == {"arg0": [2, 8]}
+
+
+# ---- bad input: one line, exit code 2, no traceback ------------------------------------------
+
+def _error(res) -> str:
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, res.stderr
+    return lines[0]
+
+
+def write(tmp_path: Path, text: str, name: str = "c.yaml") -> str:
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return str(p)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    line = _error(run("breakdown", str(tmp_path / "nope.yaml")))
+    assert line == f"error: {tmp_path / 'nope.yaml'}: no such file"
+
+
+def test_malformed_yaml_names_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "model: rg_output\nargs:\n  pred_len: [96\n")
+    line = _error(run("breakdown", path))
+    assert line.startswith(f"error: {path}:") and "malformed YAML" in line
+
+
+def test_unknown_top_key_names_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "model: rg_output\nargz:\n  pred_len: 96\n")
+    assert _error(run("breakdown", path)) == f"error: {path}:2: argz: unknown key (did you mean 'args'?)"
+
+
+def test_unknown_arg_key_names_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "model: rg_output\nargs:\n  pred_len: 96\n  slot_fuse:\n    hiden: 512\n")
+    assert _error(run("breakdown", path)) == f"error: {path}:5: args.slot_fuse.hiden: unknown key (did you mean 'hidden'?)"
+
+
+def test_wrong_type(tmp_path: Path) -> None:
+    path = write(tmp_path, "model: rg_output\nargs:\n  pred_len: ninety\n")
+    assert _error(run("breakdown", path)) == f"error: {path}:3: args.pred_len: expected int, got 'ninety'"
+
+
+def test_impossible_shape(tmp_path: Path) -> None:
+    path = write(tmp_path, "model: rg_output\nargs:\n  d_model: 510\n")
+    line = _error(run("breakdown", path))
+    assert line.startswith(f"error: {path}:3: args.d_model: 510 is not divisible by n_heads=8")
+
+
+def test_unknown_model(tmp_path: Path) -> None:
+    path = write(tmp_path, "model: rg_outptu\n")
+    assert _error(run("breakdown", path)) == f"error: {path}:1: model: unknown zoo family 'rg_outptu'; did you mean 'rg_output'?"
+
+
+def test_unknown_preset_name() -> None:
+    line = _error(run("breakdown", "rg_output_ettx1"))
+    assert line.startswith("error: rg_output_ettx1: no such file, preset or zoo family; did you mean")
+
+
+def test_unknown_target(tmp_path: Path) -> None:
+    path = write(tmp_path, 'target: "no_such_pkg.mod:make"\ninputs: {x: [1, 2]}\n')
+    line = _error(run("breakdown", path))
+    assert line.startswith(f"error: {path}:1: target: cannot import 'no_such_pkg.mod'")
+
+
+def test_unknown_factory_arg(user_config: Path) -> None:
+    path = write(user_config.parent, 'target: "usermodel:make"\nargs: {vocb: 10}\ninputs: {ids: {shape: [1, 4], dtype: int64}}\n', "bad.yaml")
+    line = _error(run("breakdown", path))
+    assert line == f"error: {path}:2: args.vocb: unknown key for usermodel:make (did you mean 'vocab'?)"
+
+
+def test_bad_set_override() -> None:
+    assert _error(run("breakdown", "rg_output_etth1", "--set", "pred_len")) == (
+        "error: --set pred_len: expected key=value, e.g. --set pred_len=720")
+
+
+def test_set_wrong_type_names_the_override() -> None:
+    line = _error(run("breakdown", "rg_output_etth1", "--set", "pred_len=abc"))
+    assert line.endswith("(--set pred_len=abc): args.pred_len: expected int, got 'abc'")
+
+
+def test_unwritable_output_writes_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "missing_dir" / "out.json"
+    line = _error(run("breakdown", "rg_output_etth1", "--output", str(target)))
+    assert line == f"error: --output {target}: folder {target.parent} does not exist"
+    assert not target.parent.exists()
+
+
+def test_bad_device() -> None:
+    assert _error(run("breakdown", "rg_output_etth1", "--device", "tpu")) == "error: --device tpu: expected one of meta, cpu, cuda"
+
+
+def test_debug_shows_traceback() -> None:
+    res = run("breakdown", "rg_output_ettx1", "--debug")
+    assert res.exit_code != 0 and res.exception is not None
+
+
+def test_help_and_zoo_list_do_not_import_torch() -> None:
+    code = ("import sys; from typer.testing import CliRunner; from paramscope.cli.app import app; "
+            "r = CliRunner(); assert r.invoke(app, ['--help']).exit_code == 0; "
+            "assert r.invoke(app, ['zoo', 'list']).exit_code == 0; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "COLUMNS": "120"})
+
+
+def test_zoo_list_and_show() -> None:
+    res = run("zoo", "list")
+    assert res.exit_code == 0
+    for name in ("rg_output", "gru_router", "titan_stream", "selective_lm", "rg_output_etth1"):
+        assert name in res.stdout
+    res = run("zoo", "show", "rg_output")
+    assert res.exit_code == 0 and "--rank" in res.stdout and "args.slot_fuse.rank" in res.stdout
+    assert _error(run("zoo", "show", "nope")).startswith("error: nope: no zoo family or preset")
