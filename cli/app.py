@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from paramscope.cli.breakdown import breakdown
+from paramscope.cli.whatif import whatif
 from paramscope.cli.zoo import zoo_app
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.command("breakdown")(breakdown)
+app.command("whatif")(whatif)
 app.add_typer(zoo_app, name="zoo")
 
 

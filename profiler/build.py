@@ -75,7 +75,11 @@ def build(spec: ModelSpec, device: str = "meta") -> Built:
         module, cfg, inputs = resolve_family(spec)
         with torch.device(device):
             model = module.build(cfg)
-        kwargs = dict(module.example_inputs(cfg, inputs, device))
+        try:
+            kwargs = dict(module.example_inputs(cfg, inputs, device))
+        except ValueError as e:  # zoo convention: "<inputs key>: what is wrong"
+            key = str(e).split(":", 1)[0].strip()
+            raise ConfigError(f"{spec.where('inputs.' + key)}inputs.{e}") from None
         return Built(spec, model.eval(), (), kwargs, device, cfg, inputs)
     return _build_target(spec, device)
 

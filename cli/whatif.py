@@ -1,0 +1,123 @@
+"""``paramscope whatif``: a grid of knob values against the base design."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from paramscope.cli.common import (
+    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit, guarded, stderr_console, write_atomic,
+)
+
+_KNOB_HELP = "Comma-separated values, e.g. 192,384."
+ValuesOpt = Annotated[str | None, typer.Option(help=_KNOB_HELP)]
+
+
+def whatif(
+    config: Annotated[str, typer.Argument(help="A config YAML, a preset name or a zoo family.")],
+    rank: Annotated[str | None, typer.Option("--rank", help="Low-rank factor (rg_output: implies score_mode=lowrank; gru_router: variant=lowrank).")] = None,
+    pred_len: Annotated[str | None, typer.Option("--pred-len", help="Forecast horizons (workload knob).")] = None,
+    hidden: Annotated[str | None, typer.Option("--hidden", help="rg_output score_mlp hidden widths.")] = None,
+    router_dim: Annotated[str | None, typer.Option("--router-dim", help="gru_router per-expert widths.")] = None,
+    variant: Annotated[str | None, typer.Option("--variant", help="gru_router variants, e.g. gru,lowrank,grouped.")] = None,
+    head: Annotated[str | None, typer.Option("--head", help="titan_stream heads: mean,flatten_mlp,attention_pool.")] = None,
+    skip_interval: Annotated[str | None, typer.Option("--skip-interval", help="selective_lm output intervals.")] = None,
+    seq_len: Annotated[str | None, typer.Option("--seq-len", help="Sequence lengths (workload knob).")] = None,
+    batch_size: Annotated[str | None, typer.Option("--batch-size", help="Batch sizes (workload knob).")] = None,
+    sets: Annotated[list[str] | None, typer.Option("--set", "-s", help="Any config key with values: --set d_model=256,512. Repeatable.")] = None,
+    workload: Annotated[list[str] | None, typer.Option("--workload", help="Treat this --set key as a workload knob. Repeatable.")] = None,
+    module: Annotated[str | None, typer.Option("--module", help="Follow one submodule across the grid, e.g. slot_fuse.score_mlp.")] = None,
+    device: DeviceOpt = "meta",
+    flops: Annotated[str, typer.Option("--flops", help="MAC backend for the MACs columns: torch (default), fvcore, thop or none.")] = "torch",
+    fmt: FormatOpt = OutputFormat.TABLE,
+    output: OutputOpt = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Also write a PNG chart (stacked parameters by submodule).")] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Compare variants of a model over a grid of knob values (params, MACs, what changed, scaling).
+
+    Design knobs (rank, hidden, router_dim...) are compared with the base design at the same
+    workload knobs (pred_len, seq_len, batch_size), as the seed notes do by hand.
+
+    Example: paramscope whatif rg_output_etth1 --rank 192,384 --pred-len 96,720
+    """
+    from functools import partial
+
+    from paramscope.profiler.errors import ConfigError
+    from paramscope.profiler.pipeline import measure
+    from paramscope.profiler.render import sweep as render
+    from paramscope.profiler.spec import load_spec, parse_set
+    from paramscope.profiler.sweep import make_axes, run_sweep
+
+    with guarded(debug):
+        check_writable(output)
+        check_writable(plot)
+        spec = load_spec(config)
+        knobs: dict[str, list[Any]] = {}
+        named = {"rank": rank, "pred_len": pred_len, "hidden": hidden, "router_dim": router_dim, "variant": variant,
+                 "head": head, "skip_interval": skip_interval, "seq_len": seq_len, "batch_size": batch_size}
+        for alias, raw in named.items():
+            if raw is not None:
+                knobs[alias] = _values(raw, f"--{alias.replace('_', '-')}")
+        for item in sets or []:
+            key, _ = parse_set(item)
+            knobs[key] = _values(item.partition("=")[2], f"--set {key}")
+        if not knobs:
+            raise ConfigError("give at least one knob to vary, e.g. --rank 192,384 or --set d_model=256,512")
+        if module is not None:
+            _check_module(spec, module)
+        axes = make_axes(spec, knobs, workload or [])
+        measure_fn = partial(measure, device=device, flops=None if flops == "none" else flops)
+        sweep = _run(spec, axes, measure_fn, run_sweep)
+        if plot is not None:
+            write_atomic(plot, render.sweep_plot(sweep))
+            stderr_console().print(f"wrote {plot}", markup=False)
+        if fmt is OutputFormat.JSON:
+            emit(render.sweep_json(sweep), output)
+        elif fmt is OutputFormat.MD:
+            emit(render.sweep_markdown(sweep, module), output)
+        elif fmt is OutputFormat.CSV:
+            emit(render.sweep_csv(sweep), output)
+        else:
+            emit(render.sweep_table(sweep, module), output)
+
+
+def _values(raw: str, label: str) -> list[Any]:
+    import yaml
+
+    from paramscope.profiler.errors import ConfigError
+
+    parts = [p.strip() for p in raw.split(",") if p.strip()]
+    if not parts:
+        raise ConfigError(f"{label}: expected comma-separated values, e.g. {label} 192,384")
+    return [yaml.safe_load(p) for p in parts]
+
+
+def _check_module(spec: Any, module: str) -> None:
+    from paramscope.profiler.build import build
+    from paramscope.profiler.errors import ConfigError
+
+    built = build(spec, "meta")
+    names = [n for n, _ in built.model.named_modules()]
+    if module not in names:
+        import difflib
+
+        close = difflib.get_close_matches(module, names, n=1)
+        raise ConfigError(f"--module {module}: no such submodule" + (f"; did you mean '{close[0]}'?" if close else ""))
+
+
+def _run(spec: Any, axes: Any, measure_fn: Any, run_sweep: Any) -> Any:
+    from rich.progress import Progress
+
+    n = 1
+    for a in axes:
+        n *= len(a.values)
+    with Progress(console=stderr_console(), transient=True, disable=n < 3) as bar:
+        task = bar.add_task("what if", total=n)
+
+        def progress(done: int, total: int, label: str) -> None:
+            bar.update(task, completed=done, description=label)
+
+        return run_sweep(spec, axes, measure_fn=measure_fn, progress=progress)

@@ -1,0 +1,212 @@
+"""Renderers for ``whatif``: Rich table, markdown, csv, json and a PNG chart."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from fractions import Fraction
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+
+from paramscope.profiler.render.units import fmt_int, fmt_pct, human
+from paramscope.profiler.sweep import ScalingLaw, Sweep, Variant
+
+__all__ = ["sweep_table", "sweep_markdown", "sweep_csv", "sweep_to_dict", "sweep_json", "law_lines", "sweep_plot"]
+
+JSON_SCHEMA = "paramscope.whatif/1"
+
+
+def _delta_pct(delta: int | None, base: int | None) -> str:
+    if delta is None or not base:
+        return "-"
+    return f"{100.0 * delta / base:+.2f}%"
+
+
+def _signed(n: int | None) -> str:
+    return "-" if n is None else f"{n:+,}"
+
+
+def _changed_text(v: Variant, module: str | None, limit: int = 4) -> str:
+    if v.status != "ok":
+        return v.reason or "failed"
+    # a parent whose change is all in one child is named by the child only
+    deltas = [d for d in v.changed if (module is None or d.path == module) and not any(
+        c.path.startswith(d.path + ".") and c.delta_params == d.delta_params for c in v.changed)]
+    deltas.sort(key=lambda d: -abs(d.delta_params))
+    text = ", ".join(f"{d.path} {_signed(d.delta_params)}" for d in deltas[:limit] if d.delta_params)
+    more = len([d for d in deltas if d.delta_params]) - limit
+    return text + (f" (+{more} more)" if more > 0 else "") if text else "-"
+
+
+def _module_value(v: Variant, path: str) -> tuple[int | None, int | None]:
+    if v.profile is None:
+        return None, None
+    try:
+        m = v.profile.get(path)
+        return m.params, m.macs
+    except KeyError:
+        return 0, 0
+
+
+def _row(sweep: Sweep, v: Variant, module: str | None) -> list[str]:
+    cells = [str(v.knobs[a.label]) for a in sweep.axes]
+    if v.status != "ok":
+        return cells + ["failed", "", "", "", "", "", v.reason or ""]
+    cells += [fmt_int(v.params), fmt_int(v.baseline_params), _signed(v.delta_params), _delta_pct(v.delta_params, v.baseline_params)]
+    dm = None if v.macs is None or v.baseline_macs is None else v.macs - v.baseline_macs
+    cells += [human(v.macs), _delta_pct(dm, v.baseline_macs)]
+    if module is not None:
+        p, _ = _module_value(v, module)
+        cells.append(fmt_int(p))
+    cells.append(_changed_text(v, None))
+    return cells
+
+
+def _heads(sweep: Sweep, module: str | None) -> list[str]:
+    heads = [f"{a.label} ({a.kind[0]})" for a in sweep.axes]
+    heads += ["params", "baseline", "delta", "delta %", "MACs", "MACs delta %"]
+    if module is not None:
+        heads.append(module)
+    return heads + ["changed submodules"]
+
+
+def _fmt_coeff(c: Fraction) -> str:
+    return f"{int(c):,}" if c.denominator == 1 else f"{float(c):,.4g}"
+
+
+def law_lines(sweep: Sweep) -> list[str]:
+    """One sentence per fitted law worth saying (growth, or a changed module that stays constant)."""
+    changed = {d.path for v in sweep.variants for d in v.changed if d.delta_params}
+    out = []
+    for law in sweep.laws:
+        if law.law == "constant" and law.path not in changed:
+            continue
+        out.append(_law_sentence(law))
+    return out
+
+
+def _law_sentence(law: ScalingLaw) -> str:
+    name = law.path or "total"
+    c = law.coefficients
+    if law.law == "constant":
+        return f"{name}: independent of {law.knob} ({_fmt_coeff(c[0])})"
+    if law.law == "linear":
+        return f"{name}: linear in {law.knob}, {'+' if c[1] >= 0 else ''}{_fmt_coeff(c[1])} per step (+ {_fmt_coeff(c[0])})"
+    if law.law == "quadratic":
+        return (f"{name}: quadratic in {law.knob}: {_fmt_coeff(c[2])}*{law.knob}^2 + {_fmt_coeff(c[1])}*{law.knob}"
+                f" + {_fmt_coeff(c[0])}")
+    return f"{name}: neither constant, linear nor quadratic in {law.knob}"
+
+
+def sweep_table(sweep: Sweep, module: str | None = None) -> Any:
+    title = f"what if: {sweep.base.model} (base {sweep.base.total.params:,} params)"
+    table = Table(title=title, title_justify="left")
+    for i, h in enumerate(_heads(sweep, module)):
+        table.add_column(h, justify="left" if i < len(sweep.axes) or h == "changed submodules" else "right")
+    for v in sweep.variants:
+        table.add_row(*_row(sweep, v, module), style="red" if v.status != "ok" else None)
+    notes = ["(d) design knob: compared with the base design; (w) workload knob: both evaluated at this value",
+             *law_lines(sweep)]
+    table.caption = "\n".join(notes)
+    table.caption_justify = "left"
+    return Group(table)
+
+
+def sweep_markdown(sweep: Sweep, module: str | None = None) -> str:
+    heads = _heads(sweep, module)
+    out = [f"### what if: {sweep.base.model}", "", "| " + " | ".join(heads) + " |",
+           "| " + " | ".join("---" if i < len(sweep.axes) or h == "changed submodules" else "---:" for i, h in enumerate(heads)) + " |"]
+    for v in sweep.variants:
+        out.append("| " + " | ".join(c.replace("|", "\\|") for c in _row(sweep, v, module)) + " |")
+    laws = law_lines(sweep)
+    if laws:
+        out += ["", *[f"- {line}" for line in laws]]
+    return "\n".join(out) + "\n"
+
+
+def sweep_csv(sweep: Sweep) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([a.label for a in sweep.axes] + ["status", "params", "baseline_params", "delta_params", "macs", "baseline_macs", "reason"])
+    for v in sweep.variants:
+        w.writerow([v.knobs[a.label] for a in sweep.axes] + [
+            v.status, v.params if v.params is not None else "", v.baseline_params if v.baseline_params is not None else "",
+            v.delta_params if v.delta_params is not None else "", v.macs if v.macs is not None else "",
+            v.baseline_macs if v.baseline_macs is not None else "", v.reason or ""])
+    return buf.getvalue()
+
+
+def _coeffs(c: Sequence[Fraction]) -> list[int | float]:
+    return [int(x) if x.denominator == 1 else float(x) for x in c]
+
+
+def sweep_to_dict(sweep: Sweep) -> dict[str, Any]:
+    """Schema ``paramscope.whatif/1``: exact integers for params and MACs."""
+    b = sweep.base.total
+    return {
+        "schema": JSON_SCHEMA,
+        "model": sweep.base.model,
+        "baseline": {"params": b.params, "macs": b.macs, "flops": b.flops, "config": sweep.base.config},
+        "axes": [{"knob": a.label, "key": a.key, "kind": a.kind, "values": list(a.values)} for a in sweep.axes],
+        "variants": [
+            {
+                "knobs": dict(v.knobs), "status": v.status, "reason": v.reason,
+                "params": v.params, "baseline_params": v.baseline_params, "delta_params": v.delta_params,
+                "delta_params_pct": None if v.delta_params is None or not v.baseline_params else 100.0 * v.delta_params / v.baseline_params,
+                "macs": v.macs, "baseline_macs": v.baseline_macs,
+                "changed": [{"path": d.path, "params": d.params, "baseline_params": d.baseline_params,
+                             "delta_params": d.delta_params, "macs": d.macs, "baseline_macs": d.baseline_macs} for d in v.changed],
+            }
+            for v in sweep.variants
+        ],
+        "scaling": [{"path": law.path, "knob": law.knob, "law": law.law, "coefficients": _coeffs(law.coefficients),
+                     "fixed": dict(law.fixed)} for law in sweep.laws],
+        "flops_backend": sweep.metric_backend,
+    }
+
+
+def sweep_json(sweep: Sweep) -> str:
+    return json.dumps(sweep_to_dict(sweep), indent=2) + "\n"
+
+
+def sweep_plot(sweep: Sweep) -> bytes:
+    """Stacked bars of parameters by top-level submodule, one bar per variant; returns PNG bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [v for v in sweep.variants if v.status == "ok" and v.profile is not None]
+    tops = [m.path for m in sweep.base.modules if m.depth == 1]
+    for v in ok:
+        tops += [m.path for m in v.profile.modules if m.depth == 1 and m.path not in tops]  # type: ignore[union-attr]
+    labels = ["base"] + ["\n".join(f"{k}={val}" for k, val in v.knobs.items()) for v in ok]
+    profiles = [sweep.base] + [v.profile for v in ok]
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(labels) + 3), 5.0))
+    bottoms = [0.0] * len(profiles)
+    for path in tops:
+        vals = [float(_safe_params(p, path)) / 1e6 for p in profiles]
+        ax.bar(range(len(labels)), vals, bottom=bottoms, label=path)
+        bottoms = [b + v for b, v in zip(bottoms, vals, strict=True)]
+    for i, total in enumerate(bottoms):
+        ax.text(i, total, f"{total:.2f}M", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(range(len(labels)), labels, fontsize=8)
+    ax.set_ylabel("parameters (millions)")
+    ax.set_title(f"what if: {sweep.base.model}")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _safe_params(profile: Any, path: str) -> int:
+    try:
+        return int(profile.get(path).params)
+    except KeyError:
+        return 0
