@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typer
 
+from paramscope.cli.audit import audit
 from paramscope.cli.breakdown import breakdown
 from paramscope.cli.whatif import whatif
 from paramscope.cli.zoo import zoo_app
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 app.command("breakdown")(breakdown)
 app.command("whatif")(whatif)
+app.command("audit")(audit)
 app.add_typer(zoo_app, name="zoo")
 
 

@@ -1,0 +1,47 @@
+"""``paramscope audit``: the MAC backends side by side, disagreements over 1% explained."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from paramscope.cli.common import DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded
+
+
+def audit(
+    config: Annotated[str, typer.Argument(help="A config YAML, a preset name or a zoo family.")],
+    device: DeviceOpt = "meta",
+    backends: Annotated[str, typer.Option("--backends", help="Comma-separated backends to compare.")] = "torch,fvcore,thop",
+    only_flagged: Annotated[bool, typer.Option("--only-flagged", help="Show only modules where the backends disagree by more than 1%.")] = False,
+    fmt: FormatOpt = OutputFormat.TABLE,
+    output: OutputOpt = None,
+    sets: SetOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Count MACs with every backend (torch, fvcore, thop) and compare them per module.
+
+    Disagreements over 1% are highlighted and explained where the cause is known (an op one
+    backend cannot see, elementwise work one counts and another does not).
+
+    Example: paramscope audit rg_output_etth1 --only-flagged
+    """
+    from paramscope.profiler.build import build
+    from paramscope.profiler.flops import audit as run_audit
+    from paramscope.profiler.render.audit import audit_to_dict, render_audit
+    from paramscope.profiler.spec import load_spec
+
+    with guarded(debug):
+        check_writable(output)
+        built = build(load_spec(config, sets or []), device)
+        names = [b.strip() for b in backends.split(",") if b.strip()]
+        from paramscope.profiler.flops import backend_for
+
+        for name in names:
+            backend_for(name)  # an unknown name is a one-line error before any work
+        report = run_audit(built.model, built.args, built.kwargs, names)
+        if fmt is OutputFormat.JSON:
+            emit(json.dumps(audit_to_dict(report), indent=2) + "\n", output)
+        else:
+            emit(render_audit(report, only_flagged=only_flagged), output)

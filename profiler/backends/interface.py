@@ -1,0 +1,189 @@
+"""The counting-backend interface, its frozen result types, and helpers every adapter shares.
+
+Convention (stated once): 1 MAC = one multiply-accumulate; FLOPs = 2 x MACs for matmul/conv-like
+ops. Each adapter normalises its library to MACs: torch's FlopCounterMode counts FLOPs (/2),
+fvcore's "flops" are MACs, thop counts MACs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol
+
+from paramscope.profiler.errors import ForwardFailed
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["Backend", "UncountedOp", "FlopCount", "CountingBackend"]
+
+log = logging.getLogger(__name__)
+
+
+class Backend(StrEnum):
+    """The counting backends, as named on the command line (``--flops NAME``)."""
+
+    TORCH = "torch"
+    FVCORE = "fvcore"
+    THOP = "thop"
+
+
+@dataclass(frozen=True, slots=True)
+class UncountedOp:
+    """An op (or, for thop, a module class) that ran but that the backend could not count."""
+
+    name: str
+    """e.g. ``"aten::lstm"``, or a module class name such as ``"MultiheadAttention"`` for thop."""
+    count: int
+    """How many times it occurred."""
+    where: tuple[str, ...]
+    """The ``named_modules()`` paths it occurred in (innermost module; ``""`` is the root)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FlopCount:
+    """MACs of one forward pass, per module, from one backend."""
+
+    backend: str
+    """The backend that produced the numbers (after any fallback)."""
+    macs: Mapping[str, int]
+    """Inclusive MACs for every ``named_modules()`` path (``""`` = root; 0 when none ran)."""
+    calls: Mapping[str, int]
+    """How many times each module's forward ran."""
+    uncounted: tuple[UncountedOp, ...] = ()
+    """Ops or modules that ran but were not counted: no silent zeros."""
+    notes: tuple[str, ...] = ()
+    """Human-readable remarks: fallbacks, shared modules, conventions."""
+    backward_macs: Mapping[str, int] | None = None
+    """Inclusive backward-pass MACs per path, when asked for and measurable."""
+
+    @property
+    def total_macs(self) -> int:
+        """MACs of the whole model (the root's inclusive figure)."""
+        return self.macs.get("", 0)
+
+    @property
+    def total_flops(self) -> int:
+        """FLOPs of the whole model, 2 x MACs."""
+        return 2 * self.total_macs
+
+
+class CountingBackend(Protocol):
+    """One adapter per counting library (``profiler/backends/<name>.py``)."""
+
+    name: str
+
+    def count(
+        self, model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], *, backward: bool = False
+    ) -> FlopCount:
+        """Run the model's forward once and count its MACs per module."""
+        ...
+
+
+# --------------------------------------------------------------------------------------------
+# helpers shared by the adapters (private to the backends package)
+
+
+@dataclass(slots=True)
+class _CallTracker:
+    """Counts forward calls per path and remembers which module was running when one raised."""
+
+    calls: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    stack: list[str] = field(default_factory=list)
+
+    @property
+    def current(self) -> str:
+        return self.stack[-1] if self.stack else ""
+
+
+@contextmanager
+def _track_calls(model: torch.nn.Module) -> Iterator[_CallTracker]:
+    """Forward hooks on every module (removed on exit) that count calls and keep a path stack.
+
+    A module that raises never runs its post-hook, so after an exception the top of the stack
+    is the innermost module that failed.
+    """
+    tracker = _CallTracker()
+    handles = []
+
+    def pre(path: str) -> Any:
+        def hook(_mod: Any, _inp: Any) -> None:
+            tracker.calls[path] += 1
+            tracker.stack.append(path)
+
+        return hook
+
+    def post(path: str) -> Any:
+        def hook(_mod: Any, _inp: Any, _out: Any) -> None:
+            if tracker.stack and tracker.stack[-1] == path:
+                tracker.stack.pop()
+
+        return hook
+
+    try:
+        for path, mod in model.named_modules():
+            handles.append(mod.register_forward_pre_hook(pre(path)))
+            handles.append(mod.register_forward_hook(post(path)))
+        yield tracker
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _forward_failed(tracker: _CallTracker, exc: BaseException) -> ForwardFailed:
+    """The ``ForwardFailed`` for an exception raised inside the model's forward."""
+    return ForwardFailed(f"forward failed in '{tracker.current}': {exc}")
+
+
+def _tensor_leaves(obj: Any, _depth: int = 0) -> list[torch.Tensor]:
+    """Tensors inside an output: tensor, tuple/list, dict (HF ModelOutput), dataclass; others skipped."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if _depth > 8:
+        return []
+    if isinstance(obj, Mapping):
+        return [t for v in obj.values() for t in _tensor_leaves(v, _depth + 1)]
+    if isinstance(obj, (tuple, list)):
+        return [t for v in obj for t in _tensor_leaves(v, _depth + 1)]
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return [t for f in dataclasses.fields(obj) for t in _tensor_leaves(getattr(obj, f.name), _depth + 1)]
+    return []
+
+
+def _shared_module_notes(model: torch.nn.Module, how: str) -> tuple[str, ...]:
+    """One note per module reachable at more than one path (named_modules() lists it once)."""
+    paths: defaultdict[int, list[str]] = defaultdict(list)
+    for path, mod in model.named_modules(remove_duplicate=False):
+        paths[id(mod)].append(path)
+    return tuple(
+        f"module '{ps[0]}' is shared (also at {', '.join(repr(p) for p in ps[1:])}): "
+        f"its MACs are booked at '{ps[0]}'; {how}"
+        for ps in paths.values()
+        if len(ps) > 1
+    )
+
+
+def _all_paths(model: torch.nn.Module) -> list[str]:
+    return [p for p, _ in model.named_modules()]
+
+
+def _with_all_paths(model: torch.nn.Module, counts: Mapping[str, int]) -> dict[str, int]:
+    """``counts`` completed with a 0 for every named_modules() path it lacks, in model order."""
+    return {p: int(counts.get(p, 0)) for p in _all_paths(model)}
+
+
+def _uncounted(records: Mapping[str, Mapping[str, int]]) -> tuple[UncountedOp, ...]:
+    """UncountedOps from ``{op_name: {innermost_path: count}}``, sorted by name."""
+    return tuple(
+        UncountedOp(name=op, count=sum(where.values()), where=tuple(sorted(where)))
+        for op, where in sorted(records.items())
+        if sum(where.values()) > 0
+    )
