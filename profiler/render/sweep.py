@@ -10,6 +10,7 @@ from fractions import Fraction
 from typing import Any
 
 from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 
 from paramscope.profiler.render.units import fmt_int, fmt_pct, human
@@ -108,10 +109,10 @@ def sweep_table(sweep: Sweep, module: str | None = None) -> Any:
     for i, h in enumerate(_heads(sweep, module)):
         table.add_column(h, justify="left" if i < len(sweep.axes) or h == "changed submodules" else "right")
     for v in sweep.variants:
-        table.add_row(*_row(sweep, v, module), style="red" if v.status != "ok" else None)
+        table.add_row(*[escape(c) for c in _row(sweep, v, module)], style="red" if v.status != "ok" else None)
     notes = ["(d) design knob: compared with the base design; (w) workload knob: both evaluated at this value",
              *law_lines(sweep)]
-    table.caption = "\n".join(notes)
+    table.caption = escape("\n".join(notes))
     table.caption_justify = "left"
     return Group(table)
 

@@ -7,6 +7,7 @@ import io
 import json
 from typing import Any, Literal
 
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -86,7 +87,7 @@ def footer_lines(profile: Profile) -> list[str]:
 def breakdown_table(profile: Profile, rows: list[ModuleStats]) -> Table:
     """A Rich table of ``rows`` with totals; the largest rows are highlighted."""
     title = profile.model + (f"  ({profile.preset_of})" if profile.preset_of else "")
-    table = Table(title=title, title_justify="left", caption="\n".join(footer_lines(profile)),
+    table = Table(title=escape(title), title_justify="left", caption=escape("\n".join(footer_lines(profile))),
                   caption_justify="left", show_footer=False)
     for i, head in enumerate(_headers(profile)):
         table.add_column(head, justify="left" if i < 2 or head == "Shared" else "right", no_wrap=i == 0)
