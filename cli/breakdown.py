@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
 import typer
 
@@ -19,6 +20,11 @@ def breakdown(
     device: DeviceOpt = "meta",
     flops: Annotated[str, typer.Option("--flops", help="MAC/FLOP backend: torch (default), fvcore, thop, or none.")] = "torch",
     backward: Annotated[bool, typer.Option("--backward", help="Also count the backward pass (torch backend).")] = False,
+    latency: Annotated[bool, typer.Option("--latency", help="Time every submodule's forward (needs --device cpu or cuda).")] = False,
+    repeats: Annotated[int, typer.Option("--repeats", help="Timed forward passes for --latency.")] = 20,
+    warmup: Annotated[int, typer.Option("--warmup", help="Untimed forward passes before timing.")] = 3,
+    clock: Annotated[str, typer.Option("--clock", help="wall (default) or thread (cpu time of this thread: robust on a busy machine).")] = "wall",
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Shortcut for --set inputs.batch_size=N.")] = None,
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
@@ -31,7 +37,8 @@ def breakdown(
 
     Example: paramscope breakdown rg_output_etth1 --set pred_len=720 --depth 1
     """
-    from paramscope.profiler.pipeline import measure
+    from paramscope.profiler.build import build
+    from paramscope.profiler.pipeline import measure_built
     from paramscope.profiler.render import table as render
     from paramscope.profiler.spec import load_spec
 
@@ -39,17 +46,40 @@ def breakdown(
         if sort not in ("tree", "params", "macs", "name"):
             raise _bad(f"--sort {sort}: expected tree, params, macs or name")
         check_writable(output)
-        spec = load_spec(config, sets or [])
-        prof = measure(spec, device=device, flops=None if flops == "none" else flops, backward=backward)
+        extra = [f"inputs.batch_size={batch_size}"] if batch_size is not None else []
+        spec = load_spec(config, [*(sets or []), *extra])
+        if latency and device == "meta":
+            raise _bad("--latency needs real tensors: pass --device cpu or --device cuda")
+        built = build(spec, device)
+        prof = measure_built(built, flops=None if flops == "none" else flops, backward=backward)
+        lat = _latency(built, repeats, warmup, clock) if latency else None
         rows = render.select_rows(prof, depth=depth, top=top, sort=sort)  # type: ignore[arg-type]
         if fmt is OutputFormat.JSON:
-            emit(render.breakdown_json(prof), output)
+            doc = render.profile_to_dict(prof)
+            if lat is not None:
+                from paramscope.profiler.render.latency import latency_to_dict
+
+                doc["latency"] = latency_to_dict(lat)
+            emit(json.dumps(doc, indent=2) + "\n", output)
         elif fmt is OutputFormat.MD:
             emit(render.breakdown_markdown(prof, rows), output)
         elif fmt is OutputFormat.CSV:
             emit(render.breakdown_csv(prof, rows), output)
         else:
             emit(render.breakdown_table(prof, rows), output)
+        if lat is not None and fmt is not OutputFormat.JSON:
+            from paramscope.profiler.render.latency import latency_markdown, latency_table
+
+            emit(latency_table(lat, top=top) if fmt is OutputFormat.TABLE else latency_markdown(lat), None)
+
+
+def _latency(built: Any, repeats: int, warmup: int, clock: str) -> Any:
+    from paramscope.profiler.latency import Clock, measure_latency
+
+    if clock not in ("wall", "thread"):
+        raise _bad(f"--clock {clock}: expected wall or thread")
+    return measure_latency(built.model, built.args, built.kwargs, device=built.device,
+                           repeats=repeats, warmup=warmup, clock=Clock(clock))
 
 
 def _bad(message: str) -> Exception:

@@ -1,0 +1,66 @@
+"""``paramscope memory``: weights, gradients, optimizer state and saved activations by precision."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from paramscope.cli.common import (
+    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded,
+)
+
+
+def memory(
+    config: Annotated[str, typer.Argument(help="A config YAML, a preset name or a zoo family.")],
+    dtype: Annotated[str, typer.Option("--dtype", help="Precisions to compare: fp32,bf16,fp16,int8,int4.")] = "fp32,bf16,int8",
+    train: Annotated[str | None, typer.Option("--train", help="Add gradients and optimizer state: adam, adamw or sgd.")] = None,
+    keep: Annotated[list[str] | None, typer.Option("--keep", help="Keep a submodule in a precision, e.g. fp32:load_balancer (the QAT note's mixed plan). Repeatable.")] = None,
+    modules: Annotated[int | None, typer.Option("--modules", help="Also show the N largest submodules of the first plan.")] = None,
+    device: DeviceOpt = "meta",
+    fmt: FormatOpt = OutputFormat.TABLE,
+    output: OutputOpt = None,
+    sets: SetOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Memory by precision: weights, gradients, optimizer state, saved activations (measured).
+
+    Activations saved for backward are measured by running the forward on meta under
+    saved_tensors_hooks, not guessed; --keep plans mixed precision per submodule.
+
+    Example: paramscope memory gru_router_spectra --dtype fp32,int8 --train adam --keep fp32:load_balancer
+    """
+    from paramscope.profiler.build import build
+    from paramscope.profiler.errors import ConfigError
+    from paramscope.profiler.memory import Optimizer, Precision, plan_memory_sweep
+    from paramscope.profiler.render import memory as render
+    from paramscope.profiler.spec import load_spec
+
+    def choice(enum: type, value: str, label: str):  # type: ignore[no-untyped-def]
+        try:
+            return enum(value.strip().lower())
+        except ValueError:
+            raise ConfigError(f"{label} {value}: expected one of {', '.join(e.value for e in enum)}") from None
+
+    with guarded(debug):
+        check_writable(output)
+        dtypes = [choice(Precision, d, "--dtype") for d in dtype.split(",") if d.strip()]
+        optimizer = choice(Optimizer, train, "--train") if train else None
+        plan: dict[str, Precision] = {}
+        for item in keep or []:
+            prec, sep, path = item.partition(":")
+            if not sep or not path:
+                raise ConfigError(f"--keep {item}: expected PRECISION:PATH, e.g. --keep fp32:load_balancer")
+            plan[path] = choice(Precision, prec, "--keep")
+        built = build(load_spec(config, sets or []), device)
+        reports = plan_memory_sweep(built.model, built.args, built.kwargs, dtypes=dtypes, train=optimizer, keep=plan)
+        if fmt is OutputFormat.JSON:
+            emit(json.dumps({"schema": "paramscope.memory/1", "model": built.spec.name,
+                             "plans": [render.memory_to_dict(r) for r in reports]}, indent=2) + "\n", output)
+        elif fmt in (OutputFormat.MD, OutputFormat.CSV):
+            emit(render.memory_markdown(reports), output)
+        else:
+            emit(render.memory_table(reports, title=f"Memory by precision: {built.spec.name}"), output)
+            if modules:
+                emit(render.memory_modules_table(reports[0], top=modules), None)
