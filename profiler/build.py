@@ -178,6 +178,17 @@ def _split_inputs(obj: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
     return (obj,), {}
 
 
+def _accepts_keywords(model: Any, kwargs: Mapping[str, Any]) -> bool:
+    """True when ``model.forward`` takes every name in ``kwargs`` as a keyword."""
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return True
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return True
+    return all(name in params and params[name].kind is not params[name].POSITIONAL_ONLY for name in kwargs)
+
+
 def _build_target(spec: ModelSpec, device: str) -> Built:
     import torch
 
@@ -196,6 +207,8 @@ def _build_target(spec: ModelSpec, device: str) -> Built:
     if spec.inputs:
         kwargs = {name: _input_tensor(spec, name, desc, device) for name, desc in spec.inputs.items()}
         args: tuple[Any, ...] = ()
+        if not _accepts_keywords(model, kwargs):  # e.g. nn.Sequential.forward(input): pass in YAML order
+            args, kwargs = tuple(kwargs.values()), {}
     elif example is not None:
         args, kwargs = _split_inputs(_to_device(example, device))
     else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -84,7 +86,23 @@ def count_macs(
         UnknownBackend: bad backend name. BackendUnavailable: library missing.
         ForwardFailed: the forward raised (the message names the submodule).
     """
-    return backend_for(backend).count(model, tuple(args), dict(kwargs or {}), backward=backward)
+    count = backend_for(backend).count(model, tuple(args), dict(kwargs or {}), backward=backward)
+    return dataclasses.replace(count, macs=_sum_uncalled_containers(model, count))
+
+
+def _sum_uncalled_containers(model: Any, count: FlopCount) -> dict[str, int]:
+    """Inclusive MACs where a container never runs its own forward (ModuleList, ModuleDict).
+
+    Backends book MACs to the modules whose forward ran; a ``ModuleList`` of projectors is
+    never called itself, so its inclusive figure is the sum of its children's.
+    """
+    macs = dict(count.macs)
+    children = {path: [f"{path}.{n}" if path else n for n, _ in mod.named_children()]
+                for path, mod in model.named_modules()}
+    for path in reversed(list(children)):  # children before parents
+        if children[path] and not count.calls.get(path):
+            macs[path] = sum(macs.get(c, 0) for c in children[path])
+    return macs
 
 
 @dataclass(frozen=True, slots=True)

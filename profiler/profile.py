@@ -35,23 +35,6 @@ def _shared_marks(counts: ParamCounts) -> dict[str, list[str]]:
     return marks
 
 
-def _containers_summed(model: Any, flops: Any) -> dict[str, int]:
-    """Inclusive MACs where a container never runs its own forward (ModuleList, ModuleDict).
-
-    Backends book MACs to the modules whose forward ran; a ``ModuleList`` of projectors is
-    never called itself, so its inclusive figure is the sum of its children's.
-    """
-    macs = dict(flops.macs)
-    calls = flops.calls
-    children: dict[str, list[str]] = {}
-    for path, mod in model.named_modules():
-        children[path] = [f"{path}.{n}" if path else n for n, _ in mod.named_children()]
-    for path in reversed(list(children)):
-        if children[path] and not calls.get(path):
-            macs[path] = sum(macs.get(c, 0) for c in children[path])
-    return macs
-
-
 def profile_model(
     model: Any,
     args: tuple[Any, ...] = (),
@@ -77,7 +60,7 @@ def profile_model(
     kwargs = dict(kwargs or {})
     counts = count_params(model)
     marks = _shared_marks(counts)
-    macs: Mapping[str, int] = _containers_summed(model, flops) if flops is not None else {}
+    macs: Mapping[str, int] = flops.macs if flops is not None else {}
     calls: Mapping[str, int] = flops.calls if flops is not None else {}
     rows: list[ModuleStats] = []
     pending: list[str] = []
@@ -105,6 +88,7 @@ def profile_model(
         params=counts.params[""], trainable=counts.trainable[""],
         frozen=counts.params[""] - counts.trainable[""], buffers=counts.buffers[""],
         macs=macs.get("") if flops is not None else None,
+        backward_macs=(getattr(flops, "backward_macs", None) or {}).get(""),
     )
     if device is None:
         first = next(iter(model.parameters()), None)

@@ -69,6 +69,8 @@ class Totals:
     frozen: int
     buffers: int
     macs: int | None = None
+    backward_macs: int | None = None
+    """MACs of one backward pass (``--backward``), when the backend could measure it."""
 
     @property
     def flops(self) -> int | None:

@@ -35,8 +35,11 @@ def _changed_text(v: Variant, module: str | None, limit: int = 4) -> str:
     if v.status != "ok":
         return v.reason or "failed"
     # a parent whose change is all in one child is named by the child only
+    # and a submodule that only exists in the variant is part of its parent's change
+    paths = {d.path for d in v.changed}
     deltas = [d for d in v.changed if (module is None or d.path == module) and not any(
-        c.path.startswith(d.path + ".") and c.delta_params == d.delta_params for c in v.changed)]
+        c.path.startswith(d.path + ".") and c.delta_params == d.delta_params for c in v.changed)
+        and not (d.baseline_params == 0 and "." in d.path and d.path.rsplit(".", 1)[0] in paths)]
     deltas.sort(key=lambda d: -abs(d.delta_params))
     text = ", ".join(f"{d.path} {_signed(d.delta_params)}" for d in deltas[:limit] if d.delta_params)
     more = len([d for d in deltas if d.delta_params]) - limit

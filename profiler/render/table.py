@@ -73,6 +73,8 @@ def footer_lines(profile: Profile) -> list[str]:
         lines.append(f"shared: {sp.owner} is also {', '.join(sp.aliases)}: {fmt_int(sp.numel)} counted once")
     if t.macs is not None:
         lines.append(f"MACs per forward: {fmt_int(t.macs)} ({human(t.macs)}); FLOPs = 2 x MACs = {fmt_int(t.flops)} ({human(t.flops)}) [backend: {profile.flops_backend}]")
+    if t.backward_macs is not None:
+        lines.append(f"backward MACs: {fmt_int(t.backward_macs)} ({human(t.backward_macs)}); forward + backward = {fmt_int(t.macs + t.backward_macs if t.macs else None)} MACs")
     if profile.input_shapes:
         shapes = ", ".join(f"{k}={list(v)}" for k, v in profile.input_shapes.items())
         lines.append(f"inputs: {shapes} on {profile.device}")
@@ -165,7 +167,8 @@ def profile_to_dict(profile: Profile, rows: list[ModuleStats] | None = None) -> 
         "inputs": {k: list(v) for k, v in profile.input_shapes.items()},
         "config": profile.config,
         "total": {"params": t.params, "trainable": t.trainable, "frozen": t.frozen,
-                  "buffers": t.buffers, "macs": t.macs, "flops": t.flops},
+                  "buffers": t.buffers, "macs": t.macs, "flops": t.flops,
+                  "backward_macs": t.backward_macs},
         "flops_backend": profile.flops_backend,
         "modules": [_module_dict(m) for m in (rows if rows is not None else [m for m in profile.modules if m.path])],
         "shared": [{"owner": s.owner, "aliases": list(s.aliases), "numel": s.numel} for s in profile.shared],

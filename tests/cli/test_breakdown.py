@@ -227,3 +227,15 @@ def test_zoo_list_and_show() -> None:
     res = run("zoo", "show", "rg_output")
     assert res.exit_code == 0 and "--rank" in res.stdout and "args.slot_fuse.rank" in res.stdout
     assert _error(run("zoo", "show", "nope")).startswith("error: nope: no zoo family or preset")
+
+
+def test_backward_macs(tmp_path: Path) -> None:
+    (tmp_path / "lin.py").write_text("import torch.nn as nn\n\ndef make():\n    return nn.Sequential(nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 3))\n")
+    cfg = write(tmp_path, 'target: "lin:make"\ninputs: {x: [2, 8]}\n')
+    res = run("breakdown", cfg, "--backward", "--format", "json")
+    assert res.exit_code == 0, res.output
+    total = json.loads(res.stdout)["total"]
+    assert total["macs"] == 2 * 8 * 4 + 2 * 4 * 3  # 64 + 24 = 88
+    # weight grads of both layers (64 + 24) and the input grad of the second (2*3*4 = 24);
+    # the input x does not require grad, so the first layer's input grad is not computed
+    assert total["backward_macs"] == 64 + 24 + 24
