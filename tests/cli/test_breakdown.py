@@ -239,3 +239,17 @@ def test_backward_macs(tmp_path: Path) -> None:
     # weight grads of both layers (64 + 24) and the input grad of the second (2*3*4 = 24);
     # the input x does not require grad, so the first layer's input grad is not computed
     assert total["backward_macs"] == 64 + 24 + 24
+
+
+def test_audit_command_side_by_side() -> None:
+    res = run("audit", "rg_output_etth1", "--format", "json")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["backends"] == ["torch", "fvcore", "thop"]
+    rows = {m["path"]: m for m in doc["modules"]}
+    assert rows["slot_fuse.score_mlp"]["macs"]["torch"] == rows["slot_fuse.score_mlp"]["macs"]["thop"]
+    flagged = [m for m in doc["modules"] if m["flagged"]]
+    assert flagged and all(m["explanation"] for m in flagged)  # every >1% disagreement explained
+    table = run("audit", "rg_output_etth1", "--only-flagged")
+    assert table.exit_code == 0 and "enc_embedding.norm1" in table.stdout
+    assert _error(run("audit", "rg_output_etth1", "--backends", "torch,ptflops")).startswith("error: unknown FLOP backend 'ptflops'")

@@ -105,3 +105,15 @@ def test_fit_law_other() -> None:
     assert fit_law([1, 2, 3, 4], [1, 8, 27, 64])[0] == "other"
     with pytest.raises(ValueError):
         fit_law([1, 2], [1, 2, 3])
+
+
+def test_workload_flag_compares_at_the_same_value() -> None:
+    # d_model as a design knob: each value against the base (512); as a workload knob: against itself
+    design = whatif_json("rg_output_etth1", "--set", "d_model=256")
+    work = runner.invoke(app, ["whatif", "rg_output_etth1", "--set", "d_model=256", "--workload", "d_model",
+                               "--format", "json", "--flops", "none"])
+    assert work.exit_code == 0, work.output
+    (d,), (w,) = design["variants"], json.loads(work.stdout)["variants"]
+    assert d["baseline_params"] == 10_371_074 and d["delta_params"] < 0
+    assert w["baseline_params"] == w["params"] and w["delta_params"] == 0
+    assert json.loads(work.stdout)["axes"][0]["kind"] == "workload"

@@ -221,3 +221,13 @@ def test_family_formulas_cover_attention():
     c = importlib.import_module("paramscope.model_zoo.titan_stream").mac_formula(built.config, built.input_knobs)
     # block = B*(4*N*D^2 + 2*N^2*D + 2*N*D*d_ff) = 2*(294,912 + 331,776 + 294,912) = 1,843,200
     assert c["core.0"] == 2 * (4 * 72 * 32 * 32 + 2 * 72 * 72 * 32 + 2 * 72 * 32 * 64) == 1_843_200
+
+
+@pytest.mark.slow
+def test_gru_preset_cpu_every_backend() -> None:
+    """The full 830M-parameter GRU on cpu (3.3 GB of weights, about a minute): every backend exact."""
+    built = build(load_spec(GRU_PRESET), "cpu")
+    for backend in ALL_BACKENDS:
+        result = count_macs(built.model, built.args, built.kwargs, backend)
+        assert result.macs["load_balancer"] == 53_150_220_288, backend  # 64 x 3 x (512*16384 + 16384*16384)
+    del built
