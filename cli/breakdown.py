@@ -15,6 +15,7 @@ from paramscope.cli.common import (
 def breakdown(
     config: Annotated[str, typer.Argument(help="A config YAML, a preset name (rg_output_etth1) or a zoo family.")],
     depth: Annotated[int, typer.Option("--depth", help="Show submodules down to this depth (1 = top level).")] = 2,
+    expand: Annotated[bool, typer.Option("--expand", help="Show identical numbered siblings (proj.0 .. proj.5) one by one.")] = False,
     top: Annotated[int | None, typer.Option("--top", help="Show only the N largest rows.")] = None,
     sort: Annotated[str, typer.Option("--sort", help="tree (default), params, macs or name.")] = "tree",
     device: DeviceOpt = "meta",
@@ -54,6 +55,8 @@ def breakdown(
         prof = measure_built(built, flops=None if flops == "none" else flops, backward=backward)
         lat = _latency(built, repeats, warmup, clock) if latency else None
         rows = render.select_rows(prof, depth=depth, top=top, sort=sort)  # type: ignore[arg-type]
+        if sort == "tree" and top is None and not expand:
+            rows = render.collapse_repeats(rows)
         if fmt is OutputFormat.JSON:
             doc = render.profile_to_dict(prof)
             if lat is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from typing import Any, Literal
@@ -15,7 +16,7 @@ from paramscope.profiler.render.units import fmt_int, fmt_pct, human, indent_pat
 from paramscope.profiler.stats import ModuleStats, Profile
 
 __all__ = [
-    "SortKey", "select_rows", "breakdown_table", "breakdown_markdown", "breakdown_csv",
+    "SortKey", "select_rows", "collapse_repeats", "breakdown_table", "breakdown_markdown", "breakdown_csv",
     "profile_to_dict", "breakdown_json", "footer_lines", "JSON_SCHEMA",
 ]
 
@@ -33,6 +34,55 @@ def select_rows(profile: Profile, depth: int | None = 2, top: int | None = None,
     elif sort == "name":
         rows.sort(key=lambda m: m.path)
     return rows[:top] if top is not None else rows
+
+
+def _index_of(path: str) -> tuple[str, int] | None:
+    parent, _, last = path.rpartition(".")
+    return (parent, int(last)) if last.isdigit() else None
+
+
+def collapse_repeats(rows: list[ModuleStats], min_run: int = 3) -> list[ModuleStats]:
+    """Fold runs of identical numbered siblings (``proj.0`` .. ``proj.5``) into one row.
+
+    Only siblings of one type with equal params and MACs fold, and only when none of their
+    children is shown; the folded row carries the sums, so the columns still add up.
+    """
+    out: list[ModuleStats] = []
+    i = 0
+    while i < len(rows):
+        j = i + 1
+        first = _index_of(rows[i].path)
+        while first is not None and j < len(rows):
+            nxt = _index_of(rows[j].path)
+            if nxt is None or nxt[0] != first[0] or nxt[1] != first[1] + (j - i) or not _same(rows[i], rows[j]):
+                break
+            j += 1
+        if first is not None and j - i >= min_run:
+            run = rows[i:j]
+            parent = out[-1] if out else None
+            if (parent is not None and parent.path == first[0] and first[1] == 0
+                    and parent.params == sum(m.params for m in run)
+                    and parent.macs == (None if run[0].macs is None else sum(m.macs or 0 for m in run))):
+                # the run is the whole container (a ModuleList of blocks): say it on the parent's row
+                out[-1] = dataclasses.replace(parent, type=f"{parent.type} ({len(run)} x {run[0].type})")
+                i = j
+                continue
+            out.append(ModuleStats(
+                path=f"{first[0]}.[{first[1]}-{first[1] + len(run) - 1}]", type=f"{len(run)} x {run[0].type}",
+                depth=run[0].depth, params=sum(m.params for m in run), trainable=sum(m.trainable for m in run),
+                frozen=sum(m.frozen for m in run), buffers=sum(m.buffers for m in run),
+                macs=None if run[0].macs is None else sum(m.macs or 0 for m in run),
+                calls=None if run[0].calls is None else sum(m.calls or 0 for m in run)))
+            i = j
+        else:
+            out.append(rows[i])
+            i += 1
+    return out
+
+
+def _same(a: ModuleStats, b: ModuleStats) -> bool:
+    return (a.type, a.params, a.frozen, a.macs, a.depth, a.is_param, a.shared_with) == (
+        b.type, b.params, b.frozen, b.macs, b.depth, b.is_param, b.shared_with)
 
 
 def _has_macs(profile: Profile) -> bool:

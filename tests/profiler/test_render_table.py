@@ -61,3 +61,24 @@ def test_json_is_exact_and_complete() -> None:
     assert {m["path"] for m in doc["modules"]} >= {"slot_fuse.score_mlp", "output_hgate_bias", "encoder.layers.0"}
     for m in doc["modules"]:
         assert isinstance(m["params"], int)
+
+
+def test_collapse_repeats_folds_identical_numbered_siblings() -> None:
+    from paramscope.profiler.render.table import collapse_repeats
+
+    def row(path: str, params: int, type_: str = "Linear") -> ModuleStats:
+        return ModuleStats(path, type_, path.count(".") + 1, params, params, 0, 0, macs=params * 2, calls=1)
+
+    heads = [row(f"heads.{i}", 10) for i in range(4)]
+    rows = [row("heads", 40, "ModuleList"), *heads, row("proj", 7)]
+    out = collapse_repeats(rows)
+    # the run is the whole ModuleList: said on the parent's row, the columns still add up
+    assert [(m.path, m.type, m.params, m.macs) for m in out] == [
+        ("heads", "ModuleList (4 x Linear)", 40, 80), ("proj", "Linear", 7, 14)]
+    # a partial run (different sizes break it) stays expanded below three
+    mixed = [row("a.0", 1), row("a.1", 1), row("a.2", 2), row("a.3", 1)]
+    assert collapse_repeats(mixed) == mixed
+    # a run inside a parent that has other children folds into one row with the sums
+    inner = [row("p.0", 5), row("p.1", 5), row("p.2", 5)]
+    (folded,) = collapse_repeats(inner)
+    assert (folded.path, folded.type, folded.params, folded.macs) == ("p.[0-2]", "3 x Linear", 15, 30)
