@@ -9,6 +9,7 @@ import typer
 
 from paramscope.cli.audit import audit
 from paramscope.cli.breakdown import breakdown
+from paramscope.cli.check import check
 from paramscope.cli.memory import memory
 from paramscope.cli.whatif import whatif
 from paramscope.cli.zoo import zoo_app
@@ -28,6 +29,7 @@ app.command("breakdown")(breakdown)
 app.command("whatif")(whatif)
 app.command("audit")(audit)
 app.command("memory")(memory)
+app.command("check")(check)
 app.add_typer(zoo_app, name="zoo")
 
 

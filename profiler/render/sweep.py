@@ -13,7 +13,7 @@ from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
 
-from paramscope.profiler.render.units import fmt_int, fmt_pct, human
+from paramscope.profiler.render.units import fmt_int, human
 from paramscope.profiler.sweep import ScalingLaw, Sweep, Variant
 
 __all__ = ["sweep_table", "sweep_markdown", "sweep_csv", "sweep_to_dict", "sweep_json", "law_lines", "sweep_plot"]

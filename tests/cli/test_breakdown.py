@@ -253,3 +253,17 @@ def test_audit_command_side_by_side() -> None:
     table = run("audit", "rg_output_etth1", "--only-flagged")
     assert table.exit_code == 0 and "enc_embedding.norm1" in table.stdout
     assert _error(run("audit", "rg_output_etth1", "--backends", "torch,ptflops")).startswith("error: unknown FLOP backend 'ptflops'")
+
+
+def test_check_budgets_exit_codes() -> None:
+    ok = run("check", "rg_output_etth1", "-b", "params<=10_371_074", "-b", "slot_fuse.score_mlp.params<=3.2M")
+    assert ok.exit_code == 0, ok.output
+    assert "ok   params<=10_371_074: 10,371,074 (limit 10,371,074)" in ok.stdout
+    over = run("check", "rg_output_etth1", "-b", "params<=10M", "-b", "macs<=1G")
+    assert over.exit_code == 1  # a check the user asked for failed
+    assert "OVER params<=10M: 10,371,074 (limit 10,000,000)" in over.stdout
+    assert "ok   macs<=1G: 496,891,136 (limit 1,000,000,000)" in over.stdout
+    assert _error(run("check", "rg_output_etth1", "-b", "param<=1M")) == (
+        "error: --budget param<=1M: unknown metric 'param' (known: params, macs, flops, trainable)")
+    assert _error(run("check", "rg_output_etth1", "-b", "nope.params<=1M")) == "error: --budget nope.params<=1M: no submodule 'nope'"
+    assert _error(run("check", "rg_output_etth1", "-b", "params<=lots")).startswith("error: --budget params<=lots: expected a number")
