@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from paramscope.model_zoo import gru_router as gr
+from zoo_testing import (build_meta, called_modules, load_preset, measured_macs, measured_params, module_names,
+                         parameters_without_gradient)
 
-PRESET = Path(gr.__file__).resolve().parent / "configs" / "gru_router_spectra.yaml"
+PRESET = "gru_router_spectra.yaml"
 
 # Preset I=512, H=16384, r=256, G=4, B=1, T=64; MACs = 64 x (per-step, per-sample MACs).
 PRESET_PARAMS = {
@@ -36,31 +35,8 @@ PRESET_MACS = {
 SMALL = gr.Config(hidden_size=8, num_experts=4, router_dim=3, rank=5, num_groups=2)
 
 
-def load_preset() -> tuple[gr.Config, gr.Inputs, dict[str, Any]]:
-    doc = yaml.safe_load(PRESET.read_text())
-    return gr.Config(**doc["args"]), gr.Inputs(**doc["inputs"]), doc
-
-
-def build_meta(cfg: gr.Config) -> nn.Module:
-    with torch.device("meta"):
-        return gr.build(cfg)
-
-
-def measured_params(model: nn.Module, keys: list[str]) -> dict[str, int]:
-    modules = dict(model.named_modules())
-    return {k: sum(p.numel() for p in modules[k].parameters()) for k in keys}
-
-
-def measured_macs(model: nn.Module, kwargs: dict[str, torch.Tensor]) -> dict[str, int]:
-    with torch.no_grad(), FlopCounterMode(display=False) as fc:  # no_grad, as the profiler runs it
-        model(**kwargs)
-    prefix = type(model).__name__
-    return {k.removeprefix(prefix).removeprefix("."): sum(v.values()) // 2  # FLOPs = 2 x MACs
-            for k, v in fc.get_flop_counts().items() if k != "Global"}
-
-
 def test_preset_file() -> None:
-    cfg, inputs, doc = load_preset()
+    cfg, inputs, doc = load_preset(gr, PRESET)
     assert doc["model"] == "gru_router"
     assert doc["preset_of"] == "spectra_config.json (global GRU load balancer)"
     assert cfg == gr.Config() and inputs == gr.Inputs()  # the defaults are the preset
@@ -68,8 +44,8 @@ def test_preset_file() -> None:
 
 
 def test_preset_gru_on_meta_exact() -> None:
-    cfg, inputs, _ = load_preset()
-    model = build_meta(cfg)
+    cfg, inputs, _ = load_preset(gr, PRESET)
+    model = build_meta(gr, cfg)
     assert all(p.is_meta for p in model.parameters())  # the 830M GRU is never materialised
     assert isinstance(model.load_balancer, nn.GRU)
     assert measured_params(model, ["", "load_balancer"]) == {"": 830_472_192, "load_balancer": 830_472_192}
@@ -80,9 +56,9 @@ def test_preset_gru_on_meta_exact() -> None:
 
 @pytest.mark.parametrize("variant", [v for v in gr._VARIANTS if v != "gru"])
 def test_preset_variants_on_meta(variant: str) -> None:
-    cfg, inputs, _ = load_preset()
+    cfg, inputs, _ = load_preset(gr, PRESET)
     cfg = dataclasses.replace(cfg, variant=variant)
-    model = build_meta(cfg)
+    model = build_meta(gr, cfg)
     assert gr.param_formula(cfg)[""] == PRESET_PARAMS[variant]
     assert measured_params(model, [""]) == {"": PRESET_PARAMS[variant]}
     assert gr.mac_formula(cfg, inputs)[""] == PRESET_MACS[variant]
@@ -114,7 +90,7 @@ def configs(draw: st.DrawFn) -> gr.Config:
 @given(cfg=configs())
 def test_param_formula_matches_meta_model(cfg: gr.Config) -> None:
     expected = gr.param_formula(cfg)
-    model = build_meta(cfg)
+    model = build_meta(gr, cfg)
     assert measured_params(model, list(expected)) == expected
     assert expected[""] == sum(p.numel() for p in model.load_balancer.parameters())  # read-out is free
 
@@ -128,7 +104,7 @@ def test_param_formula_matches_meta_model(cfg: gr.Config) -> None:
 def test_mac_formula_matches_flop_counter(variant: str, cfg: gr.Config, inputs: gr.Inputs) -> None:
     cfg = dataclasses.replace(cfg, variant=variant)
     expected = gr.mac_formula(cfg, inputs)
-    measured = measured_macs(build_meta(cfg), gr.example_inputs(cfg, inputs, "meta"))
+    measured = measured_macs(build_meta(gr, cfg), gr.example_inputs(cfg, inputs, "meta"))
     assert {k: measured.get(k) for k in expected} == expected
 
 
@@ -148,14 +124,12 @@ def test_forward_shapes(variant: str, device: str) -> None:
 def test_backward_reaches_every_parameter_and_module(variant: str) -> None:
     cfg = dataclasses.replace(SMALL, variant=variant, bias=True)
     model = gr.build(cfg)
-    called: set[str] = set()
-    for name, module in model.named_modules():
-        module.register_forward_hook(lambda m, a, o, name=name: called.add(name))
-    probs = model(**gr.example_inputs(cfg, gr.Inputs(batch_size=2, seq_len=4), "cpu"))
+    with called_modules(model) as called:
+        probs = model(**gr.example_inputs(cfg, gr.Inputs(batch_size=2, seq_len=4), "cpu"))
     (probs * torch.randn_like(probs)).sum().backward()
     containers = (nn.ModuleList, nn.ModuleDict)  # no forward of their own
-    assert called == {name for name, m in model.named_modules() if not isinstance(m, containers)}
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    assert called == module_names(model, skip=containers)
+    assert parameters_without_gradient(model) == []
 
 
 def test_block_sparse_with_one_group_is_a_gru() -> None:

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from paramscope.model_zoo import rg_output as rg
+from zoo_testing import build_meta, called_modules, forward_macs, load_preset, measured_params, module_names
 
-PRESET = Path(rg.__file__).resolve().parent / "configs" / "rg_output_etth1.yaml"
+PRESET = "rg_output_etth1.yaml"
 
 NOTE_FIGURES = {
     "": 10_371_074,
@@ -33,34 +31,17 @@ NOTE_FIGURES = {
 }
 
 
-def load_preset() -> tuple[rg.Config, rg.Inputs, dict[str, Any]]:
-    doc = yaml.safe_load(PRESET.read_text())
-    args = dict(doc["args"])
+def preset_args(args: dict[str, Any]) -> dict[str, Any]:
+    """The preset's ``args`` as ``rg.Config`` takes them: YAML spells the tuple and the nested config."""
     args["slot_scales"] = tuple(args["slot_scales"])
     args["slot_fuse"] = rg.SlotFuseConfig(**args["slot_fuse"])
-    return rg.Config(**args), rg.Inputs(**doc["inputs"]), doc
-
-
-def build_meta(cfg: rg.Config) -> nn.Module:
-    with torch.device("meta"):
-        return rg.build(cfg)
-
-
-def measured_params(model: nn.Module, keys: list[str]) -> dict[str, int]:
-    modules, params = dict(model.named_modules()), dict(model.named_parameters())
-    return {k: sum(p.numel() for p in modules[k].parameters()) if k in modules else params[k].numel()
-            for k in keys}
+    return args
 
 
 def measured_macs(cfg: rg.Config, inputs: rg.Inputs) -> tuple[torch.Tensor, dict[str, int]]:
-    model = build_meta(cfg)
-    with FlopCounterMode(display=False) as fc:
-        y = model(**rg.example_inputs(cfg, inputs, "meta"))
-    prefix = type(model).__name__
-    flops = {k.removeprefix(prefix).removeprefix("."): sum(v.values()) for k, v in fc.get_flop_counts().items()}
-    flops[""] = fc.get_total_flops()
-    flops["slot_projectors"] = sum(v for k, v in flops.items() if k.startswith("slot_projectors."))
-    return y, {k: v // 2 for k, v in flops.items()}
+    """Output and MACs per module on meta; ``slot_projectors`` (a ModuleList) sums its Linears."""
+    return forward_macs(build_meta(rg, cfg), rg.example_inputs(cfg, inputs, "meta"), no_grad=False,
+                        sums={"slot_projectors": r"slot_projectors\..*"})
 
 
 def total_params(**changes: Any) -> int:
@@ -68,7 +49,7 @@ def total_params(**changes: Any) -> int:
 
 
 def test_preset_yaml_lists_every_field() -> None:
-    cfg, _, doc = load_preset()
+    cfg, _, doc = load_preset(rg, PRESET, preset_args)
     assert doc["model"] == "rg_output"
     assert doc["preset_of"] == "SUP-ETTh1.M0RGOUTHGBL.sharedpma.el1.k321.e20.vt.pr96.sd0"
     assert set(doc["args"]) == {f.name for f in dataclasses.fields(rg.Config)}
@@ -78,9 +59,9 @@ def test_preset_yaml_lists_every_field() -> None:
 
 
 def test_preset_figures_exact() -> None:
-    cfg, _, _ = load_preset()
-    model = build_meta(cfg)
-    assert measured_params(model, list(NOTE_FIGURES)) == NOTE_FIGURES
+    cfg, _, _ = load_preset(rg, PRESET, preset_args)
+    model = build_meta(rg, cfg)
+    assert measured_params(model, list(NOTE_FIGURES), parameter_keys=True) == NOTE_FIGURES
     assert sum(p.numel() for p in model.parameters()) == NOTE_FIGURES[""]
     formula = rg.param_formula(cfg)
     assert {k: formula[k] for k in NOTE_FIGURES} == NOTE_FIGURES
@@ -89,7 +70,7 @@ def test_preset_figures_exact() -> None:
 @pytest.mark.parametrize("device", ["meta", "cpu"])
 @pytest.mark.parametrize("hgate_init", ["linear", "sigmix"])
 def test_forward_shapes(device: str, hgate_init: str) -> None:
-    cfg = dataclasses.replace(load_preset()[0], hgate_init=hgate_init)
+    cfg = dataclasses.replace(load_preset(rg, PRESET, preset_args)[0], hgate_init=hgate_init)
     inputs = rg.Inputs(batch_size=2)
     with torch.device(device):
         model = rg.build(cfg)
@@ -106,14 +87,12 @@ def test_forward_shapes(device: str, hgate_init: str) -> None:
 def test_every_submodule_runs() -> None:
     cfg = rg.Config(seq_len=24, pred_len=5, c_in=2, d_model=8, n_heads=2, d_ff=8, e_layers=2, patch_len=6,
                     stride=3, pe_hidden=4, embed_hidden=4, slot_fuse=rg.SlotFuseConfig(score_mode="lowrank"))
-    model = build_meta(cfg)
-    seen: set[str] = set()
-    for name, mod in model.named_modules():
-        mod.register_forward_hook(lambda m, a, o, name=name: seen.add(name))
-    model(**rg.example_inputs(cfg, rg.Inputs(), "meta"))
+    model = build_meta(rg, cfg)
+    with called_modules(model) as seen:
+        model(**rg.example_inputs(cfg, rg.Inputs(), "meta"))
     mha_inner = {f"{n}.{c}" for n, m in model.named_modules() if isinstance(m, nn.MultiheadAttention)
                  for c, _ in m.named_modules() if c}  # MHA uses its out_proj weights functionally
-    expected = {n for n, m in model.named_modules() if not isinstance(m, nn.ModuleList)} - mha_inner
+    expected = module_names(model, skip=(nn.ModuleList,)) - mha_inner
     assert expected - seen == set()
 
 
@@ -124,8 +103,8 @@ def test_note_hidden_sweep() -> None:
 def test_note_pred_len_720() -> None:
     counts = rg.param_formula(dataclasses.replace(rg.Config(), pred_len=720))
     assert counts["slot_projectors"] == 2_216_160
-    model = build_meta(dataclasses.replace(rg.Config(), pred_len=720))
-    assert measured_params(model, list(counts)) == counts
+    model = build_meta(rg, dataclasses.replace(rg.Config(), pred_len=720))
+    assert measured_params(model, list(counts), parameter_keys=True) == counts
 
 
 def test_note_lowrank_sweep() -> None:
@@ -143,7 +122,7 @@ def test_note_lowrank_sweep() -> None:
 
 @pytest.mark.parametrize("score_mode", ["full", "lowrank"])
 def test_mac_formula_preset_per_module(score_mode: str) -> None:
-    cfg = dataclasses.replace(load_preset()[0], slot_fuse=rg.SlotFuseConfig(score_mode=score_mode, rank=128))
+    cfg = dataclasses.replace(load_preset(rg, PRESET, preset_args)[0], slot_fuse=rg.SlotFuseConfig(score_mode=score_mode, rank=128))
     inputs = rg.Inputs(batch_size=3)
     _, measured = measured_macs(cfg, inputs)
     expected = rg.mac_formula(cfg, inputs)
@@ -172,9 +151,9 @@ def configs(draw: st.DrawFn) -> rg.Config:
 @given(cfg=configs(), batch_size=st.integers(1, 3))
 def test_formulas_match_measurement(cfg: rg.Config, batch_size: int) -> None:
     inputs = rg.Inputs(batch_size=batch_size)
-    model = build_meta(cfg)
+    model = build_meta(rg, cfg)
     counts = rg.param_formula(cfg)
-    assert measured_params(model, list(counts)) == counts
+    assert measured_params(model, list(counts), parameter_keys=True) == counts
     assert sum(p.numel() for p in model.parameters()) == counts[""]
     y, measured = measured_macs(cfg, inputs)
     assert y.shape == (batch_size, cfg.pred_len, cfg.c_in)

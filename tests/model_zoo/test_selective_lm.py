@@ -4,51 +4,29 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from paramscope.model_zoo import selective_lm as slm
+from zoo_testing import build_meta, called_modules, forward_macs, load_preset, measured_params, module_names
 
-PRESET = Path(slm.__file__).resolve().parent / "configs" / "selective_lm.yaml"
+PRESET = "selective_lm.yaml"
 SMALL = slm.Config(vocab_size=37, block_size=16, d_model=8, n_layers=2, n_heads=2, d_ff=12, gate_hidden=4)
 
 
-def load_preset() -> tuple[slm.Config, slm.Inputs, dict[str, Any]]:
-    doc = yaml.safe_load(PRESET.read_text())
-    return slm.Config(**doc["args"]), slm.Inputs(**doc["inputs"]), doc
-
-
-def build_meta(cfg: slm.Config) -> nn.Module:
-    with torch.device("meta"):
-        return slm.build(cfg)
-
-
-def measured_params(model: nn.Module, keys: list[str]) -> dict[str, int]:
-    modules = dict(model.named_modules())
-    return {k: sum(p.numel() for p in modules[k].parameters()) for k in keys}
-
-
 def measured_macs(cfg: slm.Config, inputs: slm.Inputs) -> tuple[torch.Tensor, dict[str, int]]:
-    model = build_meta(cfg)
-    with FlopCounterMode(display=False) as fc:
-        y = model(**slm.example_inputs(cfg, inputs, "meta"))
-    prefix = type(model).__name__
-    flops = {k.removeprefix(prefix).removeprefix("."): sum(v.values()) for k, v in fc.get_flop_counts().items()}
-    flops[""] = fc.get_total_flops()
-    flops["blocks"] = sum(v for k, v in flops.items() if re.fullmatch(r"blocks\.\d+", k))
-    return y, {k: v // 2 for k, v in flops.items()}
+    """Output and MACs per module on meta; ``blocks`` (a ModuleList) sums its blocks."""
+    return forward_macs(build_meta(slm, cfg), slm.example_inputs(cfg, inputs, "meta"), no_grad=False,
+                        sums={"blocks": r"blocks\.\d+"})
 
 
 def test_preset_yaml_lists_every_field() -> None:
-    cfg, inputs, doc = load_preset()
+    cfg, inputs, doc = load_preset(slm, PRESET)
     assert doc["model"] == "selective_lm"
     assert set(doc["args"]) == {f.name for f in dataclasses.fields(slm.Config)}
     assert cfg == slm.Config()
@@ -56,8 +34,8 @@ def test_preset_yaml_lists_every_field() -> None:
 
 
 def test_preset_figures_exact() -> None:
-    cfg, _, _ = load_preset()
-    model = build_meta(cfg)
+    cfg, _, _ = load_preset(slm, PRESET)
+    model = build_meta(slm, cfg)
     assert sum(p.numel() for p in model.parameters()) == 70_748_929
     assert measured_params(model, ["output_gate", "hidden_proj"]) == {"output_gate": 65_793, "hidden_proj": 262_656}
     counts = slm.param_formula(cfg)
@@ -67,7 +45,7 @@ def test_preset_figures_exact() -> None:
 
 def test_tied_weights_count_once() -> None:
     cfg = dataclasses.replace(slm.Config(), tie_weights=True)
-    model = build_meta(cfg)
+    model = build_meta(slm, cfg)
     assert model.lm_head.weight is model.tok_emb.weight
     assert sum(p.numel() for p in model.parameters()) == 70_748_929 - 50257 * 512
     assert slm.param_formula(cfg)[""] == 70_748_929 - 50257 * 512
@@ -75,7 +53,7 @@ def test_tied_weights_count_once() -> None:
 
 def test_fixed_gate_drops_output_gate() -> None:
     cfg = dataclasses.replace(slm.Config(), gate="fixed", skip_interval=2)
-    model = build_meta(cfg)
+    model = build_meta(slm, cfg)
     assert not hasattr(model, "output_gate")
     assert sum(p.numel() for p in model.parameters()) == 70_748_929 - 65_793
     inputs = slm.Inputs()
@@ -96,18 +74,16 @@ def test_forward_shapes(device: str, gate: str, skip: int, n_out: int) -> None:
 
 
 def test_preset_runs_on_meta() -> None:
-    cfg, inputs, _ = load_preset()
-    y = build_meta(cfg)(**slm.example_inputs(cfg, inputs, "meta"))
+    cfg, inputs, _ = load_preset(slm, PRESET)
+    y = build_meta(slm, cfg)(**slm.example_inputs(cfg, inputs, "meta"))
     assert y.shape == (1, 128, 50257)
 
 
 def test_every_submodule_runs() -> None:
-    model = build_meta(SMALL)
-    seen: set[str] = set()
-    for name, mod in model.named_modules():
-        mod.register_forward_hook(lambda m, a, o, name=name: seen.add(name))
-    model(**slm.example_inputs(SMALL, slm.Inputs(seq_len=8), "meta"))
-    assert {n for n, m in model.named_modules() if not isinstance(m, nn.ModuleList)} - seen == set()
+    model = build_meta(slm, SMALL)
+    with called_modules(model) as seen:
+        model(**slm.example_inputs(SMALL, slm.Inputs(seq_len=8), "meta"))
+    assert module_names(model, skip=(nn.ModuleList,)) - seen == set()
 
 
 @pytest.mark.parametrize("cfg", [slm.Config(), dataclasses.replace(slm.Config(), gate="fixed", skip_interval=3)])
@@ -134,7 +110,7 @@ def configs(draw: st.DrawFn) -> slm.Config:
 def test_formulas_match_measurement(cfg: slm.Config, batch_size: int, data: st.DataObject) -> None:
     low = cfg.skip_interval if cfg.gate == "fixed" else 1
     inputs = slm.Inputs(batch_size=batch_size, seq_len=data.draw(st.integers(low, cfg.block_size)))
-    model = build_meta(cfg)
+    model = build_meta(slm, cfg)
     counts = slm.param_formula(cfg)
     assert measured_params(model, list(counts)) == counts
     assert sum(p.numel() for p in model.parameters()) == counts[""]

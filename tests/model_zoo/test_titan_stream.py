@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from paramscope.model_zoo import titan_stream as ts
+from zoo_testing import (build_meta, called_modules, load_preset, measured_macs, measured_params, module_names,
+                         parameters_without_gradient)
 
-PRESET = Path(ts.__file__).resolve().parent / "configs" / "titan_stream.yaml"
+PRESET = "titan_stream.yaml"
 
 # The note's keyword grouping (exp/exp_online_forecast.py:423-429); a name without one is "head".
 BACKBONE_KEYWORDS = ["backbone", "encoder", "embedding", "core", "input_proj", "q_proj", "k_proj", "v_proj"]
@@ -32,31 +30,8 @@ SMALL = ts.Config(c_in=3, seq_len=6, pred_len=4, d_model=8, n_heads=2, n_layers=
                   n_persistent=2, forecast_hidden_dim=10)
 
 
-def load_preset() -> tuple[ts.Config, ts.Inputs, dict[str, Any]]:
-    doc = yaml.safe_load(PRESET.read_text())
-    return ts.Config(**doc["args"]), ts.Inputs(**doc["inputs"]), doc
-
-
-def build_meta(cfg: ts.Config) -> nn.Module:
-    with torch.device("meta"):
-        return ts.build(cfg)
-
-
-def measured_params(model: nn.Module, keys: list[str]) -> dict[str, int]:
-    modules = dict(model.named_modules())
-    return {k: sum(p.numel() for p in modules[k].parameters()) for k in keys}
-
-
-def measured_macs(model: nn.Module, kwargs: dict[str, torch.Tensor]) -> dict[str, int]:
-    with torch.no_grad(), FlopCounterMode(display=False) as fc:  # no_grad, as the profiler runs it
-        model(**kwargs)
-    prefix = type(model).__name__
-    return {k.removeprefix(prefix).removeprefix("."): sum(v.values()) // 2  # FLOPs = 2 x MACs
-            for k, v in fc.get_flop_counts().items() if k != "Global"}
-
-
 def test_preset_file() -> None:
-    cfg, inputs, doc = load_preset()
+    cfg, inputs, doc = load_preset(ts, PRESET)
     assert doc["model"] == "titan_stream"
     assert set(doc["args"]) == {f.name for f in dataclasses.fields(ts.Config)}  # every field explicit
     assert cfg == ts.Config() and cfg.head == "attention_pool"
@@ -66,8 +41,8 @@ def test_preset_file() -> None:
 @pytest.mark.parametrize("head", list(HEAD_FIGURES))
 def test_head_counts_and_shares(head: str) -> None:
     head_params, total, share = HEAD_FIGURES[head]
-    cfg = dataclasses.replace(load_preset()[0], head=head)
-    model = build_meta(cfg)
+    cfg = dataclasses.replace(load_preset(ts, PRESET)[0], head=head)
+    model = build_meta(ts, cfg)
     assert measured_params(model, ["", "head"]) == {"": total, "head": head_params}
     assert total - head_params == 1_367_812  # the same rest of the model for every head
     digits = len(share.partition(".")[2])
@@ -75,12 +50,12 @@ def test_head_counts_and_shares(head: str) -> None:
 
 
 def test_flatten_first_layer_is_the_notes_201m() -> None:
-    model = build_meta(dataclasses.replace(ts.Config(), head="flatten_mlp"))
+    model = build_meta(ts, dataclasses.replace(ts.Config(), head="flatten_mlp"))
     assert sum(p.numel() for p in model.head.net[1].parameters()) == 201_328_128  # 131072*1536 + 1536
 
 
 def test_note_parameter_grouping_with_mean_head() -> None:
-    model = build_meta(dataclasses.replace(ts.Config(), head="mean"))
+    model = build_meta(ts, dataclasses.replace(ts.Config(), head="mean"))
     backbone: list[int] = []
     head: list[int] = []
     for name, p in model.named_parameters():
@@ -91,11 +66,11 @@ def test_note_parameter_grouping_with_mean_head() -> None:
 
 
 def test_preset_macs_on_meta() -> None:
-    cfg, inputs, _ = load_preset()
+    cfg, inputs, _ = load_preset(ts, PRESET)
     expected = ts.mac_formula(cfg, inputs)
     assert expected[""] == 1_496_335_104
     assert expected["head"] == 67_977_216  # the peers' head_attn at batch 2: 135,954,432
-    measured = measured_macs(build_meta(cfg), ts.example_inputs(cfg, inputs, "meta"))
+    measured = measured_macs(build_meta(ts, cfg), ts.example_inputs(cfg, inputs, "meta"))
     assert {k: measured.get(k) for k in expected} == expected
 
 
@@ -114,7 +89,7 @@ def configs(draw: st.DrawFn) -> ts.Config:
 @given(cfg=configs())
 def test_param_formula_matches_meta_model(cfg: ts.Config) -> None:
     expected = ts.param_formula(cfg)
-    assert measured_params(build_meta(cfg), list(expected)) == expected
+    assert measured_params(build_meta(ts, cfg), list(expected)) == expected
 
 
 @pytest.mark.parametrize("head", ts._HEADS)
@@ -125,7 +100,7 @@ def test_param_formula_matches_meta_model(cfg: ts.Config) -> None:
 def test_mac_formula_matches_flop_counter(head: str, cfg: ts.Config, inputs: ts.Inputs) -> None:
     cfg = dataclasses.replace(cfg, head=head)
     expected = ts.mac_formula(cfg, inputs)
-    measured = measured_macs(build_meta(cfg), ts.example_inputs(cfg, inputs, "meta"))
+    measured = measured_macs(build_meta(ts, cfg), ts.example_inputs(cfg, inputs, "meta"))
     assert {k: measured.get(k) for k in expected} == expected
 
 
@@ -148,14 +123,12 @@ def test_forward_shapes(head: str, device: str) -> None:
 def test_backward_reaches_every_parameter_and_module(head: str) -> None:
     cfg = dataclasses.replace(SMALL, head=head)
     model = ts.build(cfg)
-    called: set[str] = set()
-    for name, module in model.named_modules():
-        module.register_forward_hook(lambda m, a, o, name=name: called.add(name))
-    forecast, _ = model(**ts.example_inputs(cfg, ts.Inputs(batch_size=2), "cpu"))
+    with called_modules(model) as called:
+        forecast, _ = model(**ts.example_inputs(cfg, ts.Inputs(batch_size=2), "cpu"))
     (forecast * torch.randn_like(forecast)).sum().backward()
     # MultiheadAttention uses out_proj's weight directly, never its forward
-    assert called == {n for n, _ in model.named_modules()} - {"head.forecast_attn.out_proj"}
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    assert called == module_names(model) - {"head.forecast_attn.out_proj"}
+    assert parameters_without_gradient(model) == []
 
 
 def test_memory_gradient_is_the_closed_form() -> None:
