@@ -10,7 +10,9 @@ import typer
 from paramscope.cli.audit import audit
 from paramscope.cli.breakdown import breakdown
 from paramscope.cli.check import check
+from paramscope.cli.groups import groups
 from paramscope.cli.memory import memory
+from paramscope.cli.steps import steps
 from paramscope.cli.whatif import whatif
 from paramscope.cli.zoo import zoo_app
 
@@ -30,6 +32,8 @@ app.command("whatif")(whatif)
 app.command("audit")(audit)
 app.command("memory")(memory)
 app.command("check")(check)
+app.command("groups")(groups)
+app.command("steps")(steps)
 app.add_typer(zoo_app, name="zoo")
 
 

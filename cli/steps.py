@@ -1,0 +1,61 @@
+"""``paramscope steps``: does the autograd graph grow from step to step of a streaming model?"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from paramscope.cli.common import DebugOpt, DeviceOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded
+
+CarryOpt = Annotated[list[str] | None, typer.Option("--carry", "-c", help="OUTPUT_PATH=KEYWORD: feed this output back as this forward keyword, e.g. 1.updated_memory=memory (tuple index, then dict key). Repeatable or comma-separated. Default for titan_stream: stats.updated_memory=memory,stats.updated_momentum=momentum.")]
+StepsFormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="table (Rich) or json.")]
+
+
+def steps(
+    config: Annotated[str, typer.Argument(help="A config YAML, a preset name or a zoo family.")],
+    n_steps: Annotated[int, typer.Option("--steps", "-n", help="Forward passes to run (at least 3).")] = 6,
+    carry: CarryOpt = None,
+    detach: Annotated[bool, typer.Option("--detach", help="Also rerun with the carried values .detach()-ed (the fix).")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if the graph grows from step to step.")] = False,
+    device: DeviceOpt = "meta",
+    fmt: StepsFormatOpt = OutputFormat.TABLE,
+    output: OutputOpt = None,
+    sets: SetOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Check whether a stateful model's autograd graph grows from step to step.
+
+    Runs the forward --steps times in train mode, feeding the --carry outputs back as keyword
+    inputs, and counts the autograd nodes reachable from each step's outputs. A carried tensor
+    that is not detached drags every earlier step's graph along: the count grows every step.
+
+    Example: paramscope steps titan_stream --steps 6 --detach
+    """
+    from paramscope.profiler.build import build
+    from paramscope.profiler.errors import ConfigError
+    from paramscope.profiler.render import steps as render
+    from paramscope.profiler.spec import load_spec
+    from paramscope.profiler.steps import DEFAULT_CARRY, OUTPUT_NAMES, parse_carry, trace_steps
+
+    with guarded(debug):
+        if fmt not in (OutputFormat.TABLE, OutputFormat.JSON):
+            raise ConfigError(f"--format {fmt.value}: expected table or json")
+        check_writable(output)
+        spec = load_spec(config, sets or [])
+        family = spec.family or ""
+        if not carry and family not in DEFAULT_CARRY:
+            raise ConfigError(f"--carry: missing for {spec.name}; name the outputs fed back to the next step, "
+                              f"e.g. --carry 1.state=state (defaults exist for: {', '.join(DEFAULT_CARRY)})")
+        links = parse_carry(carry) if carry else dict(DEFAULT_CARRY[family])
+        built = build(spec, device)
+        reports = [trace_steps(built.model, built.args, built.kwargs, links, n_steps, detach=d,
+                               output_names=OUTPUT_NAMES.get(family, ())) for d in ((False, True) if detach else (False,))]
+        if fmt is OutputFormat.JSON:
+            doc = {"schema": render.JSON_SCHEMA, "model": spec.name, "runs": [render.steps_to_dict(r) for r in reports]}
+            emit(json.dumps(doc, indent=2) + "\n", output)
+        else:
+            emit(render.steps_view(reports, spec.name), output)
+    if strict and reports[0].grows:
+        raise typer.Exit(1)
