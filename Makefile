@@ -35,3 +35,18 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
+
+# Type check + lint; not part of `make test`. Settings: pyproject.toml [tool.mypy] / [tool.ruff].
+# package-dir maps cli/, profiler/, model_zoo/ and paramscope_pkg/ to `paramscope.*`, which mypy
+# cannot follow from the tree, so it checks a throwaway .typecheck/paramscope/ of symlinks instead.
+# Both tools always run; the target fails if either reports a problem.
+TYPECHECK := .typecheck/paramscope
+.PHONY: lint
+lint: $(STAMP)
+	rm -rf .typecheck && mkdir -p $(TYPECHECK)
+	ln -s ../../cli ../../profiler ../../model_zoo $(TYPECHECK)/
+	ln -s ../../paramscope_pkg/__init__.py $(TYPECHECK)/__init__.py
+	status=0; \
+	$(BIN)/mypy $(TYPECHECK) || status=1; \
+	$(BIN)/ruff check . || status=1; \
+	exit $$status

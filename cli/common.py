@@ -85,7 +85,7 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     mode = "wb" if isinstance(data, bytes) else "w"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.resolve().parent)
     try:
-        with os.fdopen(fd, mode, **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as f:
+        with os.fdopen(fd, mode, encoding=None if isinstance(data, bytes) else "utf-8") as f:
             f.write(data)
         os.replace(tmp, path)
     except OSError as e:

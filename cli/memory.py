@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from enum import StrEnum
+from typing import Annotated, TypeVar
 
 import typer
 
 from paramscope.cli.common import (
     DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded,
 )
+
+_E = TypeVar("_E", bound=StrEnum)
 
 
 def memory(
@@ -37,7 +40,7 @@ def memory(
     from paramscope.profiler.render import memory as render
     from paramscope.profiler.spec import load_spec
 
-    def choice(enum: type, value: str, label: str):  # type: ignore[no-untyped-def]
+    def choice(enum: type[_E], value: str, label: str) -> _E:
         try:
             return enum(value.strip().lower())
         except ValueError:

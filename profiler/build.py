@@ -148,7 +148,8 @@ def _input_tensor(spec: ModelSpec, name: str, desc: Any, device: str) -> Any:
         raise ConfigError(f"{spec.where(key + '.shape')}{key}.shape: expected a list of non-negative ints, got {shape!r}")
     dtype_name = str(desc.get("dtype", "float32"))
     if dtype_name not in _DTYPES:
-        raise ConfigError(f"{spec.where(key + '.dtype')}{key}.dtype: unknown dtype '{dtype_name}' (known: {', '.join(sorted(set(_DTYPES)))})")
+        raise ConfigError(f"{spec.where(key + '.dtype')}{key}.dtype: unknown dtype '{dtype_name}' "
+                          f"(known: {', '.join(sorted(set(_DTYPES)))})")
     dtype = getattr(torch, _DTYPES[dtype_name])
     if dtype.is_floating_point:
         return torch.randn(shape, dtype=dtype, device=device)
@@ -203,7 +204,8 @@ def _build_target(spec: ModelSpec, device: str) -> Built:
         raise ConfigError(f"{spec.where('args')}building {spec.target} failed: {type(e).__name__}: {e}") from None
     model, example = (result if isinstance(result, tuple) and len(result) == 2 else (result, None))
     if not isinstance(model, torch.nn.Module):
-        raise ConfigError(f"{spec.where('target')}target: {spec.target} returned {type(model).__name__}, not an nn.Module (or (module, example_inputs))")
+        raise ConfigError(f"{spec.where('target')}target: {spec.target} returned {type(model).__name__}, "
+                          "not an nn.Module (or (module, example_inputs))")
     if spec.inputs:
         kwargs = {name: _input_tensor(spec, name, desc, device) for name, desc in spec.inputs.items()}
         args: tuple[Any, ...] = ()
@@ -212,5 +214,7 @@ def _build_target(spec: ModelSpec, device: str) -> Built:
     elif example is not None:
         args, kwargs = _split_inputs(_to_device(example, device))
     else:
-        raise ConfigError(f"{spec.source}: inputs: missing; describe the forward's tensors, e.g. inputs: {{x: {{shape: [1, 96, 7], dtype: float32}}}}, or return (model, example_inputs) from the factory")
+        raise ConfigError(f"{spec.source}: inputs: missing; describe the forward's tensors, "
+                          "e.g. inputs: {x: {shape: [1, 96, 7], dtype: float32}}, "
+                          "or return (model, example_inputs) from the factory")
     return Built(spec, model.eval(), args, kwargs, device)

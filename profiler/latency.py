@@ -173,7 +173,7 @@ def measure_latency(
     return dataclasses.replace(report, clock=clock, threads=used_threads)
 
 
-def _clock(clock: Clock, dev: torch.device, threads: int | None) -> tuple[Any, int | None]:
+def _clock(clock: Clock, dev: torch.device, threads: int | None) -> tuple[_CpuClock | _CudaClock, int | None]:
     """The timer for ``clock`` on ``dev`` and the thread count to time with."""
     if clock is Clock.WALL:
         return (_CudaClock(dev) if dev.type == "cuda" else _CpuClock()), threads
@@ -261,7 +261,7 @@ class _CudaClock:
         self.dev = dev
 
     def mark(self) -> Any:
-        ev = torch.cuda.Event(enable_timing=True)
+        ev = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]  # Event.__init__ is unannotated
         ev.record()
         return ev
 
@@ -278,7 +278,7 @@ class _CudaClock:
 class _Runner:
     """One call of the model, without hooks or with hooks on every submodule."""
 
-    def __init__(self, model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], clock: Any) -> None:
+    def __init__(self, model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], clock: _CpuClock | _CudaClock) -> None:
         self.model, self.args, self.kwargs, self.clock = model, args, kwargs, clock
         self.paths = [(p, m) for p, m in model.named_modules()]
 

@@ -150,8 +150,8 @@ def _rg_laws(profs: Sequence[Profile]) -> list[str]:
             continue
         ps = [pr.get(m.path).params for pr in profs]
         law = _law_text(*fit_law(_RG_PRED_LENS, ps))
-        macs = [pr.get(m.path).macs for pr in profs]
-        mlaw = "-" if m.is_param or None in macs else _law_text(*fit_law(_RG_PRED_LENS, macs))  # type: ignore[arg-type]
+        macs = [mm for pr in profs if (mm := pr.get(m.path).macs) is not None]
+        mlaw = "-" if m.is_param or len(macs) < len(profs) else _law_text(*fit_law(_RG_PRED_LENS, macs))
         rows.append([f"`{m.path}`", fmt_int(ps[0]), fmt_int(ps[-1]), law, mlaw])
     heads = ["module", "params at pred_len 96", "params at pred_len 720", "params vs pred_len", "MACs vs pred_len"]
     return (["## Scaling with pred_len (full-rank preset, pred_len 96/192/336/720)", "",
@@ -171,7 +171,8 @@ def _gru_report() -> str:
     spec = load_spec("gru_router_spectra")
     sweep = run_sweep(spec, make_axes(spec, {"variant": list(_GRU_VARIANTS), "router_dim": list(_GRU_DIMS)}),
                       measure_fn=_measure)
-    got = {(v.knobs["variant"], v.knobs["router_dim"]): v.profile for v in sweep.variants if v.profile}
+    got: dict[tuple[str, int], Profile] = {
+        (v.knobs["variant"], v.knobs["router_dim"]): v.profile for v in sweep.variants if v.profile}
     combined = _measure(apply_overrides(spec, {"router_dim": 32, "variant": "lowrank", "rank": _COMBINED_RANK}))
     out = _head("gru_router: the global GRU load balancer and its cheaper variants", "global_gru_optimization.ko.md")
     out += [f"Inputs: batch 1, seq_len 64, token width 512, 128 experts (GRU hidden = 128 x router_dim). "
@@ -186,10 +187,9 @@ def _gru_report() -> str:
     return "\n".join(out)
 
 
-def _gru_claims(got: dict[tuple[str, int], Profile | None], combined: Profile) -> list[str]:
+def _gru_claims(got: dict[tuple[str, int], Profile], combined: Profile) -> list[str]:
     def tot(var: str, dim: int, what: str) -> int:
         p = got[var, dim]
-        assert p is not None
         return int(p.total.params if what == "params" else p.total.macs or 0)
 
     base_p, base_m = tot("gru", 128, "params"), tot("gru", 128, "macs")

@@ -208,7 +208,8 @@ def run_sweep(
                  base.flops_backend)
 
 
-def _one(spec, axes, values, knobs, baseline_for, measure_fn) -> Variant:  # type: ignore[no-untyped-def]
+def _one(spec: ModelSpec, axes: Sequence[Axis], values: Sequence[Any], knobs: Mapping[str, Any],
+         baseline_for: Callable[[Sequence[Any]], Profile | str], measure_fn: Callable[[ModelSpec], Profile]) -> Variant:
     try:
         prof = measure_fn(_override(spec, axes, values))
     except ParamscopeError as e:  # drop the "file (--set k=v): " location: the row names the knobs
@@ -275,10 +276,10 @@ def _laws(axes: Sequence[Axis], variants: Sequence[Variant]) -> list[ScalingLaw]
         paths = ["", *sorted(top)]
         xs = [v.knobs[axis.label] for v in slice_]
         for path in paths:
-            ys = [_params_at(v.profile, path) for v in slice_]
-            if any(y is None for y in ys):
+            ys = [y for v in slice_ if (y := _params_at(v.profile, path)) is not None]
+            if len(ys) < len(slice_):
                 continue
-            law, coeffs = fit_law(xs, ys)  # type: ignore[arg-type]
+            law, coeffs = fit_law(xs, ys)
             laws.append(ScalingLaw(path, axis.label, law, coeffs, first_other))
     return laws
 

@@ -66,7 +66,7 @@ def _mha_macs(m: Any, x: tuple[Any, ...], y: Any) -> int | None:
     e = m.embed_dim
     lk = k.shape[1] if (m.batch_first and k.dim() == 3) else k.shape[0]
     b_lq, b_lk = prod(q.shape[:-1]), prod(k.shape[:-1])
-    return b_lq * e * e + b_lk * k.shape[-1] * e + b_lk * v.shape[-1] * e + 2 * b_lq * lk * e + b_lq * e * e
+    return int(b_lq * e * e + b_lk * k.shape[-1] * e + b_lk * v.shape[-1] * e + 2 * b_lq * lk * e + b_lq * e * e)
 
 
 _RULES = {"RNN": _rnn_macs, "GRU": _rnn_macs, "LSTM": _rnn_macs, "RNNCell": _rnn_macs,

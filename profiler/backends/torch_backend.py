@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from math import prod
 from typing import Any
 
@@ -36,14 +37,14 @@ log = logging.getLogger(__name__)
 _MATMUL_LIKE = re.compile(r"mm|mv|dot|matmul|linear|conv|attention|gru|lstm|rnn|einsum", re.IGNORECASE)
 
 
-def sdpa_macs(q_shape: Any, k_shape: Any, v_shape: Any) -> int:
+def sdpa_macs(q_shape: Sequence[int], k_shape: Sequence[int], v_shape: Sequence[int]) -> int:
     """MACs of softmax(Q K^T) V: Q K^T is B*Hq*Lq*Lk*E, (.)V is B*Hq*Lq*Lk*Ev (any batch dims)."""
     *batch, lq, e = q_shape
     lk, ev = k_shape[-2], v_shape[-1]
     return prod(batch) * lq * lk * (e + ev)
 
 
-def rnn_layer_macs(input_shape: Any, weight_shapes: Any) -> int:
+def rnn_layer_macs(input_shape: Sequence[int], weight_shapes: Iterable[Sequence[int]]) -> int:
     """MACs of one RNN layer/direction: tokens x sum of its matrices' sizes.
 
     A GRU layer holds W_ih (3H x I) and W_hh (3H x H), so this is T*B*3*(I*H + H*H); an LSTM
@@ -53,7 +54,7 @@ def rnn_layer_macs(input_shape: Any, weight_shapes: Any) -> int:
     return tokens * sum(prod(w) for w in weight_shapes if len(w) == 2)
 
 
-def native_mha_macs(q_shape: Any, k_shape: Any, embed_dim: int) -> int:
+def native_mha_macs(q_shape: Sequence[int], k_shape: Sequence[int], embed_dim: int) -> int:
     """MACs of nn.MultiheadAttention's fused inference path (batch_first (B, L, E) inputs).
 
     in-projections Lq*B*E*E + 2*Lk*B*E*E, Q K^T and (.)V 2*B*Lq*Lk*E, out-projection Lq*B*E*E.
@@ -89,19 +90,19 @@ def _extra_formulas() -> dict[Any, Any]:
                    **kw: Any) -> int:
         return 2 * native_mha_macs(query, key, embed_dim)
 
-    def addmm_act(bias: Any, a: Any, b: Any, *args: Any, out_shape: Any = None, **kw: Any) -> int:
+    def addmm_act(bias: Any, a: Sequence[int], b: Sequence[int], *args: Any, out_shape: Any = None, **kw: Any) -> int:
         return 2 * a[0] * a[1] * b[1]
 
-    def addbmm(bias: Any, a: Any, b: Any, *args: Any, out_shape: Any = None, **kw: Any) -> int:
+    def addbmm(bias: Any, a: Sequence[int], b: Sequence[int], *args: Any, out_shape: Any = None, **kw: Any) -> int:
         return 2 * a[0] * a[1] * a[2] * b[2]
 
-    def mv(a: Any, v: Any, *args: Any, out_shape: Any = None, **kw: Any) -> int:
+    def mv(a: Sequence[int], v: Any, *args: Any, out_shape: Any = None, **kw: Any) -> int:
         return 2 * a[0] * a[1]
 
-    def addmv(bias: Any, a: Any, v: Any, *args: Any, out_shape: Any = None, **kw: Any) -> int:
+    def addmv(bias: Any, a: Sequence[int], v: Any, *args: Any, out_shape: Any = None, **kw: Any) -> int:
         return 2 * a[0] * a[1]
 
-    def dot(a: Any, b: Any, *args: Any, out_shape: Any = None, **kw: Any) -> int:
+    def dot(a: Sequence[int], b: Any, *args: Any, out_shape: Any = None, **kw: Any) -> int:
         return 2 * a[0]
 
     table = {
@@ -148,14 +149,14 @@ class TorchBackend:
         notes: list[str] = []
         with _track_calls(model) as tracker:
 
-            class _Counter(FlopCounterMode):  # type: ignore[misc]
+            class _Counter(FlopCounterMode):
                 # _count_flops sees every op that ran without decomposing further
                 def _count_flops(self, func_packet: Any, out: Any, args: Any, kwargs: Any) -> Any:
                     if func_packet not in self.flop_registry:
                         name = str(func_packet).replace(".", "::", 1)
                         if not name.startswith(("aten::", "prims::", "prim::")) or _MATMUL_LIKE.search(name):
                             uncounted[name][tracker.current] += 1
-                    return super()._count_flops(func_packet, out, args, kwargs)
+                    return super()._count_flops(func_packet, out, args, kwargs)  # type: ignore[no-untyped-call]  # unannotated in torch
 
             counter = _Counter(display=False, custom_mapping=_extra_formulas())
             fwd: dict[str, int] = {}

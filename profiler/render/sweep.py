@@ -60,7 +60,8 @@ def _row(sweep: Sweep, v: Variant, module: str | None) -> list[str]:
     cells = [str(v.knobs[a.label]) for a in sweep.axes]
     if v.status != "ok":
         return cells + ["failed", "", "", "", "", "", v.reason or ""]
-    cells += [fmt_int(v.params), fmt_int(v.baseline_params), _signed(v.delta_params), _delta_pct(v.delta_params, v.baseline_params)]
+    cells += [fmt_int(v.params), fmt_int(v.baseline_params), _signed(v.delta_params),
+              _delta_pct(v.delta_params, v.baseline_params)]
     dm = None if v.macs is None or v.baseline_macs is None else v.macs - v.baseline_macs
     cells += [human(v.macs), _delta_pct(dm, v.baseline_macs)]
     if module is not None:
@@ -123,7 +124,8 @@ def sweep_table(sweep: Sweep, module: str | None = None) -> Any:
 def sweep_markdown(sweep: Sweep, module: str | None = None) -> str:
     heads = _heads(sweep, module)
     out = [f"### what if: {sweep.base.model}", "", "| " + " | ".join(heads) + " |",
-           "| " + " | ".join("---" if i < len(sweep.axes) or h == "changed submodules" else "---:" for i, h in enumerate(heads)) + " |"]
+           "| " + " | ".join("---" if i < len(sweep.axes) or h == "changed submodules" else "---:"
+                             for i, h in enumerate(heads)) + " |"]
     for v in sweep.variants:
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in _row(sweep, v, module)) + " |")
     laws = law_lines(sweep)
@@ -135,7 +137,8 @@ def sweep_markdown(sweep: Sweep, module: str | None = None) -> str:
 def sweep_csv(sweep: Sweep) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow([a.label for a in sweep.axes] + ["status", "params", "baseline_params", "delta_params", "macs", "baseline_macs", "reason"])
+    w.writerow([a.label for a in sweep.axes]
+               + ["status", "params", "baseline_params", "delta_params", "macs", "baseline_macs", "reason"])
     for v in sweep.variants:
         w.writerow([v.knobs[a.label] for a in sweep.axes] + [
             v.status, v.params if v.params is not None else "", v.baseline_params if v.baseline_params is not None else "",
@@ -160,10 +163,12 @@ def sweep_to_dict(sweep: Sweep) -> dict[str, Any]:
             {
                 "knobs": dict(v.knobs), "status": v.status, "reason": v.reason,
                 "params": v.params, "baseline_params": v.baseline_params, "delta_params": v.delta_params,
-                "delta_params_pct": None if v.delta_params is None or not v.baseline_params else 100.0 * v.delta_params / v.baseline_params,
+                "delta_params_pct": (None if v.delta_params is None or not v.baseline_params
+                                     else 100.0 * v.delta_params / v.baseline_params),
                 "macs": v.macs, "baseline_macs": v.baseline_macs,
                 "changed": [{"path": d.path, "params": d.params, "baseline_params": d.baseline_params,
-                             "delta_params": d.delta_params, "macs": d.macs, "baseline_macs": d.baseline_macs} for d in v.changed],
+                             "delta_params": d.delta_params, "macs": d.macs, "baseline_macs": d.baseline_macs}
+                            for d in v.changed],
             }
             for v in sweep.variants
         ],

@@ -122,9 +122,11 @@ def footer_lines(profile: Profile) -> list[str]:
     for sp in profile.shared:
         lines.append(f"shared: {sp.owner} is also {', '.join(sp.aliases)}: {fmt_int(sp.numel)} counted once")
     if t.macs is not None:
-        lines.append(f"MACs per forward: {fmt_int(t.macs)} ({human(t.macs)}); FLOPs = 2 x MACs = {fmt_int(t.flops)} ({human(t.flops)}) [backend: {profile.flops_backend}]")
+        lines.append(f"MACs per forward: {fmt_int(t.macs)} ({human(t.macs)}); "
+                     f"FLOPs = 2 x MACs = {fmt_int(t.flops)} ({human(t.flops)}) [backend: {profile.flops_backend}]")
     if t.backward_macs is not None:
-        lines.append(f"backward MACs: {fmt_int(t.backward_macs)} ({human(t.backward_macs)}); forward + backward = {fmt_int(t.macs + t.backward_macs if t.macs else None)} MACs")
+        lines.append(f"backward MACs: {fmt_int(t.backward_macs)} ({human(t.backward_macs)}); "
+                     f"forward + backward = {fmt_int(t.macs + t.backward_macs if t.macs else None)} MACs")
     if profile.input_shapes:
         shapes = ", ".join(f"{k}={list(v)}" for k, v in profile.input_shapes.items())
         lines.append(f"inputs: {shapes} on {profile.device}")

@@ -158,7 +158,6 @@ def _words(text: str) -> str:
 
 
 def _latency_report() -> LatencyReport:
-    t = Timing(2.0, 1.5, 3.0)
     rows = (LatencyRow("", "Net", 1, Timing(10.0, 9.0, 12.0), Timing(1.0, 0.5, 1.5)),
             LatencyRow("fc", "Linear", 2, Timing(8.5, 8.0, 9.0), Timing(8.5, 8.0, 9.0)))
     return LatencyReport("cpu", 20, 3, Timing(9.8, 9.5, 11.0), Timing(10.2, 9.6, 12.0), 0.4, rows,
