@@ -387,7 +387,9 @@ def _measure_saved(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, An
             alive.append(t)
             seen[key] = _Saved(stack[-1] if stack else "", _storage_nbytes(t),
                                t.element_size(), t.is_floating_point())
-        return t
+        # a detached alias: returning ``t`` itself would let a node hold its own output with
+        # its grad_fn, a reference cycle that keeps the whole graph (real memory on cpu) alive
+        return t.detach()
 
     handles = _push_pop_hooks(model, stack)
     modes = {m: m.training for m in model.modules()}
@@ -404,6 +406,9 @@ def _measure_saved(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, An
                 raise ForwardFailed(f"forward failed in '{where}': {e}") from e
         del out
     finally:
+        # the graph's saved variables hold ``pack`` (and so ``alive``): clearing it breaks the
+        # cycle graph -> pack -> alive -> tensor -> graph that gc cannot see through C++
+        alive.clear()
         for h in handles:
             h.remove()
         for m, flag in modes.items():

@@ -245,3 +245,16 @@ def test_forward_failure_names_the_module() -> None:
     with pytest.raises(ForwardFailed, match=r"forward failed in '1\.0'"):
         plan_memory(model, (torch.randn(1, 4),), dtype=Precision.FP32)
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
+
+
+def test_measurement_frees_the_graph() -> None:
+    """The saved-tensor hooks must not keep the measured forward's graph (and its memory) alive."""
+    import gc
+    import weakref
+
+    model = nn.Sequential(nn.Linear(16, 16), nn.Sigmoid(), nn.Linear(16, 16))
+    outputs: list[weakref.ref[torch.Tensor]] = []
+    model[1].register_forward_hook(lambda mod, i, o: outputs.append(weakref.ref(o)))
+    plan_memory(model, (torch.randn(2, 16),), dtype=Precision.FP32)
+    gc.collect()
+    assert outputs and all(ref() is None for ref in outputs)
