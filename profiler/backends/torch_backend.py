@@ -11,6 +11,8 @@ matmul-like work but no formula is reported as uncounted instead of a silent zer
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import re
 from collections import defaultdict
@@ -140,6 +142,19 @@ class TorchBackend:
     def count(self, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, backward: bool = False) -> FlopCount:
         """See ``CountingBackend.count``. FLOPs from FlopCounterMode are halved into MACs."""
         try:
+            return self._count(model, args, kwargs, backward=backward, grad=backward)
+        except ForwardFailed as e:
+            # FlopCounterMode's module tracker hooks the inputs of every submodule; under no_grad a
+            # view of a Parameter (``self.query.expand(B, -1, -1)`` passed to a submodule) requires
+            # grad but has no grad_fn, and the tracker raises. With grad enabled it has one.
+            if backward or "Expected gradient function to be set" not in str(e):
+                raise
+            count = self._count(model, args, kwargs, backward=False, grad=True)
+            note = "forward counted with grad enabled: a Parameter view was passed to a submodule"
+            return dataclasses.replace(count, notes=(*count.notes, note))
+
+    def _count(self, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, backward: bool, grad: bool) -> FlopCount:
+        try:
             import torch
             from torch.utils.flop_counter import FlopCounterMode
         except ImportError as e:  # pragma: no cover - torch is a hard dependency
@@ -162,7 +177,7 @@ class TorchBackend:
             fwd: dict[str, int] = {}
             with counter:
                 try:
-                    with torch.set_grad_enabled(backward and torch.is_grad_enabled()):
+                    with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
                         out = model(*args, **kwargs)
                 except ForwardFailed:
                     raise

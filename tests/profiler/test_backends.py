@@ -348,3 +348,26 @@ def test_linear_macs_property(batch, n_in, n_out):
     one = count_macs(model, (x,)).total_macs
     assert one == batch * n_in * n_out
     assert count_macs(model, (x2,)).total_macs == 2 * one  # linear in batch
+
+
+@pytest.mark.parametrize("device", ["meta", "cpu"])
+def test_parameter_view_passed_to_a_submodule(device):
+    """The titan note's attention pooling: ``query.expand(-1, B, -1)`` fed to nn.MultiheadAttention."""
+
+    class Pool(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.query = nn.Parameter(torch.randn(1, 1, 8))
+            self.attn = nn.MultiheadAttention(8, 2)
+
+        def forward(self, x):
+            return self.attn(self.query.expand(-1, x.shape[1], -1), x, x)[0]
+
+    with torch.device(device):
+        model = Pool()
+    x = torch.randn(5, 3, 8, device=device)  # (S, B, E)
+    result = count_macs(model, (x,), {}, "torch")
+    # in_proj q 3*1*8*8 = 192, k and v 3*5*8*8 = 960 each, QK^T and AV 3*2*(1*5*4) = 120 each,
+    # out_proj 3*1*8*8 = 192 -> 2,544
+    assert result.total_macs == 192 + 960 + 960 + 120 + 120 + 192
+    assert any("grad enabled" in n for n in result.notes)
