@@ -190,6 +190,12 @@ def _accepts_keywords(model: Any, kwargs: Mapping[str, Any]) -> bool:
     return all(name in params and params[name].kind is not params[name].POSITIONAL_ONLY for name in kwargs)
 
 
+def _unwrap(model: Any) -> Any:
+    """The eager module inside ``torch.compile(...)``: counting runs in eager, op by op."""
+    inner = getattr(model, "_orig_mod", None)
+    return inner if inner is not None and type(model).__name__ == "OptimizedModule" else model
+
+
 def _build_target(spec: ModelSpec, device: str) -> Built:
     import torch
 
@@ -203,6 +209,7 @@ def _build_target(spec: ModelSpec, device: str) -> Built:
     except (TypeError, ValueError, AssertionError, RuntimeError) as e:
         raise ConfigError(f"{spec.where('args')}building {spec.target} failed: {type(e).__name__}: {e}") from None
     model, example = (result if isinstance(result, tuple) and len(result) == 2 else (result, None))
+    model = _unwrap(model)
     if not isinstance(model, torch.nn.Module):
         raise ConfigError(f"{spec.where('target')}target: {spec.target} returned {type(model).__name__}, "
                           "not an nn.Module (or (module, example_inputs))")

@@ -267,3 +267,11 @@ def test_check_budgets_exit_codes() -> None:
         "error: --budget param<=1M: unknown metric 'param' (known: params, macs, flops, trainable)")
     assert _error(run("check", "rg_output_etth1", "-b", "nope.params<=1M")) == "error: --budget nope.params<=1M: no submodule 'nope'"
     assert _error(run("check", "rg_output_etth1", "-b", "params<=lots")).startswith("error: --budget params<=lots: expected a number")
+
+
+def test_compiled_model_is_profiled_in_eager(tmp_path: Path) -> None:
+    (tmp_path / "compiled.py").write_text(
+        "import torch\nimport torch.nn as nn\n\ndef make():\n    return torch.compile(nn.Linear(8, 4))\n")
+    cfg = write(tmp_path, 'target: "compiled:make"\ninputs: {x: [2, 8]}\n')
+    doc = json.loads(run("breakdown", cfg, "--format", "json").stdout)
+    assert (doc["model_class"], doc["total"]["params"], doc["total"]["macs"]) == ("Linear", 36, 64)  # 8*4+4; 2*8*4
