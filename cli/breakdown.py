@@ -73,7 +73,16 @@ def breakdown(
         if lat is not None and fmt is not OutputFormat.JSON:
             from paramscope.profiler.render.latency import latency_markdown, latency_table
 
-            emit(latency_table(lat, top=top) if fmt is OutputFormat.TABLE else latency_markdown(lat), None)
+            shown = _to_depth(lat, depth)
+            emit(latency_table(shown, top=top) if fmt is OutputFormat.TABLE else latency_markdown(shown), None)
+
+
+def _to_depth(report: Any, depth: int) -> Any:
+    """The latency rows down to ``depth`` (the root stays), as the breakdown table shows them."""
+    import dataclasses
+
+    rows = tuple(r for r in report.rows if not r.path or r.path.count(".") < depth)
+    return dataclasses.replace(report, rows=rows)
 
 
 def _latency(built: Any, repeats: int, warmup: int, clock: str) -> Any:
