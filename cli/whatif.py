@@ -60,6 +60,7 @@ def whatif(
                  "head": head, "skip_interval": skip_interval, "seq_len": seq_len, "batch_size": batch_size}
         for alias, raw in named.items():
             if raw is not None:
+                _check_knob(spec, alias)
                 knobs[alias] = _values(raw, f"--{alias.replace('_', '-')}")
         for item in sets or []:
             key, _ = parse_set(item)
@@ -82,6 +83,19 @@ def whatif(
             emit(render.sweep_csv(sweep), output)
         else:
             emit(render.sweep_table(sweep, module), output)
+
+
+def _check_knob(spec: Any, alias: str) -> None:
+    """A knob flag the model's family does not have is a user error (``--set`` takes any key)."""
+    from paramscope.model_zoo import registry
+    from paramscope.profiler.errors import ConfigError
+
+    if spec.family is None:
+        return
+    known = [k.alias for k in registry.get_family(spec.family).knobs]
+    if alias not in known:
+        flags = ", ".join(f"--{k.replace('_', '-')}" for k in known)
+        raise ConfigError(f"--{alias.replace('_', '-')}: {spec.family} has no such knob (its knobs: {flags}; any key: --set KEY=V1,V2)")
 
 
 def _values(raw: str, label: str) -> list[Any]:

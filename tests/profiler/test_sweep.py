@@ -117,3 +117,9 @@ def test_workload_flag_compares_at_the_same_value() -> None:
     assert d["baseline_params"] == 10_371_074 and d["delta_params"] < 0
     assert w["baseline_params"] == w["params"] and w["delta_params"] == 0
     assert json.loads(work.stdout)["axes"][0]["kind"] == "workload"
+
+
+def test_knob_flag_the_family_lacks_is_one_line() -> None:
+    res = runner.invoke(app, ["whatif", "gru_router_spectra", "--hidden", "512"])
+    assert res.exit_code == 2
+    assert res.stderr.strip().startswith("error: --hidden: gru_router has no such knob (its knobs: --router-dim,")
