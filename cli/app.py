@@ -10,6 +10,7 @@ import typer
 from paramscope.cli.audit import audit
 from paramscope.cli.breakdown import breakdown
 from paramscope.cli.check import check
+from paramscope.cli.diff import diff
 from paramscope.cli.groups import groups
 from paramscope.cli.memory import memory
 from paramscope.cli.steps import steps
@@ -32,6 +33,7 @@ app.command("whatif")(whatif)
 app.command("audit")(audit)
 app.command("memory")(memory)
 app.command("check")(check)
+app.command("diff")(diff)
 app.command("groups")(groups)
 app.command("steps")(steps)
 app.add_typer(zoo_app, name="zoo")

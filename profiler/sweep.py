@@ -19,7 +19,7 @@ from paramscope.profiler.errors import ConfigError, ParamscopeError
 from paramscope.profiler.spec import ModelSpec, apply_overrides
 from paramscope.profiler.stats import Profile
 
-__all__ = ["Axis", "Variant", "ModuleDelta", "ScalingLaw", "Sweep", "make_axes", "run_sweep", "fit_law"]
+__all__ = ["Axis", "Variant", "ModuleDelta", "ScalingLaw", "Sweep", "make_axes", "run_sweep", "fit_law", "compare"]
 
 Progress = Callable[[int, int, str], None]
 
@@ -293,3 +293,10 @@ def _params_at(profile: Profile | None, path: str) -> int | None:
         return profile.get(path).params
     except KeyError:
         return 0
+
+
+def compare(base: Profile, other: Profile) -> Sweep:
+    """Two measured models as a one-variant sweep: ``other`` against ``base``, per submodule."""
+    axis = Axis("model", "", (other.model,), "design")
+    variant = Variant({"model": other.model}, "ok", profile=other, baseline=base, changed=_changed(other, base))
+    return Sweep(base, (axis,), (variant,), (), base.flops_backend)

@@ -107,15 +107,21 @@ def _law_sentence(law: ScalingLaw) -> str:
     return f"{name}: neither constant, linear nor quadratic in {law.knob}"
 
 
+def _title(sweep: Sweep) -> str:
+    # a diff (compare()) has one axis with no config key: the other model
+    kind = "what if" if any(a.key for a in sweep.axes) else "diff against"
+    return f"{kind}: {sweep.base.model}"
+
+
 def sweep_table(sweep: Sweep, module: str | None = None) -> Any:
-    title = f"what if: {sweep.base.model} (base {sweep.base.total.params:,} params)"
+    title = f"{_title(sweep)} (base {sweep.base.total.params:,} params)"
     table = Table(title=title, title_justify="left")
     for i, h in enumerate(_heads(sweep, module)):
         table.add_column(h, justify="left" if i < len(sweep.axes) or h == "changed submodules" else "right")
     for v in sweep.variants:
         table.add_row(*[escape(c) for c in _row(sweep, v, module)], style="red" if v.status != "ok" else None)
-    notes = ["(d) design knob: compared with the base design; (w) workload knob: both evaluated at this value",
-             *law_lines(sweep)]
+    legend = ["(d) design knob: compared with the base design; (w) workload knob: both evaluated at this value"]
+    notes = [*(legend if any(a.key for a in sweep.axes) else []), *law_lines(sweep)]
     table.caption = escape("\n".join(notes))
     table.caption_justify = "left"
     return Group(table)
@@ -123,7 +129,7 @@ def sweep_table(sweep: Sweep, module: str | None = None) -> Any:
 
 def sweep_markdown(sweep: Sweep, module: str | None = None) -> str:
     heads = _heads(sweep, module)
-    out = [f"### what if: {sweep.base.model}", "", "| " + " | ".join(heads) + " |",
+    out = [f"### {_title(sweep)}", "", "| " + " | ".join(heads) + " |",
            "| " + " | ".join("---" if i < len(sweep.axes) or h == "changed submodules" else "---:"
                              for i, h in enumerate(heads)) + " |"]
     for v in sweep.variants:

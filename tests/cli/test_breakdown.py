@@ -275,3 +275,15 @@ def test_compiled_model_is_profiled_in_eager(tmp_path: Path) -> None:
     cfg = write(tmp_path, 'target: "compiled:make"\ninputs: {x: [2, 8]}\n')
     doc = json.loads(run("breakdown", cfg, "--format", "json").stdout)
     assert (doc["model_class"], doc["total"]["params"], doc["total"]["macs"]) == ("Linear", 36, 64)  # 8*4+4; 2*8*4
+
+
+def test_diff_two_configs(tmp_path: Path) -> None:
+    other = write(tmp_path, "model: rg_output\nargs:\n  slot_fuse: {score_mode: lowrank, rank: 192}\n", "lowrank.yaml")
+    res = run("diff", "rg_output_etth1", other, "--format", "json")
+    assert res.exit_code == 0, res.output
+    (v,) = json.loads(res.stdout)["variants"]
+    assert (v["params"], v["baseline_params"]) == (10_371_074 - 2_457_600, 10_371_074)  # 1536*2048 - 3584*192
+    assert [c["path"] for c in v["changed"] if c["delta_params"]] == ["slot_fuse", "slot_fuse.score_mlp"]
+    table = run("diff", "rg_output_etth1", other)
+    assert table.exit_code == 0 and "diff against: rg_output_etth1" in table.stdout
+    assert _error(run("diff", "rg_output_etth1", str(tmp_path / "missing.yaml"))) == f"error: {tmp_path / 'missing.yaml'}: no such file"

@@ -1,0 +1,44 @@
+"""``paramscope diff``: two configs side by side, per submodule."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from paramscope.cli.common import DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit, guarded
+
+
+def diff(
+    base: Annotated[str, typer.Argument(help="The reference config (YAML path, preset or family).")],
+    other: Annotated[str, typer.Argument(help="The config to compare with it.")],
+    module: Annotated[str | None, typer.Option("--module", help="Also show this submodule's params in both.")] = None,
+    device: DeviceOpt = "meta",
+    flops: Annotated[str, typer.Option("--flops", help="MAC backend: torch (default), fvcore, thop or none.")] = "torch",
+    fmt: FormatOpt = OutputFormat.TABLE,
+    output: OutputOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Compare two models: total params and MACs, and every submodule that differs.
+
+    Example: paramscope diff rg_output_etth1 my_variant.yaml
+    """
+    from paramscope.profiler.pipeline import measure
+    from paramscope.profiler.render import sweep as render
+    from paramscope.profiler.spec import load_spec
+    from paramscope.profiler.sweep import compare
+
+    with guarded(debug):
+        check_writable(output)
+        metric = None if flops == "none" else flops
+        a = measure(load_spec(base), device=device, flops=metric)
+        b = measure(load_spec(other), device=device, flops=metric)
+        result = compare(a, b)
+        if fmt is OutputFormat.JSON:
+            emit(render.sweep_json(result), output)
+        elif fmt is OutputFormat.MD:
+            emit(render.sweep_markdown(result, module), output)
+        elif fmt is OutputFormat.CSV:
+            emit(render.sweep_csv(result), output)
+        else:
+            emit(render.sweep_table(result, module), output)
