@@ -51,6 +51,10 @@ def breakdown(
         spec = load_spec(config, [*(sets or []), *extra])
         if latency and device == "meta":
             raise _bad("--latency needs real tensors: pass --device cpu or --device cuda")
+        if latency and fmt is OutputFormat.CSV:
+            raise _bad("--latency has no csv form: use --format table, md or json")
+        if depth < 1 or (top is not None and top < 1):
+            raise _bad(f"--depth {depth} / --top {top}: both must be at least 1")
         built = build(spec, device)
         prof = measure_built(built, flops=None if flops == "none" else flops, backward=backward)
         lat = _latency(built, repeats, warmup, clock) if latency else None
@@ -64,17 +68,25 @@ def breakdown(
 
                 doc["latency"] = latency_to_dict(lat)
             emit(json.dumps(doc, indent=2) + "\n", output)
-        elif fmt is OutputFormat.MD:
-            emit(render.breakdown_markdown(prof, rows), output)
         elif fmt is OutputFormat.CSV:
             emit(render.breakdown_csv(prof, rows), output)
+        elif fmt is OutputFormat.MD:
+            extra = "" if lat is None else "\n" + _latency_part(lat, depth, top, markdown=True)
+            emit(render.breakdown_markdown(prof, rows) + extra, output)
         else:
-            emit(render.breakdown_table(prof, rows), output)
-        if lat is not None and fmt is not OutputFormat.JSON:
-            from paramscope.profiler.render.latency import latency_markdown, latency_table
+            from rich.console import Group
 
-            shown = _to_depth(lat, depth)
-            emit(latency_table(shown, top=top) if fmt is OutputFormat.TABLE else latency_markdown(shown), None)
+            parts = [render.breakdown_table(prof, rows)]
+            if lat is not None:
+                parts.append(_latency_part(lat, depth, top, markdown=False))
+            emit(Group(*parts), output)
+
+
+def _latency_part(lat: Any, depth: int, top: int | None, *, markdown: bool) -> Any:
+    from paramscope.profiler.render.latency import latency_markdown, latency_table
+
+    shown = _to_depth(lat, depth)
+    return latency_markdown(shown) if markdown else latency_table(shown, top=top)
 
 
 def _to_depth(report: Any, depth: int) -> Any:

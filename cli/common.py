@@ -75,22 +75,27 @@ def check_writable(path: Path | None) -> None:
         raise OutputError(f"--output {path}: is a directory")
     if not parent.is_dir():
         raise OutputError(f"--output {path}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"--output {path}: folder {parent} is not writable")
+    try:  # os.access says yes to root on /proc or a read-only mount: try it for real
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as e:
+        raise OutputError(f"--output {path}: folder {parent} is not writable ({e.strerror or e})") from None
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write via a temporary file in the same folder and ``os.replace``: never half-written."""
     check_writable(path)
     mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.resolve().parent)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.resolve().parent)
         with os.fdopen(fd, mode, encoding=None if isinstance(data, bytes) else "utf-8") as f:
             f.write(data)
         os.replace(tmp, path)
     except OSError as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         raise OutputError(f"--output {path}: cannot write: {e.strerror or e}") from None
 
 
@@ -98,10 +103,10 @@ def emit(content: Any, output: Path | None) -> None:
     """Print a Rich renderable or text to stdout, or write text to ``output``."""
     if output is not None:
         if not isinstance(content, str | bytes):
-            console = Console(file=None, width=140, record=True, color_system=None)
-            with console.capture():
+            console = Console(width=140, color_system=None, highlight=False)
+            with console.capture() as captured:
                 console.print(content)
-            content = console.export_text()
+            content = captured.get()
         write_atomic(output, content)
         stderr_console().print(f"wrote {output}", markup=False)
         return

@@ -61,7 +61,9 @@ def memory(
         if fmt is OutputFormat.JSON:
             emit(json.dumps({"schema": "paramscope.memory/1", "model": built.spec.name,
                              "plans": [render.memory_to_dict(r) for r in reports]}, indent=2) + "\n", output)
-        elif fmt in (OutputFormat.MD, OutputFormat.CSV):
+        elif fmt is OutputFormat.CSV:
+            raise ConfigError("--format csv: memory has table, md and json forms")
+        elif fmt is OutputFormat.MD:
             emit(render.memory_markdown(reports), output)
         else:
             emit(render.memory_table(reports, title=f"Memory by precision: {built.spec.name}"), output)

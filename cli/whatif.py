@@ -67,11 +67,11 @@ def whatif(
             knobs[key] = _values(item.partition("=")[2], f"--set {key}")
         if not knobs:
             raise ConfigError("give at least one knob to vary, e.g. --rank 192,384 or --set d_model=256,512")
-        if module is not None:
-            _check_module(spec, module)
         axes = make_axes(spec, knobs, workload or [])
         measure_fn = partial(measure, device=device, flops=None if flops == "none" else flops)
         sweep = _run(spec, axes, measure_fn, run_sweep)
+        if module is not None:
+            _check_module(sweep.base, module)
         if plot is not None:
             write_atomic(plot, render.sweep_plot(sweep))
             stderr_console().print(f"wrote {plot}", markup=False)
@@ -106,18 +106,22 @@ def _values(raw: str, label: str) -> list[Any]:
     parts = [p.strip() for p in raw.split(",") if p.strip()]
     if not parts:
         raise ConfigError(f"{label}: expected comma-separated values, e.g. {label} 192,384")
-    return [yaml.safe_load(p) for p in parts]
+    values = []
+    for part in parts:
+        try:
+            values.append(yaml.safe_load(part))
+        except yaml.YAMLError:
+            raise ConfigError(f"{label} {part!r}: not a value; give plain comma-separated values, e.g. {label} 192,384") from None
+    return values
 
 
-def _check_module(spec: Any, module: str) -> None:
-    from paramscope.profiler.build import build
+def _check_module(base: Any, module: str) -> None:
+    import difflib
+
     from paramscope.profiler.errors import ConfigError
 
-    built = build(spec, "meta")
-    names = [n for n, _ in built.model.named_modules()]
+    names = [m.path for m in base.modules if not m.is_param]
     if module not in names:
-        import difflib
-
         close = difflib.get_close_matches(module, names, n=1)
         raise ConfigError(f"--module {module}: no such submodule" + (f"; did you mean '{close[0]}'?" if close else ""))
 

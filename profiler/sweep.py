@@ -181,9 +181,15 @@ def run_sweep(
         measure_fn: ``spec -> Profile`` (e.g. ``functools.partial(measure, device="meta", flops="torch")``).
         progress: called as ``progress(done, total, label)``.
     """
+    check_axes(spec, axes)
     grid = list(itertools.product(*(a.values for a in axes)))
     work = [a for a in axes if a.kind == "workload"]
-    cache: dict[tuple[Any, ...], Profile | str] = {}
+    base = measure_fn(spec)
+    # each distinct configuration is built and measured once: the base doubles as the baseline
+    # at its own workload values and as any variant that changes nothing
+    own = tuple(_config_value(base, a.key) for a in axes)
+    cache: dict[tuple[Any, ...], Profile | str] = {
+        tuple(v for a, v in zip(axes, own, strict=True) if a.kind == "workload"): base}
 
     def baseline_for(values: Sequence[Any]) -> Profile | str:
         wvals = tuple(v for a, v in zip(axes, values, strict=True) if a.kind == "workload")
@@ -194,18 +200,63 @@ def run_sweep(
                 cache[wvals] = str(e)
         return cache[wvals]
 
-    base = measure_fn(spec)
+    def measure_variant(variant_spec: ModelSpec, values: Sequence[Any]) -> Profile:
+        unchanged = tuple(values) == own and all(
+            _config_value(base, k) == v for a in axes for k, v in a.implies)
+        return base if unchanged else measure_fn(variant_spec)
+
     variants = []
     for i, values in enumerate(grid):
         knobs = {a.label: v for a, v in zip(axes, values, strict=True)}
         label = ", ".join(f"{k}={v}" for k, v in knobs.items())
         if progress:
             progress(i, len(grid), label)
-        variants.append(_one(spec, axes, values, knobs, baseline_for, measure_fn))
+        variants.append(_one(spec, axes, values, knobs, baseline_for,
+                             lambda s, values=values: measure_variant(s, values)))
     if progress:
         progress(len(grid), len(grid), "done")
     return Sweep(base, tuple(axes), tuple(variants), tuple(_laws(axes, variants)),
                  base.flops_backend)
+
+
+_MISSING = object()
+
+
+def _config_value(profile: Profile, key: str) -> Any:
+    """The value a measured model was built with for dotted ``key`` (``args.slot_fuse.rank``)."""
+    node: Any = profile.config
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return _MISSING
+        node = node[part]
+    return list(node) if isinstance(node, tuple) else node
+
+
+def check_axes(spec: ModelSpec, axes: Sequence[Axis]) -> None:
+    """Unknown keys and wrong value types are user errors before any build; impossible shapes
+    (``d_model=500`` with 8 heads) stay failed rows of the sweep."""
+    if spec.family is None:
+        return
+    import dataclasses
+    import typing
+
+    from paramscope.model_zoo import registry as zoo
+    from paramscope.profiler.config import coerce_value
+
+    module = zoo.load_family(spec.family)
+    roots = {"args": module.Config, "inputs": module.Inputs}
+    for axis in axes:
+        for key, values in ((axis.key, axis.values), *((k, (v,)) for k, v in axis.implies)):
+            section, _, rest = key.partition(".")
+            tp: Any = roots.get(section)
+            for part in rest.split("."):
+                fields = {f.name for f in dataclasses.fields(tp)} if dataclasses.is_dataclass(tp) else set()
+                if part not in fields:
+                    raise ConfigError(f"knob {axis.label}: '{key}' is not a config key of {spec.family}"
+                                      f" (known: {', '.join(sorted(fields)) or 'none'})")
+                tp = typing.get_type_hints(tp)[part]
+            for v in values:
+                coerce_value(tp, v, f"{axis.label}={v}")
 
 
 def _one(spec: ModelSpec, axes: Sequence[Axis], values: Sequence[Any], knobs: Mapping[str, Any],

@@ -47,7 +47,7 @@ def family_details(name: str) -> FamilyDetails:
     by_preset = {p.name: p for p in presets}
     family = by_preset[name].family if name in by_preset else name
     if family not in registry.family_names():
-        known = sorted([*registry.family_names(), *by_preset])
+        known = sorted({*registry.family_names(), *by_preset})
         close = difflib.get_close_matches(name, known, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(known)}"
         raise UnknownModel(f"{name}: no zoo family or preset of that name{hint}")

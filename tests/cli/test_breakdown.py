@@ -91,14 +91,6 @@ def test_output_file_written_atomically(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["b.json"]  # no temp file left behind
 
 
-def test_top_and_sort() -> None:
-    res = run("breakdown", "rg_output_etth1", "--flops", "none", "--format", "csv", "--top", "2", "--depth", "1")
-    lines = res.stdout.strip().splitlines()
-    assert [line.split(",")[0] for line in lines[1:3]] == ["encoder", "slot_fuse"] or [
-        line.split(",")[0] for line in lines[1:3]] == ["slot_fuse", "encoder"]
-    assert len(lines) == 4  # header, 2 rows, total
-
-
 def test_user_target_model_next_to_yaml(user_config: Path) -> None:
     doc = breakdown_json(str(user_config))
     # emb 100*16 = 1600 (head tied: 0), conv 16*16*3+16 = 784,
@@ -287,3 +279,27 @@ def test_diff_two_configs(tmp_path: Path) -> None:
     table = run("diff", "rg_output_etth1", other)
     assert table.exit_code == 0 and "diff against: rg_output_etth1" in table.stdout
     assert _error(run("diff", "rg_output_etth1", str(tmp_path / "missing.yaml"))) == f"error: {tmp_path / 'missing.yaml'}: no such file"
+
+
+def test_table_and_latency_written_to_one_file(tmp_path: Path) -> None:
+    out = tmp_path / "b.txt"
+    res = run("breakdown", "rg_output_etth1", "--flops", "none", "--depth", "1", "--output", str(out))
+    assert res.exit_code == 0, res.output
+    text = out.read_text()
+    assert "slot_fuse" in text and "10,371,074" in text and "\x1b[" not in text  # plain text, no colour codes
+    md = tmp_path / "lat.md"
+    res = run("breakdown", "rg_output_etth1", "--flops", "none", "--depth", "1", "--device", "cpu", "--latency",
+              "--repeats", "2", "--warmup", "1", "--format", "md", "--output", str(md))
+    assert res.exit_code == 0, res.output
+    assert "| `slot_fuse` |" in md.read_text() and "hook overhead" in md.read_text()
+    assert "slot_fuse" not in res.stdout  # nothing of the report went to the terminal
+
+
+def test_sort_params_top_two() -> None:
+    res = run("breakdown", "rg_output_etth1", "--flops", "none", "--format", "csv", "--top", "2", "--sort", "params", "--depth", "1")
+    lines = res.stdout.strip().splitlines()
+    assert [line.split(",")[0] for line in lines[1:-1]] == ["encoder", "slot_fuse"]  # 3,153,408 > 3,150,338
+
+
+def test_depth_and_top_must_be_positive() -> None:
+    assert _error(run("breakdown", "rg_output_etth1", "--top", "0")) == "error: --depth 2 / --top 0: both must be at least 1"

@@ -123,3 +123,33 @@ def test_knob_flag_the_family_lacks_is_one_line() -> None:
     res = runner.invoke(app, ["whatif", "gru_router_spectra", "--hidden", "512"])
     assert res.exit_code == 2
     assert res.stderr.strip().startswith("error: --hidden: gru_router has no such knob (its knobs: --router-dim,")
+
+
+def test_each_distinct_configuration_is_measured_once() -> None:
+    from functools import partial
+
+    from paramscope.profiler.pipeline import measure
+    from paramscope.profiler.spec import load_spec
+    from paramscope.profiler.sweep import make_axes, run_sweep
+
+    calls: list[dict] = []
+
+    def counting(spec):  # type: ignore[no-untyped-def]
+        calls.append({"args": dict(spec.args), "inputs": dict(spec.inputs)})
+        return partial(measure, flops=None)(spec)
+
+    spec = load_spec("gru_router_spectra")
+    run_sweep(spec, make_axes(spec, {"router_dim": [32, 64, 128]}), measure_fn=counting)
+    assert len(calls) == 3  # the base (router_dim 128) is also the baseline and the 128 variant
+    spec = load_spec("rg_output_etth1")
+    run_sweep(spec, make_axes(spec, {"rank": [128], "pred_len": [96, 720]}), measure_fn=counting)
+    assert len(calls) == 3 + 4  # base (= baseline at 96), baseline at 720, two low-rank variants
+
+
+def test_unknown_knob_key_is_a_user_error_before_any_build() -> None:
+    res = runner.invoke(app, ["whatif", "rg_output_etth1", "--set", "nokey=1,2"])
+    assert res.exit_code == 2 and res.stderr.strip().startswith("error: knob nokey: 'args.nokey' is not a config key of rg_output")
+    res = runner.invoke(app, ["whatif", "rg_output_etth1", "--rank", "abc"])
+    assert res.exit_code == 2 and res.stderr.strip() == "error: rank=abc: expected int, got 'abc'"
+    res = runner.invoke(app, ["whatif", "rg_output_etth1", "--rank", "[1,2]"])
+    assert res.exit_code == 2 and res.stderr.strip().startswith("error: --rank")
