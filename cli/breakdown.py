@@ -71,8 +71,8 @@ def breakdown(
         elif fmt is OutputFormat.CSV:
             emit(render.breakdown_csv(prof, rows), output)
         elif fmt is OutputFormat.MD:
-            extra = "" if lat is None else "\n" + _latency_part(lat, depth, top, markdown=True)
-            emit(render.breakdown_markdown(prof, rows) + extra, output)
+            latency_md = "" if lat is None else "\n" + str(_latency_part(lat, depth, top, markdown=True))
+            emit(render.breakdown_markdown(prof, rows) + latency_md, output)
         else:
             from rich.console import Group
 

@@ -8,6 +8,7 @@ both are evaluated.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -211,8 +212,7 @@ def run_sweep(
         label = ", ".join(f"{k}={v}" for k, v in knobs.items())
         if progress:
             progress(i, len(grid), label)
-        variants.append(_one(spec, axes, values, knobs, baseline_for,
-                             lambda s, values=values: measure_variant(s, values)))
+        variants.append(_one(spec, axes, values, knobs, baseline_for, functools.partial(measure_variant, values=values)))
     if progress:
         progress(len(grid), len(grid), "done")
     return Sweep(base, tuple(axes), tuple(variants), tuple(_laws(axes, variants)),

@@ -45,8 +45,18 @@ def test_rg_output_figures(generated: dict[str, str]) -> None:
     assert note_rows.count("| exact |") == 13 and "off by" not in note_rows
     assert "| params | 10,371,074 -> 8,008,706 (-22.8%) | 10,371,074 -> 8,008,706 (-22.8%) |" in text
     assert "| saving range | 14.03% ~ 25.91% | 14.03% ~ 25.91% |" in text
-    assert "| 128 | 25.91% | 25.07% | 23.92% | 21.30% |" in text
-    assert "| 384 | 17.06% | 16.51% | 15.75% | 14.03% |" in text
+    # low-rank score_mlp.0: Linear(1536, 2048) -> 1536*r + r*2048 = 3584*r (the 2048 bias stays); the full-rank
+    # total grows by 3,592 per pred_len step: slot_projectors 6*513 + projector 513 + output_hgate_bias 1
+    def total(pred_len: int) -> int:
+        return 10_371_074 + 3_592 * (pred_len - 96)
+
+    def saving(rank: int, pred_len: int) -> float:
+        return 100.0 * (1536 * 2048 - 3584 * rank) / total(pred_len)
+
+    assert f"{saving(128, 96):.2f}%" == "25.91%" and f"{saving(384, 720):.2f}%" == "14.03%"  # the note's range
+    for rank in (128, 192, 256, 384):
+        row = " | ".join(f"{saving(rank, pred_len):.2f}%" for pred_len in (96, 192, 336, 720))
+        assert f"| {rank} | {row} |" in text
     assert "| `slot_projectors` | 295,488 | 2,216,160 | linear: +3,078 per step (+ 0) |" in text
     assert "| `slot_fuse.score_mlp` | 3,149,825 | 3,149,825 | independent (3,149,825) |" in text
     assert "| **total** | RGOutputForecaster | 10,371,074 | 100.0% |" in text  # breakdown with MACs

@@ -109,7 +109,7 @@ class ThopBackend:
         missing: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
         hooks_before = {id(m): (set(m._forward_hooks), set(m._forward_pre_hooks)) for m in model.modules()}
         buffers_before = {id(m): set(m._buffers) for m in model.modules()}
-        training = model.training
+        training = {m: m.training for m in model.modules()}  # per module: train(mode) would flatten it
         last_output: dict[int, Any] = {}
         with _track_calls(model) as tracker:
 
@@ -146,7 +146,8 @@ class ThopBackend:
                 raise _forward_failed(tracker, e) from e
             finally:
                 last_output.clear()
-                model.train(training)
+                for m, mode in training.items():
+                    m.training = mode
                 self._undo(model, hooks_before, buffers_before)
 
         notes = ["thop rules count matmul/conv MACs only (its elementwise rules for norms, softmax and "

@@ -216,6 +216,30 @@ def test_thop_leaves_model_unchanged_and_is_repeatable():
     assert [(u.name, u.count, u.where) for u in first.uncounted] == [("ScaleParam", 1, ("scale",))]
 
 
+class MixedModes(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.bn = nn.BatchNorm1d(8)
+        self.drop = nn.Dropout(0.1)
+        self.head = nn.Sequential(nn.Linear(8, 4), nn.Dropout(0.1))
+
+    def forward(self, x):
+        return self.head(self.drop(self.bn(self.fc(x))))
+
+
+@pytest.mark.parametrize("backend", ALL)
+def test_per_module_training_flags_survive(backend):
+    model, (x,) = build(MixedModes, (3, 8), device="cpu")
+    model.train()
+    model.bn.eval()  # a frozen BatchNorm inside a model that is training
+    model.head[1].eval()
+    before = {name: m.training for name, m in model.named_modules()}
+    assert before[""] and not before["bn"] and not before["head.1"] and before["head.0"]
+    count_macs(model, (x,), backend=backend)
+    assert {name: m.training for name, m in model.named_modules()} == before
+
+
 torch.library.define("paramscope_test::opaque_mm", "(Tensor a, Tensor b) -> Tensor")
 
 
