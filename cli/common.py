@@ -51,7 +51,9 @@ def stdout_console() -> Console:
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print ``error: message`` as one stderr line and exit (2 = the user's input is wrong)."""
-    stderr_console().print(f"error: {message}", markup=False, soft_wrap=True)
+    # one line: a torch exception inside a forward can span many (--debug shows all of it)
+    first = next((line.strip() for line in message.splitlines() if line.strip()), message)
+    stderr_console().print(f"error: {first}", markup=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

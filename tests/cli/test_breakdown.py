@@ -303,3 +303,11 @@ def test_sort_params_top_two() -> None:
 
 def test_depth_and_top_must_be_positive() -> None:
     assert _error(run("breakdown", "rg_output_etth1", "--top", "0")) == "error: --depth 2 / --top 0: both must be at least 1"
+
+
+def test_multi_line_forward_error_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "multi.py").write_text(
+        "import torch.nn as nn\n\nclass M(nn.Module):\n    def forward(self, x):\n"
+        "        raise RuntimeError('shapes do not match\\nsecond line\\nthird line')\n\ndef make():\n    return M()\n")
+    cfg = write(tmp_path, 'target: "multi:make"\ninputs: {x: [1, 4]}\n')
+    assert _error(run("breakdown", cfg)) == "error: forward failed in '': shapes do not match"
