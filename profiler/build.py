@@ -18,7 +18,7 @@ from paramscope.profiler.config import coerce_dataclass
 from paramscope.profiler.errors import ConfigError, ParamscopeError, UnknownModel
 from paramscope.profiler.spec import ModelSpec
 
-__all__ = ["Built", "build", "resolve_family", "DEVICES"]
+__all__ = ["Built", "build", "resolve_family", "check_target_args", "DEVICES"]
 
 DEVICES = ("meta", "cpu", "cuda")
 
@@ -130,6 +130,11 @@ def _check_factory_args(spec: ModelSpec, factory: Any) -> None:
             close = difflib.get_close_matches(key, list(params), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(params) or 'none'})"
             raise ConfigError(f"{spec.where('args.' + key)}args.{key}: unknown key for {spec.target}{hint}")
+
+
+def check_target_args(spec: ModelSpec) -> None:
+    """For a ``target:`` spec: every ``args`` key is a parameter of the factory (imports it)."""
+    _check_factory_args(spec, _load_factory(spec))
 
 
 def _input_tensor(spec: ModelSpec, name: str, desc: Any, device: str) -> Any:

@@ -236,6 +236,9 @@ def check_axes(spec: ModelSpec, axes: Sequence[Axis]) -> None:
     """Unknown keys and wrong value types are user errors before any build; impossible shapes
     (``d_model=500`` with 8 heads) stay failed rows of the sweep."""
     if spec.family is None:
+        from paramscope.profiler.build import check_target_args
+
+        check_target_args(_override(spec, axes, [a.values[0] for a in axes]))
         return
     import dataclasses
     import typing

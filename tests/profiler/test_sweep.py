@@ -153,3 +153,15 @@ def test_unknown_knob_key_is_a_user_error_before_any_build() -> None:
     assert res.exit_code == 2 and res.stderr.strip() == "error: rank=abc: expected int, got 'abc'"
     res = runner.invoke(app, ["whatif", "rg_output_etth1", "--rank", "[1,2]"])
     assert res.exit_code == 2 and res.stderr.strip().startswith("error: --rank")
+
+
+def test_whatif_on_a_user_model(user_config) -> None:  # type: ignore[no-untyped-def]
+    doc = whatif_json(str(user_config), "--set", "d=8,16,32")
+    by_d = {v["knobs"]["d"]: v for v in doc["variants"]}
+    # TinyLM(vocab=100, d): emb 100d (head tied) + conv 3d^2+d + lstm 8d^2+8d + qkv 3d^2+3d = 14d^2 + 112d
+    for d in (8, 16, 32):
+        assert by_d[d]["params"] == 14 * d * d + 112 * d
+    laws = {(s["path"], s["knob"]): s for s in doc["scaling"]}
+    assert laws[("", "d")]["law"] == "quadratic" and laws[("", "d")]["coefficients"] == [0, 112, 14]
+    res = runner.invoke(app, ["whatif", str(user_config), "--set", "dd=8,16"])
+    assert res.exit_code == 2 and "args.dd: unknown key for usermodel:make (did you mean 'd'?)" in res.stderr
