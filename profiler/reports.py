@@ -20,6 +20,7 @@ from typing import Any
 
 from paramscope.profiler.build import Built, build
 from paramscope.profiler.errors import ParamscopeError
+from paramscope.profiler.groups import UNMATCHED, group_parameters
 from paramscope.profiler.pipeline import measure_built
 from paramscope.profiler.render.sweep import sweep_markdown
 from paramscope.profiler.render.table import breakdown_markdown, select_rows
@@ -299,13 +300,9 @@ _OLD_BACKBONE_KEYS = ("backbone", "encoder", "embedding")  # before the note's f
 
 def _keyword_groups(spec: ModelSpec, backbone: Sequence[str]) -> dict[str, tuple[int, int]]:
     """(tensors, elements) per group, by substring of the parameter name, as the note's code does."""
-    groups = {"backbone": [0, 0], "head/memory": [0, 0], "unmatched": [0, 0]}
-    for name, p in _build(spec).model.named_parameters():
-        key = ("backbone" if any(k in name for k in backbone)
-               else "head/memory" if any(k in name for k in _HEAD_KEYS) else "unmatched")
-        groups[key][0] += 1
-        groups[key][1] += p.numel()
-    return {k: (v[0], v[1]) for k, v in groups.items()}
+    report = group_parameters(_build(spec).model, {"backbone": backbone, "head/memory": _HEAD_KEYS})
+    found = {g.name: (g.tensors, g.elements) for g in report.groups}
+    return {name: found.get(name, (0, 0)) for name in ("backbone", "head/memory", UNMATCHED)}
 
 
 def _titan_report() -> str:
