@@ -18,7 +18,7 @@ from paramscope.profiler.errors import OutputError, ParamscopeError
 
 __all__ = [
     "OutputFormat", "DebugOpt", "SetOpt", "DeviceOpt", "FormatOpt", "OutputOpt",
-    "fail", "guarded", "check_writable", "write_atomic", "emit", "stdout_console", "stderr_console",
+    "fail", "guarded", "check_writable", "write_atomic", "emit", "emit_sweep", "stdout_console", "stderr_console",
 ]
 
 
@@ -117,3 +117,17 @@ def emit(content: Any, output: Path | None) -> None:
         sys.stdout.flush()
     else:
         stdout_console().print(content)
+
+
+def emit_sweep(sweep: Any, fmt: OutputFormat, module: str | None, output: Path | None) -> None:
+    """Render a what-if / diff comparison in the chosen format (shared by ``whatif`` and ``diff``)."""
+    from paramscope.profiler.render import sweep as render
+
+    if fmt is OutputFormat.JSON:
+        emit(render.sweep_json(sweep), output)
+    elif fmt is OutputFormat.MD:
+        emit(render.sweep_markdown(sweep, module), output)
+    elif fmt is OutputFormat.CSV:
+        emit(render.sweep_csv(sweep), output)
+    else:
+        emit(render.sweep_table(sweep, module), output)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from paramscope.cli.common import DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit, guarded
+from paramscope.cli.common import DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit_sweep, guarded
 
 
 def diff(
@@ -24,7 +24,6 @@ def diff(
     Example: paramscope diff rg_output_etth1 my_variant.yaml
     """
     from paramscope.profiler.pipeline import measure
-    from paramscope.profiler.render import sweep as render
     from paramscope.profiler.spec import load_spec
     from paramscope.profiler.sweep import compare
 
@@ -34,11 +33,4 @@ def diff(
         a = measure(load_spec(base), device=device, flops=metric)
         b = measure(load_spec(other), device=device, flops=metric)
         result = compare(a, b)
-        if fmt is OutputFormat.JSON:
-            emit(render.sweep_json(result), output)
-        elif fmt is OutputFormat.MD:
-            emit(render.sweep_markdown(result, module), output)
-        elif fmt is OutputFormat.CSV:
-            emit(render.sweep_csv(result), output)
-        else:
-            emit(render.sweep_table(result, module), output)
+        emit_sweep(result, fmt, module, output)

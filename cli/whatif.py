@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit, guarded, stderr_console, write_atomic,
+    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit_sweep, guarded, stderr_console,
+    write_atomic,
 )
 
 _KNOB_HELP = "Comma-separated values, e.g. 192,384."
@@ -75,14 +76,7 @@ def whatif(
         if plot is not None:
             write_atomic(plot, render.sweep_plot(sweep))
             stderr_console().print(f"wrote {plot}", markup=False)
-        if fmt is OutputFormat.JSON:
-            emit(render.sweep_json(sweep), output)
-        elif fmt is OutputFormat.MD:
-            emit(render.sweep_markdown(sweep, module), output)
-        elif fmt is OutputFormat.CSV:
-            emit(render.sweep_csv(sweep), output)
-        else:
-            emit(render.sweep_table(sweep, module), output)
+        emit_sweep(sweep, fmt, module, output)
 
 
 def _check_knob(spec: Any, alias: str) -> None:
