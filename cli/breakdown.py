@@ -21,6 +21,7 @@ def breakdown(
     device: DeviceOpt = "meta",
     flops: Annotated[str, typer.Option("--flops", help="MAC/FLOP backend: torch (default), fvcore, thop, or none.")] = "torch",
     backward: Annotated[bool, typer.Option("--backward", help="Also count the backward pass (torch backend).")] = False,
+    elementwise: Annotated[bool, typer.Option("--elementwise", help="Also count output elements of element-wise ops (activations, norms, softmax; torch backend); not MACs.")] = False,
     latency: Annotated[bool, typer.Option("--latency", help="Time every submodule's forward (needs --device cpu or cuda).")] = False,
     repeats: Annotated[int, typer.Option("--repeats", help="Timed forward passes for --latency.")] = 20,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed forward passes before timing.")] = 3,
@@ -46,6 +47,8 @@ def breakdown(
     with guarded(debug):
         if sort not in ("tree", "params", "macs", "name"):
             raise _bad(f"--sort {sort}: expected tree, params, macs or name")
+        if elementwise and flops != "torch":
+            raise _bad("--elementwise needs --flops torch")
         check_writable(output)
         extra = [f"inputs.batch_size={batch_size}"] if batch_size is not None else []
         spec = load_spec(config, [*(sets or []), *extra])
@@ -56,7 +59,8 @@ def breakdown(
         if depth < 1 or (top is not None and top < 1):
             raise _bad(f"--depth {depth} / --top {top}: both must be at least 1")
         built = build(spec, device)
-        prof = measure_built(built, flops=None if flops == "none" else flops, backward=backward)
+        prof = measure_built(built, flops=None if flops == "none" else flops, backward=backward,
+                             elementwise=elementwise)
         lat = _latency(built, repeats, warmup, clock) if latency else None
         rows = render.select_rows(prof, depth=depth, top=top, sort=sort)  # type: ignore[arg-type]
         if sort == "tree" and top is None and not expand:

@@ -69,6 +69,7 @@ def count_macs(
     backend: Backend | str = DEFAULT_BACKEND,
     *,
     backward: bool = False,
+    elementwise: bool = False,
 ) -> FlopCount:
     """Run the model's forward once and count inclusive MACs per ``named_modules()`` path.
 
@@ -78,25 +79,29 @@ def count_macs(
         kwargs: keyword inputs of ``model.forward``.
         backend: ``"torch"`` (default), ``"fvcore"`` or ``"thop"``.
         backward: also measure the backward pass, where the backend can.
+        elementwise: also count output elements of element-wise ops (torch backend only).
 
     Returns:
         A ``FlopCount``; FLOPs are ``2 * macs``.
 
     Raises:
         UnknownBackend: bad backend name. BackendUnavailable: library missing.
+        ConfigError: ``elementwise`` with a backend other than torch.
         ForwardFailed: the forward raised (the message names the submodule).
     """
-    count = backend_for(backend).count(model, tuple(args), dict(kwargs or {}), backward=backward)
-    return dataclasses.replace(count, macs=_sum_uncalled_containers(model, count))
+    count = backend_for(backend).count(model, tuple(args), dict(kwargs or {}), backward=backward,
+                                       elementwise=elementwise)
+    elem = None if count.elementwise is None else _sum_uncalled_containers(model, count, count.elementwise)
+    return dataclasses.replace(count, macs=_sum_uncalled_containers(model, count), elementwise=elem)
 
 
-def _sum_uncalled_containers(model: Any, count: FlopCount) -> dict[str, int]:
-    """Inclusive MACs where a container never runs its own forward (ModuleList, ModuleDict).
+def _sum_uncalled_containers(model: Any, count: FlopCount, values: Mapping[str, int] | None = None) -> dict[str, int]:
+    """Inclusive MACs (or ``values``) where a container never runs its own forward (ModuleList, ModuleDict).
 
     Backends book MACs to the modules whose forward ran; a ``ModuleList`` of projectors is
     never called itself, so its inclusive figure is the sum of its children's.
     """
-    macs = dict(count.macs)
+    macs = dict(count.macs if values is None else values)
     children = {path: [f"{path}.{n}" if path else n for n, _ in mod.named_children()]
                 for path, mod in model.named_modules()}
     for path in reversed(list(children)):  # children before parents

@@ -20,17 +20,26 @@ def config_of(built: Built) -> dict[str, Any]:
     return {"args": dict(built.spec.args), "inputs": dict(built.spec.inputs)}
 
 
-def measure_built(built: Built, *, flops: str | None = None, backward: bool = False) -> Profile:
-    """Profile an already built model; ``flops`` names a backend, None skips MACs."""
+def measure_built(built: Built, *, flops: str | None = None, backward: bool = False,
+                  elementwise: bool = False) -> Profile:
+    """Profile an already built model; ``flops`` names a backend, None skips MACs.
+
+    ``elementwise`` also counts output elements of element-wise ops (torch backend only).
+    """
     count = None
     if flops is not None:
         from paramscope.profiler.flops import count_macs
 
-        count = count_macs(built.model, built.args, built.kwargs, flops, backward=backward)
+        count = count_macs(built.model, built.args, built.kwargs, flops, backward=backward, elementwise=elementwise)
+    elif elementwise:
+        from paramscope.profiler.errors import ConfigError
+
+        raise ConfigError("--elementwise needs --flops torch")
     prof = profile_model(built.model, built.args, built.kwargs, name=built.spec.name, flops=count, device=built.device)
     return dataclasses.replace(prof, source=built.spec.source, preset_of=built.spec.preset_of, config=config_of(built))
 
 
-def measure(spec: ModelSpec, *, device: str = "meta", flops: str | None = None, backward: bool = False) -> Profile:
+def measure(spec: ModelSpec, *, device: str = "meta", flops: str | None = None, backward: bool = False,
+            elementwise: bool = False) -> Profile:
     """Build ``spec`` on ``device`` and profile it (parameters, and MACs with a backend)."""
-    return measure_built(build(spec, device), flops=flops, backward=backward)
+    return measure_built(build(spec, device), flops=flops, backward=backward, elementwise=elementwise)

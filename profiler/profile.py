@@ -62,6 +62,7 @@ def profile_model(
     marks = _shared_marks(counts)
     macs: Mapping[str, int] = flops.macs if flops is not None else {}
     calls: Mapping[str, int] = flops.calls if flops is not None else {}
+    elem: Mapping[str, int] | None = getattr(flops, "elementwise", None)
     rows: list[ModuleStats] = []
     pending: list[str] = []
     for path, mod in model.named_modules():
@@ -72,7 +73,7 @@ def profile_model(
             path=path, type=type(mod).__name__, depth=depth, params=p, trainable=t, frozen=p - t,
             buffers=counts.buffers[path], macs=macs.get(path) if flops is not None else None,
             calls=calls.get(path) if flops is not None else None,
-            shared_with=tuple(marks.get(path, ())),
+            shared_with=tuple(marks.get(path, ())), elementwise=None if elem is None else elem.get(path, 0),
         ))
         if any(True for _ in mod.children()):
             pending.append(path)
@@ -89,6 +90,7 @@ def profile_model(
         frozen=counts.params[""] - counts.trainable[""], buffers=counts.buffers[""],
         macs=macs.get("") if flops is not None else None,
         backward_macs=(getattr(flops, "backward_macs", None) or {}).get(""),
+        elementwise=None if elem is None else elem.get("", 0),
     )
     if device is None:
         first = next(iter(model.parameters()), None)

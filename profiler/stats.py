@@ -36,6 +36,8 @@ class ModuleStats:
     latency_ms: float | None = None
     """Median inclusive forward latency, when measured."""
     self_ms: float | None = None
+    elementwise: int | None = None
+    """Inclusive output elements of element-wise ops (``--elementwise``); not MACs, not in FLOPs."""
 
     @property
     def flops(self) -> int | None:
@@ -71,6 +73,8 @@ class Totals:
     macs: int | None = None
     backward_macs: int | None = None
     """MACs of one backward pass (``--backward``), when the backend could measure it."""
+    elementwise: int | None = None
+    """Output elements of element-wise ops in one forward (``--elementwise``), when measured."""
 
     @property
     def flops(self) -> int | None:

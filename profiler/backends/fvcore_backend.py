@@ -21,7 +21,7 @@ from paramscope.profiler.backends.interface import (
     _with_all_paths,
 )
 from paramscope.profiler.backends.torch_backend import native_mha_macs, rnn_layer_macs, sdpa_macs
-from paramscope.profiler.errors import BackendUnavailable
+from paramscope.profiler.errors import BackendUnavailable, ConfigError
 
 __all__ = ["FvcoreBackend"]
 
@@ -153,8 +153,11 @@ class FvcoreBackend:
 
     name = "fvcore"
 
-    def count(self, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, backward: bool = False) -> FlopCount:
+    def count(self, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, backward: bool = False,
+              elementwise: bool = False) -> FlopCount:
         """See ``CountingBackend.count``. Backward MACs are not measurable through a JIT trace."""
+        if elementwise:
+            raise ConfigError("--elementwise needs --flops torch")
         try:
             from fvcore.nn import FlopCountAnalysis
         except ImportError as e:

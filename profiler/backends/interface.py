@@ -62,6 +62,11 @@ class FlopCount:
     """Human-readable remarks: fallbacks, shared modules, conventions."""
     backward_macs: Mapping[str, int] | None = None
     """Inclusive backward-pass MACs per path, when asked for and measurable."""
+    elementwise: Mapping[str, int] | None = None
+    """Inclusive output elements of element-wise ops per path (``elementwise=True``, torch only).
+
+    Not MACs and not part of FLOPs: 1 per output element of every pointwise op (activations,
+    adds, muls) and of every norm/softmax op."""
 
     @property
     def total_macs(self) -> int:
@@ -80,9 +85,10 @@ class CountingBackend(Protocol):
     name: str
 
     def count(
-        self, model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], *, backward: bool = False
+        self, model: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], *, backward: bool = False,
+        elementwise: bool = False,
     ) -> FlopCount:
-        """Run the model's forward once and count its MACs per module."""
+        """Run the model's forward once and count its MACs per module (and element-wise outputs)."""
         ...
 
 

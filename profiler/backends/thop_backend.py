@@ -25,7 +25,7 @@ from paramscope.profiler.backends.interface import (
     _with_all_paths,
 )
 from paramscope.profiler.backends.torch_backend import rnn_layer_macs
-from paramscope.profiler.errors import BackendUnavailable, ForwardFailed
+from paramscope.profiler.errors import BackendUnavailable, ConfigError, ForwardFailed
 
 __all__ = ["ThopBackend"]
 
@@ -96,8 +96,11 @@ class ThopBackend:
 
     name = "thop"
 
-    def count(self, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, backward: bool = False) -> FlopCount:
+    def count(self, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, backward: bool = False,
+              elementwise: bool = False) -> FlopCount:
         """See ``CountingBackend.count``. thop runs the forward under ``no_grad``: no backward."""
+        if elementwise:
+            raise ConfigError("--elementwise needs --flops torch")
         try:
             import thop
             from thop.profile import register_hooks as thop_rules

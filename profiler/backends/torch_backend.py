@@ -124,6 +124,39 @@ def _extra_formulas() -> dict[Any, Any]:
     return {getattr(aten, n): f for n, f in table.items() if hasattr(aten, n)}
 
 
+# Element-wise work that is not tagged pointwise: normalisations and the softmax family.
+_NORM_SOFTMAX = frozenset({
+    "native_layer_norm", "native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training",
+    "_native_batch_norm_legit_functional", "native_group_norm", "_fused_rms_norm", "_softmax", "_log_softmax",
+    "_safe_softmax", "_masked_softmax", "cudnn_batch_norm", "miopen_batch_norm", "_batch_norm_with_update",
+    "_batch_norm_no_update", "instance_norm", "_weight_norm_interface",
+})
+# Tagged pointwise but pure copies, not element-wise work (``.contiguous()`` clones).
+_COPIES = frozenset({"clone", "positive"})
+# Fused kernels that hide element-wise work (softmax, gate activations) inside one op.
+_FUSED = re.compile(r"attention|mkldnn_rnn|_thnn_fused|cudnn_rnn|_addmm_activation", re.IGNORECASE)
+
+
+def _is_elementwise(func_packet: Any, cache: dict[Any, bool]) -> bool:
+    """The op is tagged pointwise (any overload; copies aside) or is a norm/softmax; cached per packet."""
+    hit = cache.get(func_packet)
+    if hit is None:
+        import torch
+
+        name = getattr(func_packet, "__name__", str(func_packet)).split(".")[-1]
+        overloads = (getattr(func_packet, o, None) for o in getattr(func_packet, "overloads", list)())
+        hit = name in _NORM_SOFTMAX or (name not in _COPIES and any(
+            torch.Tag.pointwise in getattr(o, "tags", ()) for o in overloads))
+        cache[func_packet] = hit
+    return hit
+
+
+def _first_numel(out: Any) -> int:
+    """numel of the first tensor in an op's output (0 when there is none)."""
+    leaves = _tensor_leaves(out)
+    return int(leaves[0].numel()) if leaves else 0
+
+
 def _name_map(model: Any) -> dict[str, str]:
     """ModuleTracker names ("Global", "Model", "Model.a.b", any alias) -> named_modules() paths."""
     canonical = {id(m): p for p, m in model.named_modules()}
@@ -139,21 +172,23 @@ class TorchBackend:
 
     name = "torch"
 
-    def count(self, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, backward: bool = False) -> FlopCount:
+    def count(self, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, backward: bool = False,
+              elementwise: bool = False) -> FlopCount:
         """See ``CountingBackend.count``. FLOPs from FlopCounterMode are halved into MACs."""
         try:
-            return self._count(model, args, kwargs, backward=backward, grad=backward)
+            return self._count(model, args, kwargs, backward=backward, grad=backward, elementwise=elementwise)
         except ForwardFailed as e:
             # FlopCounterMode's module tracker hooks the inputs of every submodule; under no_grad a
             # view of a Parameter (``self.query.expand(B, -1, -1)`` passed to a submodule) requires
             # grad but has no grad_fn, and the tracker raises. With grad enabled it has one.
             if backward or "Expected gradient function to be set" not in str(e):
                 raise
-            count = self._count(model, args, kwargs, backward=False, grad=True)
+            count = self._count(model, args, kwargs, backward=False, grad=True, elementwise=elementwise)
             note = "forward counted with grad enabled: a Parameter view was passed to a submodule"
             return dataclasses.replace(count, notes=(*count.notes, note))
 
-    def _count(self, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, backward: bool, grad: bool) -> FlopCount:
+    def _count(self, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, backward: bool, grad: bool,
+               elementwise: bool = False) -> FlopCount:
         try:
             import torch
             from torch.utils.flop_counter import FlopCounterMode
@@ -162,6 +197,11 @@ class TorchBackend:
 
         uncounted: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
         notes: list[str] = []
+        # element-wise output elements, booked to every module on the call stack (inclusive, like
+        # FlopCounterMode's MACs); only while the forward runs
+        elem: defaultdict[str, int] | None = defaultdict(int) if elementwise else None
+        is_elem: dict[Any, bool] = {}
+        fused: set[str] = set()
         with _track_calls(model) as tracker:
 
             class _Counter(FlopCounterMode):
@@ -171,6 +211,13 @@ class TorchBackend:
                         name = str(func_packet).replace(".", "::", 1)
                         if not name.startswith(("aten::", "prims::", "prim::")) or _MATMUL_LIKE.search(name):
                             uncounted[name][tracker.current] += 1
+                    if elem is not None:
+                        if _is_elementwise(func_packet, is_elem):
+                            n = _first_numel(out)
+                            for path in {"", *tracker.stack}:
+                                elem[path] += n
+                        elif _FUSED.search(str(func_packet)):
+                            fused.add(str(func_packet).replace(".", "::", 1))
                     return super()._count_flops(func_packet, out, args, kwargs)  # type: ignore[no-untyped-call]  # unannotated in torch
 
             counter = _Counter(display=False, custom_mapping=_extra_formulas())
@@ -184,9 +231,14 @@ class TorchBackend:
                 except Exception as e:
                     raise _forward_failed(tracker, e) from e
                 fwd = self._macs(counter, model)
+                elem_fwd = None if elem is None else _with_all_paths(model, elem)
+                elem = None  # the backward pass is not counted
                 bwd = self._backward(counter, model, out, fwd, notes) if backward else None
 
         notes.extend(_shared_module_notes(model, "every caller's total includes it"))
+        if fused:
+            notes.append(f"element-wise counts inside fused kernels ({', '.join(sorted(fused))}) are not visible "
+                         "on cpu/cuda; meta shows the decomposed ops")
         return FlopCount(
             backend=self.name,
             macs=fwd,
@@ -194,6 +246,7 @@ class TorchBackend:
             uncounted=_uncounted(uncounted),
             notes=tuple(notes),
             backward_macs=bwd,
+            elementwise=elem_fwd,
         )
 
     @staticmethod

@@ -62,7 +62,8 @@ def collapse_repeats(rows: list[ModuleStats], min_run: int = 3) -> list[ModuleSt
             parent = out[-1] if out else None
             if (parent is not None and parent.path == first[0] and first[1] == 0
                     and parent.params == sum(m.params for m in run)
-                    and parent.macs == (None if run[0].macs is None else sum(m.macs or 0 for m in run))):
+                    and parent.macs == (None if run[0].macs is None else sum(m.macs or 0 for m in run))
+                    and parent.elementwise == _sum_elementwise(run)):
                 # the run is the whole container (a ModuleList of blocks): say it on the parent's row
                 out[-1] = dataclasses.replace(parent, type=f"{parent.type} ({len(run)} x {run[0].type})")
                 i = j
@@ -72,7 +73,8 @@ def collapse_repeats(rows: list[ModuleStats], min_run: int = 3) -> list[ModuleSt
                 depth=run[0].depth, params=sum(m.params for m in run), trainable=sum(m.trainable for m in run),
                 frozen=sum(m.frozen for m in run), buffers=sum(m.buffers for m in run),
                 macs=None if run[0].macs is None else sum(m.macs or 0 for m in run),
-                calls=None if run[0].calls is None else sum(m.calls or 0 for m in run)))
+                calls=None if run[0].calls is None else sum(m.calls or 0 for m in run),
+                elementwise=_sum_elementwise(run)))
             i = j
         else:
             out.append(rows[i])
@@ -80,13 +82,25 @@ def collapse_repeats(rows: list[ModuleStats], min_run: int = 3) -> list[ModuleSt
     return out
 
 
+def _sum_elementwise(run: list[ModuleStats]) -> int | None:
+    return None if run[0].elementwise is None else sum(m.elementwise or 0 for m in run)
+
+
 def _same(a: ModuleStats, b: ModuleStats) -> bool:
-    return (a.type, a.params, a.frozen, a.macs, a.depth, a.is_param, a.shared_with) == (
-        b.type, b.params, b.frozen, b.macs, b.depth, b.is_param, b.shared_with)
+    return (a.type, a.params, a.frozen, a.macs, a.elementwise, a.depth, a.is_param, a.shared_with) == (
+        b.type, b.params, b.frozen, b.macs, b.elementwise, b.depth, b.is_param, b.shared_with)
 
 
 def _has_macs(profile: Profile) -> bool:
     return profile.total.macs is not None
+
+
+def _has_elementwise(profile: Profile) -> bool:
+    return profile.total.elementwise is not None
+
+
+ELEMENTWISE_NOTE = ("output elements of element-wise ops (activations, adds, norms, softmax: 1 per element "
+                    "per op); not MACs, not in FLOPs")
 
 
 def _cells(profile: Profile, m: ModuleStats, indent: bool) -> list[str]:
@@ -97,6 +111,8 @@ def _cells(profile: Profile, m: ModuleStats, indent: bool) -> list[str]:
     if _has_macs(profile):
         cells += ["" if m.is_param else fmt_int(m.macs), "" if m.is_param else fmt_pct(m.macs, t.macs),
                   "" if m.is_param else human(m.flops)]
+    if _has_elementwise(profile):
+        cells.append("" if m.is_param else fmt_int(m.elementwise))
     if profile.shared:
         cells.append("; ".join(m.shared_with))
     return cells
@@ -108,6 +124,8 @@ def _headers(profile: Profile) -> list[str]:
         heads.append("Frozen")
     if _has_macs(profile):
         heads += ["MACs", "% MACs", "FLOPs"]
+    if _has_elementwise(profile):
+        heads.append("Elementwise")
     if profile.shared:
         heads.append("Shared")
     return heads
@@ -124,6 +142,8 @@ def footer_lines(profile: Profile) -> list[str]:
     if t.macs is not None:
         lines.append(f"MACs per forward: {fmt_int(t.macs)} ({human(t.macs)}); "
                      f"FLOPs = 2 x MACs = {fmt_int(t.flops)} ({human(t.flops)}) [backend: {profile.flops_backend}]")
+    if t.elementwise is not None:
+        lines.append(f"elementwise: {fmt_int(t.elementwise)} ({human(t.elementwise)}) {ELEMENTWISE_NOTE}")
     if t.backward_macs is not None:
         lines.append(f"backward MACs: {fmt_int(t.backward_macs)} ({human(t.backward_macs)}); "
                      f"forward + backward = {fmt_int(t.macs + t.backward_macs if t.macs else None)} MACs")
@@ -154,7 +174,8 @@ def breakdown_table(profile: Profile, rows: list[ModuleStats]) -> Table:
     table.add_section()
     total = ModuleStats(path="", type=profile.model_class, depth=0, params=profile.total.params,
                         trainable=profile.total.trainable, frozen=profile.total.frozen,
-                        buffers=profile.total.buffers, macs=profile.total.macs)
+                        buffers=profile.total.buffers, macs=profile.total.macs,
+                        elementwise=profile.total.elementwise)
     table.add_row(*_cells(profile, total, indent=True), style="bold")
     return table
 
@@ -171,7 +192,8 @@ def breakdown_markdown(profile: Profile, rows: list[ModuleStats]) -> str:
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     total = ModuleStats(path="**total**", type=profile.model_class, depth=0, params=profile.total.params,
                         trainable=profile.total.trainable, frozen=profile.total.frozen,
-                        buffers=profile.total.buffers, macs=profile.total.macs)
+                        buffers=profile.total.buffers, macs=profile.total.macs,
+                        elementwise=profile.total.elementwise)
     out.append("| " + " | ".join(_cells(profile, total, indent=False)) + " |")
     out.append("")
     out.extend(f"- {line}" for line in footer_lines(profile))
@@ -182,20 +204,30 @@ def breakdown_csv(profile: Profile, rows: list[ModuleStats]) -> str:
     """CSV with raw integers (no separators), one row per module, the total last."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["path", "type", "depth", "params", "trainable", "frozen", "buffers", "macs", "flops", "calls"])
+    elem = _has_elementwise(profile)
+    w.writerow(["path", "type", "depth", "params", "trainable", "frozen", "buffers", "macs", "flops", "calls",
+                *(["elementwise"] if elem else [])])
     for m in rows:
         w.writerow([m.path, m.type, m.depth, m.params, m.trainable, m.frozen, m.buffers,
-                    "" if m.macs is None else m.macs, "" if m.flops is None else m.flops, "" if m.calls is None else m.calls])
+                    "" if m.macs is None else m.macs, "" if m.flops is None else m.flops, "" if m.calls is None else m.calls,
+                    *([_blank(None if m.is_param else m.elementwise)] if elem else [])])
     t = profile.total
     w.writerow(["", profile.model_class, 0, t.params, t.trainable, t.frozen, t.buffers,
-                "" if t.macs is None else t.macs, "" if t.flops is None else t.flops, ""])
+                "" if t.macs is None else t.macs, "" if t.flops is None else t.flops, "",
+                *([t.elementwise] if elem else [])])
     return buf.getvalue()
 
 
-def _module_dict(m: ModuleStats) -> dict[str, Any]:
+def _blank(n: int | None) -> int | str:
+    return "" if n is None else n
+
+
+def _module_dict(m: ModuleStats, elementwise: bool = False) -> dict[str, Any]:
     d: dict[str, Any] = {"path": m.path, "type": m.type, "depth": m.depth, "params": m.params,
                          "trainable": m.trainable, "frozen": m.frozen, "buffers": m.buffers,
                          "macs": m.macs, "flops": m.flops, "calls": m.calls}
+    if elementwise:  # the key exists only when measured (--elementwise); null on parameter rows
+        d["elementwise"] = None if m.is_param else m.elementwise
     if m.is_param:
         d["is_parameter"] = True
     if m.shared_with:
@@ -209,6 +241,12 @@ def _module_dict(m: ModuleStats) -> dict[str, Any]:
 def profile_to_dict(profile: Profile, rows: list[ModuleStats] | None = None) -> dict[str, Any]:
     """The documented JSON document (schema ``paramscope.breakdown/1``), exact integers."""
     t = profile.total
+    elem = _has_elementwise(profile)
+    total: dict[str, Any] = {"params": t.params, "trainable": t.trainable, "frozen": t.frozen,
+                             "buffers": t.buffers, "macs": t.macs, "flops": t.flops,
+                             "backward_macs": t.backward_macs}
+    if elem:
+        total["elementwise"] = t.elementwise
     return {
         "schema": JSON_SCHEMA,
         "model": profile.model,
@@ -218,11 +256,9 @@ def profile_to_dict(profile: Profile, rows: list[ModuleStats] | None = None) -> 
         "device": profile.device,
         "inputs": {k: list(v) for k, v in profile.input_shapes.items()},
         "config": profile.config,
-        "total": {"params": t.params, "trainable": t.trainable, "frozen": t.frozen,
-                  "buffers": t.buffers, "macs": t.macs, "flops": t.flops,
-                  "backward_macs": t.backward_macs},
+        "total": total,
         "flops_backend": profile.flops_backend,
-        "modules": [_module_dict(m) for m in (rows if rows is not None else [m for m in profile.modules if m.path])],
+        "modules": [_module_dict(m, elem) for m in (rows if rows is not None else [m for m in profile.modules if m.path])],
         "shared": [{"owner": s.owner, "aliases": list(s.aliases), "numel": s.numel} for s in profile.shared],
         "uncounted": [{"name": u.name, "count": u.count, "where": list(u.where)} for u in profile.uncounted],
         "notes": list(profile.notes),
