@@ -13,22 +13,10 @@ from hypothesis import strategies as st
 from torch import nn
 
 from paramscope.model_zoo import rg_output as rg
+from conftest import RG_OUTPUT_NOTE
 from zoo_testing import build_meta, called_modules, forward_macs, load_preset, measured_params, module_names
 
 PRESET = "rg_output_etth1.yaml"
-
-NOTE_FIGURES = {
-    "": 10_371_074,
-    "enc_embedding": 2_670_848,
-    "encoder": 3_153_408,
-    "slot_attn": 1_051_648,
-    "slot_fuse": 3_150_338,
-    "slot_fuse.score_mlp": 3_149_825,
-    "slot_fuse.gate": 513,
-    "slot_projectors": 295_488,
-    "projector": 49_248,
-    "output_hgate_bias": 96,
-}
 
 
 def preset_args(args: dict[str, Any]) -> dict[str, Any]:
@@ -61,10 +49,10 @@ def test_preset_yaml_lists_every_field() -> None:
 def test_preset_figures_exact() -> None:
     cfg, _, _ = load_preset(rg, PRESET, preset_args)
     model = build_meta(rg, cfg)
-    assert measured_params(model, list(NOTE_FIGURES), parameter_keys=True) == NOTE_FIGURES
-    assert sum(p.numel() for p in model.parameters()) == NOTE_FIGURES[""]
+    assert measured_params(model, list(RG_OUTPUT_NOTE), parameter_keys=True) == RG_OUTPUT_NOTE
+    assert sum(p.numel() for p in model.parameters()) == RG_OUTPUT_NOTE[""]
     formula = rg.param_formula(cfg)
-    assert {k: formula[k] for k in NOTE_FIGURES} == NOTE_FIGURES
+    assert {k: formula[k] for k in RG_OUTPUT_NOTE} == RG_OUTPUT_NOTE
 
 
 @pytest.mark.parametrize("device", ["meta", "cpu"])
