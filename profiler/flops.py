@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, assert_never
 
 from paramscope.profiler.backends.interface import Backend, CountingBackend, FlopCount
-from paramscope.profiler.errors import ParamscopeError
+from paramscope.profiler.errors import ConfigError, ParamscopeError
 
 __all__ = ["DEFAULT_BACKEND", "UnknownBackend", "AuditRow", "AuditReport", "backend_for", "count_macs", "audit"]
 
@@ -89,8 +89,10 @@ def count_macs(
         ConfigError: ``elementwise`` with a backend other than torch.
         ForwardFailed: the forward raised (the message names the submodule).
     """
-    count = backend_for(backend).count(model, tuple(args), dict(kwargs or {}), backward=backward,
-                                       elementwise=elementwise)
+    adapter = backend_for(backend)
+    if elementwise and adapter.name != Backend.TORCH:
+        raise ConfigError(f"--elementwise needs --flops torch (not {adapter.name})")
+    count = adapter.count(model, tuple(args), dict(kwargs or {}), backward=backward, elementwise=elementwise)
     elem = None if count.elementwise is None else _sum_uncalled_containers(model, count, count.elementwise)
     return dataclasses.replace(count, macs=_sum_uncalled_containers(model, count), elementwise=elem)
 

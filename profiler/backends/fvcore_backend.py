@@ -21,7 +21,7 @@ from paramscope.profiler.backends.interface import (
     _with_all_paths,
 )
 from paramscope.profiler.backends.torch_backend import native_mha_macs, rnn_layer_macs, sdpa_macs
-from paramscope.profiler.errors import BackendUnavailable, ConfigError
+from paramscope.profiler.errors import BackendUnavailable
 
 __all__ = ["FvcoreBackend"]
 
@@ -155,9 +155,7 @@ class FvcoreBackend:
 
     def count(self, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, backward: bool = False,
               elementwise: bool = False) -> FlopCount:
-        """See ``CountingBackend.count``. Backward MACs are not measurable through a JIT trace."""
-        if elementwise:
-            raise ConfigError("--elementwise needs --flops torch")
+        """See ``CountingBackend.count``. Backward MACs and element-wise counts are not measured here."""
         try:
             from fvcore.nn import FlopCountAnalysis
         except ImportError as e:

@@ -25,7 +25,7 @@ from paramscope.profiler.backends.interface import (
     _with_all_paths,
 )
 from paramscope.profiler.backends.torch_backend import rnn_layer_macs
-from paramscope.profiler.errors import BackendUnavailable, ConfigError, ForwardFailed
+from paramscope.profiler.errors import BackendUnavailable, ForwardFailed
 
 __all__ = ["ThopBackend"]
 
@@ -98,9 +98,7 @@ class ThopBackend:
 
     def count(self, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, backward: bool = False,
               elementwise: bool = False) -> FlopCount:
-        """See ``CountingBackend.count``. thop runs the forward under ``no_grad``: no backward."""
-        if elementwise:
-            raise ConfigError("--elementwise needs --flops torch")
+        """See ``CountingBackend.count``. thop runs under ``no_grad`` (no backward); no element-wise counts."""
         try:
             import thop
             from thop.profile import register_hooks as thop_rules
