@@ -33,6 +33,8 @@ Conventions (also in the README):
 
 from __future__ import annotations
 
+import dataclasses
+
 import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -102,7 +104,35 @@ def tensor_bytes(numel: int, precision: Precision) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class MemoryRow:
+class MemoryTotals:
+    """Bytes by column: what one module owns directly (``MemoryRow``), or a sum over modules."""
+
+    weights_bytes: int
+    """Parameters, at the plan precision of their module."""
+    buffers_bytes: int
+    """Buffers (never in ``weights_bytes``)."""
+    master_weights_bytes: int
+    """fp32 master copy of trainable int8/int4 parameters when training (QAT); else 0."""
+    grads_bytes: int
+    """Gradients of trainable parameters when training; else 0."""
+    optimizer_bytes: int
+    """Optimizer state of trainable parameters when training; else 0."""
+    activation_bytes: int
+    """Saved-for-backward tensors stored while the module was the innermost one running."""
+
+    @property
+    def total_bytes(self) -> int:
+        """Sum of every column."""
+        return sum(getattr(self, f.name) for f in dataclasses.fields(MemoryTotals))
+
+    @property
+    def peak_estimate_bytes(self) -> int:
+        """weights + buffers + master weights + gradients + optimizer + activations."""
+        return self.total_bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemoryRow(MemoryTotals):
     """What one module owns directly (not its children). A subtree is the sum over its paths."""
 
     path: str
@@ -111,42 +141,6 @@ class MemoryRow:
     """Class name of the module."""
     precision: Precision
     """Plan precision of this module (``keep`` or ``dtype``)."""
-    weights_bytes: int
-    """Parameters owned directly, at ``precision``."""
-    buffers_bytes: int
-    """Buffers owned directly (never in ``weights_bytes``)."""
-    master_weights_bytes: int
-    """fp32 master copy of trainable int8/int4 parameters when training (QAT); else 0."""
-    grads_bytes: int
-    """Gradients of trainable parameters when training; else 0."""
-    optimizer_bytes: int
-    """Optimizer state of trainable parameters when training; else 0."""
-    activation_bytes: int
-    """Saved-for-backward tensors stored while this module was the innermost one running."""
-
-    @property
-    def total_bytes(self) -> int:
-        """Sum of every column of this row."""
-        return (self.weights_bytes + self.buffers_bytes + self.master_weights_bytes
-                + self.grads_bytes + self.optimizer_bytes + self.activation_bytes)
-
-
-@dataclass(frozen=True, slots=True)
-class MemoryTotals:
-    """Column sums over a set of rows."""
-
-    weights_bytes: int
-    buffers_bytes: int
-    master_weights_bytes: int
-    grads_bytes: int
-    optimizer_bytes: int
-    activation_bytes: int
-
-    @property
-    def peak_estimate_bytes(self) -> int:
-        """weights + buffers + master weights + gradients + optimizer + activations."""
-        return (self.weights_bytes + self.buffers_bytes + self.master_weights_bytes
-                + self.grads_bytes + self.optimizer_bytes + self.activation_bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +315,8 @@ def _build_report(
         cols[owner][1] += _buffer_bytes(b, prec[owner])
     for s in saved:
         cols[s.path][5] += _saved_bytes(s, _activation_precision(prec[s.path], train))
-    rows = tuple(MemoryRow(path, type(mod).__name__, prec[path], *cols[path]) for path, mod in modules.items())
+    rows = tuple(MemoryRow(*cols[path], path=path, type=type(mod).__name__, precision=prec[path])
+                 for path, mod in modules.items())
     totals = _sum_rows(rows)
     return MemoryReport(
         dtype=dtype,
@@ -335,12 +330,8 @@ def _build_report(
 
 
 def _sum_rows(rows: Any) -> MemoryTotals:
-    sums = [0] * 6
-    for r in rows:
-        for i, v in enumerate((r.weights_bytes, r.buffers_bytes, r.master_weights_bytes,
-                               r.grads_bytes, r.optimizer_bytes, r.activation_bytes)):
-            sums[i] += v
-    return MemoryTotals(*sums)
+    columns = [f.name for f in dataclasses.fields(MemoryTotals)]
+    return MemoryTotals(*(sum(getattr(r, c) for r in rows) for c in columns))
 
 
 def _device_type(model: nn.Module, args: Sequence[Any]) -> str:

@@ -165,11 +165,11 @@ def _latency_report() -> LatencyReport:
 
 
 def _memory_reports() -> tuple[MemoryReport, ...]:
-    rows32 = (MemoryRow("", "Net", Precision.FP32, 0, 0, 0, 0, 0, 64),
-              MemoryRow("load_balancer", "GRU", Precision.FP32, 3_321_888_768, 0, 0, 0, 0, 0))
-    rows8 = (MemoryRow("", "Net", Precision.INT8, 0, 0, 0, 0, 0, 16),
-             MemoryRow("load_balancer", "GRU", Precision.INT8, 830_472_192, 0, 3_321_888_768,
-                       3_321_888_768, 6_643_777_536, 0))
+    rows32 = (MemoryRow(0, 0, 0, 0, 0, 64, path="", type="Net", precision=Precision.FP32),
+              MemoryRow(3_321_888_768, 0, 0, 0, 0, 0, path="load_balancer", type="GRU", precision=Precision.FP32))
+    rows8 = (MemoryRow(0, 0, 0, 0, 0, 16, path="", type="Net", precision=Precision.INT8),
+             MemoryRow(830_472_192, 0, 3_321_888_768, 3_321_888_768, 6_643_777_536, 0,
+                       path="load_balancer", type="GRU", precision=Precision.INT8))
     out = []
     for dtype, train, rows in ((Precision.FP32, None, rows32), (Precision.INT8, Optimizer.ADAM, rows8)):
         sums = [sum(getattr(r, f) for r in rows) for f in ("weights_bytes", "buffers_bytes", "master_weights_bytes",
