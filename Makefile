@@ -28,7 +28,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
 reports: $(STAMP)
-	$(BIN)/python -m paramscope.profiler.reports reports
+	$(BIN)/python tools/make_reports.py reports
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_peers.py

@@ -9,7 +9,7 @@ import typer
 
 from paramscope.cli.common import DebugOpt, DeviceOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded
 
-CarryOpt = Annotated[list[str] | None, typer.Option("--carry", "-c", help="OUTPUT_PATH=KEYWORD: feed this output back as this forward keyword, e.g. 1.updated_memory=memory (tuple index, then dict key). Repeatable or comma-separated. Default for titan_stream: stats.updated_memory=memory,stats.updated_momentum=momentum.")]
+CarryOpt = Annotated[list[str] | None, typer.Option("--carry", "-c", help="OUTPUT_PATH=KEYWORD: feed this output back as this forward keyword, e.g. 1.updated_memory=memory (tuple index, then dict key). Repeatable or comma-separated. Default: the zoo family's carry (paramscope zoo show NAME).")]
 StepsFormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="table (Rich) or json.")]
 
 
@@ -37,21 +37,23 @@ def steps(
     from paramscope.profiler.errors import ConfigError
     from paramscope.profiler.render import steps as render
     from paramscope.profiler.spec import load_spec
-    from paramscope.profiler.steps import DEFAULT_CARRY, OUTPUT_NAMES, parse_carry, trace_steps
+    from paramscope.model_zoo import registry
+    from paramscope.profiler.steps import parse_carry, trace_steps
 
     with guarded(debug):
         if fmt not in (OutputFormat.TABLE, OutputFormat.JSON):
             raise ConfigError(f"--format {fmt.value}: expected table or json")
         check_writable(output)
         spec = load_spec(config, sets or [])
-        family = spec.family or ""
-        if not carry and family not in DEFAULT_CARRY:
+        family = registry.get_family(spec.family) if spec.family else None
+        if not carry and not (family and family.carry):
+            with_carry = ", ".join(f.name for f in registry.FAMILIES if f.carry)
             raise ConfigError(f"--carry: missing for {spec.name}; name the outputs fed back to the next step, "
-                              f"e.g. --carry 1.state=state (defaults exist for: {', '.join(DEFAULT_CARRY)})")
-        links = parse_carry(carry) if carry else dict(DEFAULT_CARRY[family])
+                              f"e.g. --carry 1.state=state (defaults exist for: {with_carry})")
+        links = parse_carry(carry) if carry else dict(family.carry if family else ())
         built = build(spec, device)
         reports = [trace_steps(built.model, built.args, built.kwargs, links, n_steps, detach=d,
-                               output_names=OUTPUT_NAMES.get(family, ())) for d in ((False, True) if detach else (False,))]
+                               output_names=family.outputs if family else ()) for d in ((False, True) if detach else (False,))]
         if fmt is OutputFormat.JSON:
             doc = {"schema": render.JSON_SCHEMA, "model": spec.name, "runs": [render.steps_to_dict(r) for r in reports]}
             emit(json.dumps(doc, indent=2) + "\n", output)

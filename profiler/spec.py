@@ -21,7 +21,8 @@ from paramscope.profiler.errors import ConfigError, UnknownModel
 
 __all__ = ["ModelSpec", "load_spec", "spec_from_dict", "apply_overrides", "parse_set"]
 
-TOP_KEYS = ("model", "target", "preset_of", "description", "args", "inputs")
+TOP_KEYS = ("model", "target", "preset_of", "description", "args", "inputs", "note")
+"""``note:`` holds the figures of a preset's research note (read by tests and reports, not by builds)."""
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ keyword inputs, and after each step counts the autograd nodes reachable from the
 
 Carry paths name a value inside the forward's output, segments separated by ``.``:
 an integer selects a tuple/list item (``1.updated_memory``), a name selects a dict key or an
-attribute (namedtuple field, dataclass). For a known zoo family the tuple items also have names
-(``OUTPUT_NAMES``): Titan-Stream returns ``(forecast, stats)``, so ``stats.updated_memory`` is
-``1.updated_memory``.
+attribute (namedtuple field, dataclass). The tuple items may also have names (``output_names``; a zoo
+family declares them, ``FamilyInfo.outputs``): Titan-Stream returns ``(forecast, stats)``, so
+``stats.updated_memory`` is ``1.updated_memory``.
 """
 
 from __future__ import annotations
@@ -25,23 +25,12 @@ from typing import Any
 from paramscope.profiler.errors import ConfigError, ForwardFailed, ParamscopeError
 
 __all__ = [
-    "DEFAULT_CARRY", "MIN_STEPS", "OUTPUT_NAMES", "CarryLink", "StepRow", "StepsReport", "Verdict",
+    "MIN_STEPS", "CarryLink", "StepRow", "StepsReport", "Verdict",
     "count_graph_nodes", "parse_carry", "trace_steps",
 ]
 
 MIN_STEPS = 3
 """Step 1 runs without carried state and step 2 is the first with it: growth shows from step 3."""
-
-DEFAULT_CARRY: Mapping[str, Mapping[str, str]] = {
-    # the note's training loop: temp_memory = stats['updated_memory'] (+ momentum), fed back
-    "titan_stream": {"stats.updated_memory": "memory", "stats.updated_momentum": "momentum"},
-}
-"""Zoo family -> its carry map (output path -> forward keyword), used when ``--carry`` is not given."""
-
-OUTPUT_NAMES: Mapping[str, tuple[str, ...]] = {
-    "titan_stream": ("forecast", "stats"),  # TitanStream.forward returns (forecast, stats)
-}
-"""Zoo family -> names of the items of its forward's output tuple, usable in carry paths."""
 
 
 class Verdict(StrEnum):

@@ -51,10 +51,10 @@ def family_details(name: str) -> FamilyDetails:
         close = difflib.get_close_matches(name, known, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(known)}"
         raise UnknownModel(f"{name}: no zoo family or preset of that name{hint}")
-    module = registry.load_family(family)
+    loaded = registry.load_family(family)
     return FamilyDetails(
-        family=registry.get_family(family),
-        defaults=dataclasses.asdict(module.Config()),
-        input_defaults=dataclasses.asdict(module.Inputs()),
+        family=loaded.info,
+        defaults=dataclasses.asdict(loaded.config_class()),
+        input_defaults=dataclasses.asdict(loaded.inputs_class()),
         presets=tuple(p for p in presets if p.family == family),
     )

@@ -42,7 +42,15 @@ def zoo_show_renderables(details: FamilyDetails) -> list[Any]:
         knobs.add_column(head)
     for k in fam.knobs:
         implied = f" (sets {', '.join(f'{a}={b}' for a, b in k.implies)})" if k.implies else ""
-        knobs.add_row(f"--{k.alias.replace('_', '-')}", k.key, k.kind, k.help + implied)
+        knobs.add_row(k.flag, k.key, k.kind, k.meaning + implied)
+    knobs.caption = "whatif takes each knob as a flag (values comma-separated) or as --knob NAME=V1,V2"
+    knobs.caption_justify = "left"
+    forward = Table(title="forward", title_justify="left")
+    forward.add_column("")
+    forward.add_column("")
+    forward.add_row("inputs", "\n".join(fam.inputs) or "-")
+    forward.add_row("outputs", ", ".join(fam.outputs) or "-")
+    forward.add_row("steps carries", ", ".join(f"{out} -> {kw}" for out, kw in fam.carry) or "-")
     defaults = Table(title="builder defaults (args: / inputs:)", title_justify="left")
     defaults.add_column("key")
     defaults.add_column("default")
@@ -56,4 +64,4 @@ def zoo_show_renderables(details: FamilyDetails) -> list[Any]:
     presets.add_column("file")
     for p in details.presets:
         presets.add_row(p.name, p.preset_of or "-", p.path)
-    return [knobs, defaults, presets]
+    return [knobs, forward, defaults, presets]
