@@ -36,11 +36,12 @@ def groups(
     """
     from paramscope.profiler.build import build
     from paramscope.profiler.errors import ConfigError
-    from paramscope.profiler.groups import group_parameters, parse_group
+    from paramscope.cli.parse import SET_ORIGIN, parse_group, parse_sets
+    from paramscope.profiler.groups import group_parameters
     from paramscope.profiler.render import groups as render
     from paramscope.profiler.spec import load_spec
 
-    with guarded(debug):
+    with guarded(debug, flags={"groups": "--group"}):
         if fmt is OutputFormat.CSV:
             raise ConfigError("--format csv: expected table, md or json")
         check_writable(output)
@@ -48,7 +49,7 @@ def groups(
         duplicate = next((n for i, (n, _) in enumerate(parsed) if n in dict(parsed[:i])), None)
         if duplicate is not None:
             raise ConfigError(f"--group {duplicate}: given twice; put all its keywords in one --group")
-        built = build(load_spec(config, sets or []), "meta")
+        built = build(load_spec(config, parse_sets(sets), origin=SET_ORIGIN), "meta")
         report = group_parameters(built.model, dict(parsed), rest)
         if fmt is OutputFormat.JSON:
             emit(json.dumps({**render.groups_to_dict(report), "model": built.spec.name}, indent=2) + "\n", output)

@@ -30,19 +30,20 @@ _METAVAR = {int: "INT,...", float: "FLOAT,...", bool: "BOOL,...", str: "VALUE,..
 def _help(alias: str, owners: Sequence[tuple[str, Knob]]) -> str:
     kinds = {k.kind for _, k in owners}
     kind = f" ({kinds.pop()} knob)" if len(kinds) == 1 else ""
-    parts = []
+    by_meaning: dict[str, list[str]] = {}
     for family, knob in owners:
         sets = ", ".join(f"{key.rsplit('.', 1)[-1]}={v}" for key, v in knob.implies)
-        implied = f", sets {sets}" if sets else ""
-        parts.append(f"{family}: {knob.meaning}{implied}")
-    return f"Values of {alias}{kind}. " + "; ".join(parts) + "."
+        by_meaning.setdefault(knob.meaning + (f"; sets {sets}" if sets else ""), []).append(family)
+    parts = [f"{', '.join(families)}: {meaning}" for meaning, families in by_meaning.items()]
+    return f"Values of {alias}{kind}. " + ". ".join(parts) + "."
 
 
 def _parameters() -> list[inspect.Parameter]:
     out = []
     for alias, owners in registry.knob_aliases().items():
         metavar = _METAVAR.get(owners[0][1].type, "VALUE,...")
-        option = typer.Option(knob_flag(alias), help=_help(alias, owners), metavar=metavar, show_default=False)
+        option = typer.Option(knob_flag(alias), help=_help(alias, owners), metavar=metavar, show_default=False,
+                              rich_help_panel="Knobs of the zoo families (or --knob NAME=V1,V2)")
         out.append(inspect.Parameter(PREFIX + alias, inspect.Parameter.KEYWORD_ONLY, default=None,
                                      annotation=Annotated[str | None, option]))
     return out
@@ -93,7 +94,7 @@ def parse_values(raw: str, label: str, kind: type | None = None) -> list[Any]:
 
 def knob_grid(spec: Any, flags: Mapping[str, str | None], knobs: Sequence[str], sets: Sequence[str]) -> dict[str, list[Any]]:
     """The knobs to vary: generated flags (``{PREFIX + alias: raw}``), ``--knob`` and ``--set`` items."""
-    from paramscope.profiler.spec import parse_set
+    from paramscope.cli.parse import parse_set
 
     grid: dict[str, list[Any]] = {}
     for name, raw in flags.items():

@@ -38,13 +38,14 @@ def steps(
     from paramscope.profiler.render import steps as render
     from paramscope.profiler.spec import load_spec
     from paramscope.model_zoo import registry
-    from paramscope.profiler.steps import parse_carry, trace_steps
+    from paramscope.cli.parse import SET_ORIGIN, parse_carry, parse_sets
+    from paramscope.profiler.steps import trace_steps
 
     with guarded(debug):
         if fmt not in (OutputFormat.TABLE, OutputFormat.JSON):
             raise ConfigError(f"--format {fmt.value}: expected table or json")
         check_writable(output)
-        spec = load_spec(config, sets or [])
+        spec = load_spec(config, parse_sets(sets), origin=SET_ORIGIN)
         family = registry.get_family(spec.family) if spec.family else None
         if not carry and not (family and family.carry):
             with_carry = ", ".join(f.name for f in registry.FAMILIES if f.carry)

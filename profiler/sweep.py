@@ -128,7 +128,7 @@ def make_axes(spec: ModelSpec, knobs: Mapping[str, Sequence[Any]], workload: Seq
     axes = []
     for label, values in knobs.items():
         if not values:
-            raise ConfigError(f"--{label.replace('_', '-')}: give at least one value")
+            raise ConfigError(f"knob {label}: give at least one value")
         alias = label.replace("-", "_")
         if alias in table:
             k = table[alias]

@@ -6,8 +6,6 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from paramscope.model_zoo import registry
 from paramscope.model_zoo.base import FamilyInfo
 from paramscope.profiler.errors import UnknownModel
@@ -22,6 +20,8 @@ class PresetInfo:
     family: str
     preset_of: str | None
     path: str
+    note_params: tuple[tuple[str, int], ...] = ()
+    """Parameter counts its research note states, by module path ("" = the total): the ``note:`` block."""
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,10 @@ def preset_infos() -> tuple[PresetInfo, ...]:
     """Every preset YAML in the zoo, with the family it configures (reads YAML only)."""
     out = []
     for name, path in registry.presets().items():
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        out.append(PresetInfo(name, str(data.get("model", "?")), data.get("preset_of"), str(path)))
+        data = registry.preset_doc(name)
+        figures = registry.preset_note(name).get("params") or {}
+        out.append(PresetInfo(name, str(data.get("model", "?")), data.get("preset_of"), str(path),
+                              tuple((str(k), int(v)) for k, v in figures.items())))
     return tuple(out)
 
 

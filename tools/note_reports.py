@@ -139,7 +139,7 @@ def _gru_claims(got: dict[tuple[str, int], Profile], combined: Profile, note: Ma
     base_p, base_m = tot("gru", 128, "params"), tot("gru", 128, "macs")
     gp = note["gru_params"]
     rows = [["GRU params at router_dim 128", gp["says"], fmt_int(base_p), "",
-             f"{human(gp['value'])} is {100.0 * (gp['value'] - base_p) / base_p:.1f}% high"]]
+             f"{gp['value'] / 1e6:g}M is {100.0 * (gp['value'] - base_p) / base_p:.1f}% high"]]
 
     def claim(label: str, text: str, new: int, old: int, lo: float | None, hi: float | None) -> None:
         s = saving(new, old)

@@ -64,4 +64,13 @@ def zoo_show_renderables(details: FamilyDetails) -> list[Any]:
     presets.add_column("file")
     for p in details.presets:
         presets.add_row(p.name, p.preset_of or "-", p.path)
-    return [knobs, forward, defaults, presets]
+    out: list[Any] = [knobs, forward, defaults, presets]
+    for p in details.presets:
+        if p.note_params:
+            note = Table(title=f"{p.name}: parameters its note states ({fam.source})", title_justify="left")
+            note.add_column("module")
+            note.add_column("params", justify="right")
+            for path, n in p.note_params:
+                note.add_row(path or "total", f"{n:,}")
+            out.append(note)
+    return out
