@@ -48,5 +48,6 @@ lint: $(STAMP)
 	ln -s ../../paramscope_pkg/__init__.py $(TYPECHECK)/__init__.py
 	status=0; \
 	$(BIN)/mypy $(TYPECHECK) || status=1; \
+	MYPYPATH=.typecheck:tools $(BIN)/mypy tools || status=1; \
 	$(BIN)/ruff check . || status=1; \
 	exit $$status
