@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, assert_never
 
 from paramscope.profiler.backends.interface import Backend, CountingBackend, FlopCount
-from paramscope.profiler.errors import ConfigError, ParamscopeError
+from paramscope.profiler.errors import ArgumentError, ParamscopeError
 from paramscope.profiler.paths import within_any
 
 __all__ = ["DEFAULT_BACKEND", "UnknownBackend", "AuditRow", "AuditReport", "backend_for", "count_macs", "audit"]
@@ -92,7 +92,7 @@ def count_macs(
     """
     adapter = backend_for(backend)
     if elementwise and adapter.name != Backend.TORCH:
-        raise ConfigError(f"--elementwise needs --flops torch (not {adapter.name})")
+        raise ArgumentError("elementwise", None, f"needs the torch backend (not {adapter.name})")
     count = adapter.count(model, tuple(args), dict(kwargs or {}), backward=backward, elementwise=elementwise)
     elem = None if count.elementwise is None else _sum_uncalled_containers(model, count, count.elementwise)
     return dataclasses.replace(count, macs=_sum_uncalled_containers(model, count), elementwise=elem)
