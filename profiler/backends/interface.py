@@ -68,6 +68,18 @@ class FlopCount:
     Not MACs and not part of FLOPs: 1 per output element of every pointwise op (activations,
     adds, muls) and of every norm/softmax op."""
 
+    elementwise_macs: Mapping[str, int] = field(default_factory=dict)
+    """Inclusive MACs this backend charges to element-wise ops (fvcore's norms, pooling,
+    upsampling) per path, where it charges any; the torch and thop adapters charge them 0."""
+    added_macs: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    """MACs counted by paramscope's added formulas/rules rather than the library's own:
+    formula or rule name -> inclusive MACs per path (only paths where it counted something)."""
+
+    def uncounted_within(self, path: str) -> tuple[UncountedOp, ...]:
+        """The uncounted ops that occurred at ``path`` or below it (``""``: anywhere)."""
+        return tuple(op for op in self.uncounted
+                     if path == "" or any(w == path or w.startswith(path + ".") for w in op.where))
+
     @property
     def total_macs(self) -> int:
         """MACs of the whole model (the root's inclusive figure)."""
@@ -89,6 +101,11 @@ class CountingBackend(Protocol):
         elementwise: bool = False,
     ) -> FlopCount:
         """Run the model's forward once and count its MACs per module (and element-wise outputs)."""
+        ...
+
+    def explain(self, count: FlopCount, path: str, *, low: bool, high: bool) -> tuple[str, ...]:
+        """Known reasons why this backend's figure at ``path`` (from ``count``) is below (``low``)
+        or above (``high``) another backend's; empty when it knows none."""
         ...
 
 
@@ -145,6 +162,12 @@ def _track_calls(model: torch.nn.Module) -> Iterator[_CallTracker]:
 def _forward_failed(tracker: _CallTracker, exc: BaseException) -> ForwardFailed:
     """The ``ForwardFailed`` for an exception raised inside the model's forward."""
     return ForwardFailed(f"forward failed in '{tracker.current}': {exc}")
+
+
+def _first_line(e: BaseException) -> str:
+    """An exception's first line (its type name when it has no text)."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _tensor_leaves(obj: Any, _depth: int = 0) -> list[torch.Tensor]:

@@ -6,7 +6,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from paramscope.profiler.flops import AuditReport
+from paramscope.profiler.audit import AuditReport
 
 __all__ = ["render_audit"]
 
@@ -30,9 +30,13 @@ def render_audit(report: AuditReport, *, only_flagged: bool = False) -> Renderab
         if only_flagged and not row.flagged:
             continue
         style = "bold red" if row.flagged else None
-        cells = [row.path or "(root)", *(_macs(row.macs.get(n)) for n in report.backends)]
+        cells = [row.path or "(root)",
+                 *(_macs(row.macs.get(n)) + ("*" if row.added.get(n) else "") for n in report.backends)]
         table.add_row(*cells, f"{row.max_rel_diff:.1%}", row.explanation or "", style=style)
     parts: list[RenderableType] = [table]
+    if added := report.added_rules:
+        rules = "; ".join(f"{n}: {', '.join(r)}" for n, r in added.items())
+        parts.append(Text(f"* includes MACs from paramscope's added formulas, not the library's own ({rules})"))
     for name, error in report.errors.items():
         parts.append(Text(f"{name}: not compared ({error})", style="yellow"))
     return Group(*parts)
@@ -46,9 +50,10 @@ def audit_to_dict(report: AuditReport) -> dict[str, object]:
         "errors": dict(report.errors),
         "modules": [
             {"path": r.path, "macs": dict(r.macs), "max_rel_diff": r.max_rel_diff, "flagged": r.flagged,
-             "explanation": r.explanation}
+             "explanation": r.explanation, "added_macs": dict(r.added)}
             for r in report.rows
         ],
+        "added_rules": {name: list(rules) for name, rules in report.added_rules.items()},
         "uncounted": {
             name: [{"name": u.name, "count": u.count, "where": list(u.where)} for u in count.uncounted]
             for name, count in report.counts.items()
