@@ -16,12 +16,12 @@ from paramscope.profiler.backends.interface import (
     FlopCount,
     _first_line,
     _shared_module_notes,
-    _tensor_leaves,
-    _track_calls,
     _uncounted,
     _with_all_paths,
 )
 from paramscope.profiler.errors import BackendUnavailable
+from paramscope.profiler.forward import tensor_leaves as _tensor_leaves
+from paramscope.profiler.forward import track_calls as _track_calls
 from paramscope.profiler.formulas import FORMULAS, is_matmul_class
 
 __all__ = ["FvcoreBackend"]

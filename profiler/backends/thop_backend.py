@@ -23,11 +23,11 @@ from paramscope.profiler.backends.interface import (
     _first_line,
     _forward_failed,
     _shared_module_notes,
-    _track_calls,
     _uncounted,
     _with_all_paths,
 )
 from paramscope.profiler.errors import BackendUnavailable, ForwardFailed
+from paramscope.profiler.forward import track_calls as _track_calls
 from paramscope.profiler.formulas import bilinear_macs, conv_transpose_macs, multi_head_attention_macs, rnn_layer_macs
 
 __all__ = ["ThopBackend"]

@@ -5,14 +5,14 @@ each op to every module on the call stack (inclusive, caller-based). Out of the 
 drops CPU kernels it has no formula for (``_scaled_dot_product_flash_attention_for_cpu``,
 ``mkldnn_rnn_layer`` for nn.LSTM, ``_native_multi_head_attention`` for nn.MultiheadAttention's
 inference fast path); on meta the same modules decompose into mm/bmm and are counted. The
-formulas of profiler/formulas.py close that gap so that meta and cpu counts are identical, and any other op with
-matmul-like work but no formula is reported as uncounted instead of a silent zero.
+formulas of profiler/formulas.py (``_TORCH_OPS``) close that gap so that meta and cpu counts are
+identical, and any other op with matmul-like work but no formula is reported as uncounted
+instead of a silent zero.
 """
 
 from __future__ import annotations
 
 import dataclasses
-
 import logging
 import re
 from collections import defaultdict
@@ -23,12 +23,12 @@ from paramscope.profiler.backends.interface import (
     FlopCount,
     _forward_failed,
     _shared_module_notes,
-    _tensor_leaves,
-    _track_calls,
     _uncounted,
     _with_all_paths,
 )
 from paramscope.profiler.errors import BackendUnavailable, ForwardFailed
+from paramscope.profiler.forward import tensor_leaves as _tensor_leaves
+from paramscope.profiler.forward import track_calls as _track_calls
 from paramscope.profiler.formulas import FORMULAS, is_matmul_class
 
 __all__ = ["TorchBackend"]
