@@ -12,7 +12,7 @@ from paramscope.cli.common import DebugOpt, DeviceOpt, FormatOpt, OutputFormat, 
 def diff(
     base: Annotated[str, typer.Argument(help="The reference config (YAML path, preset or family).")],
     other: Annotated[str, typer.Argument(help="The config to compare with it.")],
-    module: Annotated[str | None, typer.Option("--module", help="Also show this submodule's params in both.")] = None,
+    module: Annotated[str | None, typer.Option("--module", help="Also list every changed submodule under this one, with both values.")] = None,
     device: DeviceOpt = "meta",
     flops: Annotated[str, typer.Option("--flops", help="MAC backend: torch (default), fvcore, thop or none.")] = "torch",
     fmt: FormatOpt = OutputFormat.TABLE,
@@ -21,17 +21,24 @@ def diff(
 ) -> None:
     """Compare two models: total params and MACs, and every submodule that differs.
 
+    Exits 1 when the models differ and 0 when they are the same, as diff(1) does (2 for bad input).
+
     Example: paramscope diff rg_output_etth1 my_variant.yaml
     """
     from paramscope.profiler.pipeline import measure
     from paramscope.profiler.render.sweep import WHATIF, SweepView
     from paramscope.profiler.spec import load_spec
-    from paramscope.profiler.sweep import compare
+    from paramscope.cli.whatif import check_module
+    from paramscope.profiler.sweep import compare, differs
 
     with guarded(debug):
         check_writable(output)
         metric = None if flops == "none" else flops
         a = measure(load_spec(base), device=device, flops=metric)
         b = measure(load_spec(other), device=device, flops=metric)
+        if module is not None:
+            check_module(a, module)
         result = compare(a, b)
         emit(WHATIF.of(SweepView(result, module)), fmt, output)
+    if differs(result):
+        raise typer.Exit(1)

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from paramscope.profiler.budget import METRICS, Budget
+from paramscope.profiler.budget import METRICS, Budget, Op
 from paramscope.profiler.errors import ConfigError
 
 __all__ = ["SET_ORIGIN", "parse_set", "parse_sets", "parse_group", "parse_carry", "parse_amount", "parse_budget"]
@@ -85,11 +85,23 @@ def parse_amount(text: str, label: str) -> int:
 
 
 def parse_budget(text: str) -> Budget:
-    """``--budget``: ``params<=12M``, ``macs<=1G``, ``slot_fuse.params<=2M`` (module path before the metric)."""
-    left, sep, right = text.partition("<=")
-    if not sep:
-        raise ConfigError(f"--budget {text}: expected METRIC<=AMOUNT, e.g. params<=12M or slot_fuse.macs<=100M")
-    path, _, metric = left.strip().rpartition(".")
+    """``--budget``: ``params<=12M``, ``macs>1G``, ``slot_fuse.params<2M`` (module path before the metric)."""
+    m = re.fullmatch(r"\s*([^<>=]*?)\s*(<=|>=|<|>)\s*(.*)", text)
+    if not m:
+        raise ConfigError(f"--budget {text}: expected METRIC<=AMOUNT (or >=, <, >), e.g. params<=12M or "
+                          "slot_fuse.macs<100M")
+    path, _, metric = m.group(1).rpartition(".")
     if metric not in METRICS:
-        raise ConfigError(f"--budget {text}: unknown metric '{metric}' (known: {', '.join(METRICS)})")
-    return Budget(metric, parse_amount(right, f"--budget {text}"), path, text)
+        from paramscope.profiler.paths import did_you_mean
+
+        raise ConfigError(f"--budget {text}: unknown metric '{metric}'{did_you_mean(metric, METRICS)}")
+    label = f"--budget {text}"
+    amount = parse_amount(m.group(3), label) if metric != "latency_ms" else _parse_ms(m.group(3), label)
+    return Budget(metric, amount, path, text, Op(m.group(2)))
+
+
+def _parse_ms(text: str, label: str) -> float:
+    try:
+        return float(text.strip().removesuffix("ms"))
+    except ValueError:
+        raise ConfigError(f"{label}: expected milliseconds such as 5 or 2.5ms, got {text!r}") from None

@@ -20,6 +20,7 @@ def whatif(
     knob: Annotated[list[str] | None, typer.Option("--knob", "-k", metavar="NAME=V1,V2", help="Any knob of the model's zoo family with values: --knob rank=192,384 (the same as --rank 192,384). Repeatable.")] = None,
     sets: Annotated[list[str] | None, typer.Option("--set", "-s", help="Any config key with values: --set d_model=256,512. Repeatable.")] = None,
     workload: Annotated[list[str] | None, typer.Option("--workload", help="Treat this --set key as a workload knob. Repeatable.")] = None,
+    dim: Annotated[list[str] | None, typer.Option("--dim", metavar="INPUT.AXIS=V1,V2", help="A workload axis of a target: model's input shape: --dim x.1=96,336,720 (axis 1 of input x). Repeatable.")] = None,
     module: Annotated[str | None, typer.Option("--module", help="Follow one submodule across the grid, e.g. slot_fuse.score_mlp.")] = None,
     device: DeviceOpt = "meta",
     flops: Annotated[str, typer.Option("--flops", help="MAC backend for the MACs columns: torch (default), fvcore, thop or none.")] = "torch",
@@ -33,7 +34,8 @@ def whatif(
 
     Design knobs (rank, hidden, router_dim...) are compared with the base design at the same
     workload knobs (pred_len, seq_len, batch_size), as the seed notes do by hand. The knob flags
-    come from the zoo families (paramscope zoo show FAMILY lists a family's knobs).
+    come from the zoo families (paramscope zoo show FAMILY lists a family's knobs). Exits 1 when
+    every variant failed.
 
     Example: paramscope whatif rg_output_etth1 --rank 192,384 --pred-len 96,720
     """
@@ -50,20 +52,38 @@ def whatif(
         check_writable(plot)
         spec = load_spec(config)
         knobs = knob_grid(spec, knob_flags, knob or [], sets or [])
-        if not knobs:
+        shapes = tuple(_shape_axis(spec, item) for item in dim or [])
+        if not knobs and not shapes:
             raise ConfigError("give at least one knob to vary, e.g. --rank 192,384 or --set d_model=256,512")
-        axes = make_axes(spec, knobs, workload or [])
+        axes = make_axes(spec, knobs, workload or []) + shapes
         measure_fn = partial(measure, device=device, flops=None if flops == "none" else flops)
         sweep = _run(spec, axes, measure_fn, run_sweep)
         if module is not None:
-            _check_module(sweep.base, module)
+            check_module(sweep.base, module)
         if plot is not None:
             write_atomic(plot, render.sweep_plot(sweep))
             stderr_console().print(f"wrote {plot}", markup=False)
         emit(render.WHATIF.of(render.SweepView(sweep, module)), fmt, output)
+    if all(v.status != "ok" for v in sweep.variants):
+        raise typer.Exit(1)  # nothing could be measured: a CI job should notice
 
 
-def _check_module(base: Any, module: str) -> None:
+def _shape_axis(spec: Any, item: str) -> Any:
+    from paramscope.cli.knobs import parse_values
+    from paramscope.profiler.errors import ConfigError
+    from paramscope.profiler.sweep import shape_axis
+
+    target, sep, raw = item.partition("=")
+    name, _, axis = target.strip().rpartition(".")
+    if not sep or not name or not axis.lstrip("-").isdigit():
+        raise ConfigError(f"--dim {item}: expected INPUT.AXIS=V1,V2, e.g. --dim x.1=96,336,720")
+    try:
+        return shape_axis(spec, name, int(axis), parse_values(raw, f"--dim {target}=", int))
+    except ConfigError as e:
+        raise ConfigError(f"--{e}") from None
+
+
+def check_module(base: Any, module: str) -> None:
     from paramscope.profiler.errors import ConfigError
     from paramscope.profiler.paths import did_you_mean
 

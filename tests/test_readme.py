@@ -33,7 +33,15 @@ def test_demo_output_is_current() -> None:
 
 
 def test_whatif_output_is_current() -> None:
-    _same(_block_after("A what-if over the GRU router"), _run("whatif", "gru_router_spectra", "--router-dim", "32,64,128"))
+    block = _block_after("A what-if over the GRU router")
+    command = block.splitlines()[0]
+    assert command == "$ paramscope whatif gru_router_spectra --router-dim 32,64,128"
+    _same("\n".join(block.splitlines()[1:]), _run(*command.split()[2:]))
+
+
+def test_budget_examples_are_quoted_for_the_shell() -> None:
+    # unquoted, `-b params<=12M` makes the shell read `<` as a redirection
+    assert not re.search(r"-b [^'\s]*[<>]", README)
 
 
 def test_memory_output_is_current() -> None:

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from paramscope.profiler.render.formats import Kind
 from paramscope.profiler.render.units import fmt_int, human
-from paramscope.profiler.sweep import ScalingLaw, Sweep, Variant
+from paramscope.profiler.sweep import ModuleDelta, ScalingLaw, Sweep, Variant, changed_within
 
 __all__ = ["WHATIF", "SweepView", "sweep_table", "sweep_markdown", "sweep_csv", "sweep_to_dict", "law_lines", "sweep_plot"]
 
@@ -85,33 +85,56 @@ def _fmt_coeff(c: Fraction) -> str:
 
 
 def law_lines(sweep: Sweep) -> list[str]:
-    """One sentence per fitted law worth saying (growth, or a changed module that stays constant)."""
-    changed = {d.path for v in sweep.variants for d in v.changed if d.delta_params}
+    """One sentence per fitted law worth saying (growth, or a changed module that stays constant).
+
+    Parameter laws come first, then MACs laws; each names the base design it was fitted at.
+    """
     out = []
-    for law in sweep.laws:
-        if law.law == "constant" and law.path not in changed:
-            continue
-        out.append(_law_sentence(law))
+    for metric in ("params", "macs"):
+        changed = {d.path for v in sweep.variants for d in v.changed
+                   if (d.delta_params if metric == "params" else d.macs is not None and d.macs != d.baseline_macs)}
+        for law in sweep.laws:
+            if law.metric != metric or (law.law == "constant" and law.path not in changed):
+                continue
+            out.append(_law_sentence(law))
     return out
 
 
 def _law_sentence(law: ScalingLaw) -> str:
-    name = law.path or "total"
+    name = (law.path or "total") + (" MACs" if law.metric == "macs" else "")
+    at = ", ".join([*(["the base design"] if law.base_design else []), *(f"{k}={v}" for k, v in law.fixed.items())])
+    where = f" at {at}" if at else ""
     c = law.coefficients
     if law.law == "constant":
-        return f"{name}: independent of {law.knob} ({_fmt_coeff(c[0])})"
+        return f"{name}: independent of {law.knob} ({_fmt_coeff(c[0])}{where})"
     if law.law == "linear":
-        return f"{name}: linear in {law.knob}, {'+' if c[1] >= 0 else ''}{_fmt_coeff(c[1])} per step (+ {_fmt_coeff(c[0])})"
+        return (f"{name}: linear in {law.knob}, {'+' if c[1] >= 0 else ''}{_fmt_coeff(c[1])} per unit of {law.knob}"
+                f" (+ {_fmt_coeff(c[0])}){where}")
     if law.law == "quadratic":
         return (f"{name}: quadratic in {law.knob}: {_fmt_coeff(c[2])}*{law.knob}^2 + {_fmt_coeff(c[1])}*{law.knob}"
-                f" + {_fmt_coeff(c[0])}")
-    return f"{name}: neither constant, linear nor quadratic in {law.knob}"
+                f" + {_fmt_coeff(c[0])}{where}")
+    return f"{name}: neither constant, linear nor quadratic in {law.knob}{where}"
 
 
 def _title(sweep: Sweep) -> str:
     # a diff (compare()) has one axis with no config key: the other model
     kind = "what if" if any(a.key for a in sweep.axes) else "diff against"
     return f"{kind}: {sweep.base.model}"
+
+
+_MODULE_HEADS = ["submodule", "base params", "params", "delta", "base MACs", "MACs"]
+
+
+def _module_changes(sweep: Sweep, module: str | None) -> list[ModuleDelta]:
+    """A diff's every changed submodule under ``module`` (any depth), for the full list."""
+    if module is None or any(a.key for a in sweep.axes):
+        return []
+    return [d for v in sweep.variants for d in changed_within(v, module)]
+
+
+def _module_row(d: ModuleDelta) -> list[str]:
+    return [d.path, fmt_int(d.baseline_params), fmt_int(d.params), _signed(d.delta_params),
+            fmt_int(d.baseline_macs), fmt_int(d.macs)]
 
 
 def sweep_table(sweep: Sweep, module: str | None = None) -> Any:
@@ -125,7 +148,15 @@ def sweep_table(sweep: Sweep, module: str | None = None) -> Any:
     notes = [*(legend if any(a.key for a in sweep.axes) else []), *law_lines(sweep)]
     table.caption = escape("\n".join(notes))
     table.caption_justify = "left"
-    return Group(table)
+    changes = _module_changes(sweep, module)
+    if not changes:
+        return Group(table)
+    full = Table(title=f"changed under {module}", title_justify="left")
+    for i, h in enumerate(_MODULE_HEADS):
+        full.add_column(h, justify="left" if i == 0 else "right")
+    for d in changes:
+        full.add_row(*[escape(c) for c in _module_row(d)])
+    return Group(table, full)
 
 
 def sweep_markdown(sweep: Sweep, module: str | None = None) -> str:
@@ -138,6 +169,11 @@ def sweep_markdown(sweep: Sweep, module: str | None = None) -> str:
     laws = law_lines(sweep)
     if laws:
         out += ["", *[f"- {line}" for line in laws]]
+    changes = _module_changes(sweep, module)
+    if changes:
+        out += ["", f"#### changed under {module}", "", "| " + " | ".join(_MODULE_HEADS) + " |",
+                "| --- |" + " ---: |" * (len(_MODULE_HEADS) - 1)]
+        out += ["| " + " | ".join(c.replace("|", "\\|") for c in _module_row(d)) + " |" for d in changes]
     return "\n".join(out) + "\n"
 
 
@@ -173,14 +209,13 @@ def sweep_to_dict(sweep: Sweep) -> dict[str, Any]:
                 "delta_params_pct": (None if v.delta_params is None or not v.baseline_params
                                      else 100.0 * v.delta_params / v.baseline_params),
                 "macs": v.macs, "baseline_macs": v.baseline_macs,
-                "changed": [{"path": d.path, "params": d.params, "baseline_params": d.baseline_params,
-                             "delta_params": d.delta_params, "macs": d.macs, "baseline_macs": d.baseline_macs}
-                            for d in v.changed],
+                "changed": [_delta_dict(d) for d in v.changed],
             }
             for v in sweep.variants
         ],
-        "scaling": [{"path": law.path, "knob": law.knob, "law": law.law, "coefficients": _coeffs(law.coefficients),
-                     "fixed": dict(law.fixed)} for law in sweep.laws],
+        "scaling": [{"path": law.path, "knob": law.knob, "metric": law.metric, "law": law.law,
+                     "coefficients": _coeffs(law.coefficients), "fixed": dict(law.fixed),
+                     "base_design": law.base_design} for law in sweep.laws],
         "flops_backend": sweep.metric_backend,
     }
 
@@ -194,7 +229,15 @@ class SweepView:
 
 
 def _view_dict(v: SweepView) -> Mapping[str, Any]:
-    return sweep_to_dict(v.sweep)
+    doc = sweep_to_dict(v.sweep)
+    if v.module is not None and not any(a.key for a in v.sweep.axes):
+        doc["module"] = {"path": v.module, "changed": [_delta_dict(d) for d in _module_changes(v.sweep, v.module)]}
+    return doc
+
+
+def _delta_dict(d: ModuleDelta) -> dict[str, Any]:
+    return {"path": d.path, "params": d.params, "baseline_params": d.baseline_params,
+            "delta_params": d.delta_params, "macs": d.macs, "baseline_macs": d.baseline_macs}
 
 
 WHATIF: Kind[SweepView] = Kind(

@@ -32,7 +32,36 @@ def select_rows(profile: Profile, depth: int | None = 2, top: int | None = None,
         rows.sort(key=lambda m: -(m.macs or 0))
     elif sort == "name":
         rows.sort(key=lambda m: m.path)
+    if sort in ("params", "macs") or top is not None:
+        rows = distinct_rows(rows, "macs" if sort == "macs" else "params")
     return rows[:top] if top is not None else rows
+
+
+def distinct_rows(rows: list[ModuleStats], metric: str) -> list[ModuleStats]:
+    """A ranking lists distinct contributors: a row is dropped when its shown children carry its
+    whole ``metric`` (``encoder``, ``encoder.layers``, ``encoder.layers.0`` with one figure: the
+    children stay). A module with a figure of its own (an attention's fused MACs) stays."""
+    from paramscope.profiler.paths import parent_of
+
+    children: dict[str, int] = {}
+    has_children: set[str] = set()
+    for m in rows:
+        parent = parent_of(m.path)
+        has_children.add(parent)
+        children[parent] = children.get(parent, 0) + (getattr(m, metric) or 0)
+    return [m for m in rows if not (m.path in has_children and children[m.path] == (getattr(m, metric) or 0))]
+
+
+def _tree_order(rows: list[ModuleStats]) -> bool:
+    """True when every row's parent is shown above it (indented as a tree); a ranking is flat."""
+    from paramscope.profiler.paths import parent_of
+
+    seen = {""}
+    for m in rows:
+        if parent_of(m.path) not in seen:
+            return False
+        seen.add(m.path)
+    return True
 
 
 def _index_of(path: str) -> tuple[str, int] | None:
@@ -166,9 +195,10 @@ def breakdown_table(profile: Profile, rows: list[ModuleStats]) -> Table:
     for i, head in enumerate(_headers(profile)):
         table.add_column(head, justify="left" if i < 2 or head == "Shared" else "right", no_wrap=i == 0)
     big = sorted((m.params for m in rows if not m.is_param), reverse=True)[:3]
+    tree = _tree_order(rows)
     for m in rows:
         style = "bold" if big and m.params >= big[-1] and m.params > 0 and not m.is_param else None
-        cells: list[Any] = _cells(profile, m, indent=True)
+        cells: list[Any] = _cells(profile, m, indent=tree)
         cells[0] = Text(cells[0], style="italic" if m.is_param else "")
         table.add_row(*cells, style=style)
     table.add_section()

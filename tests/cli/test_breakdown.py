@@ -242,13 +242,13 @@ def test_audit_command_side_by_side() -> None:
 def test_check_budgets_exit_codes() -> None:
     ok = run("check", "rg_output_etth1", "-b", "params<=10_371_074", "-b", "slot_fuse.score_mlp.params<=3.2M")
     assert ok.exit_code == 0, ok.output
-    assert "ok   params<=10_371_074: 10,371,074 (limit 10,371,074)" in ok.stdout
+    assert "ok   params<=10_371_074: 10,371,074 (limit <= 10,371,074)" in ok.stdout
     over = run("check", "rg_output_etth1", "-b", "params<=10M", "-b", "macs<=1G")
     assert over.exit_code == 1  # a check the user asked for failed
-    assert "OVER params<=10M: 10,371,074 (limit 10,000,000)" in over.stdout
-    assert "ok   macs<=1G: 496,891,136 (limit 1,000,000,000)" in over.stdout
+    assert "FAIL params<=10M: 10,371,074 (limit <= 10,000,000)" in over.stdout
+    assert "ok   macs<=1G: 496,891,136 (limit <= 1,000,000,000)" in over.stdout
     assert _error(run("check", "rg_output_etth1", "-b", "param<=1M")) == (
-        "error: --budget param<=1M: unknown metric 'param' (known: params, macs, flops, trainable)")
+        "error: --budget param<=1M: unknown metric 'param'; did you mean 'params'?")
     assert _error(run("check", "rg_output_etth1", "-b", "nope.params<=1M")) == "error: --budget nope.params<=1M: no submodule 'nope'"
     assert _error(run("check", "rg_output_etth1", "-b", "params<=lots")).startswith("error: --budget params<=lots: expected a number")
 
@@ -264,12 +264,12 @@ def test_compiled_model_is_profiled_in_eager(tmp_path: Path) -> None:
 def test_diff_two_configs(tmp_path: Path) -> None:
     other = write(tmp_path, "model: rg_output\nargs:\n  slot_fuse: {score_mode: lowrank, rank: 192}\n", "lowrank.yaml")
     res = run("diff", "rg_output_etth1", other, "--format", "json")
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == 1, res.output  # the models differ, as diff(1) says
     (v,) = json.loads(res.stdout)["variants"]
     assert (v["params"], v["baseline_params"]) == (10_371_074 - 2_457_600, 10_371_074)  # 1536*2048 - 3584*192
     assert [c["path"] for c in v["changed"] if c["delta_params"]] == ["slot_fuse", "slot_fuse.score_mlp"]
     table = run("diff", "rg_output_etth1", other)
-    assert table.exit_code == 0 and "diff against: rg_output_etth1" in table.stdout
+    assert table.exit_code == 1 and "diff against: rg_output_etth1" in table.stdout
     assert _error(run("diff", "rg_output_etth1", str(tmp_path / "missing.yaml"))) == f"error: {tmp_path / 'missing.yaml'}: no such file"
 
 
