@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -22,6 +23,11 @@ def breakdown(
     flops: Annotated[str, typer.Option("--flops", help="MAC/FLOP backend: torch (default), fvcore, thop, or none.")] = "torch",
     backward: Annotated[bool, typer.Option("--backward", help="Also count the backward pass (torch backend).")] = False,
     elementwise: Annotated[bool, typer.Option("--elementwise", help="Also count output elements of element-wise ops (activations, norms, softmax; torch backend); not MACs.")] = False,
+    bytes_moved: Annotated[bool, typer.Option("--bytes", help="Also count the bytes each module's ops read and write, and FLOPs per byte (arithmetic intensity).")] = False,
+    fusion: Annotated[str, typer.Option("--fusion", help="With --bytes/--hardware: none (each op its own kernel) or elementwise (element-wise ops folded into their producer).")] = "none",
+    hardware: Annotated[str | None, typer.Option("--hardware", help="Roofline time per module on a built-in accelerator (h100-sxm, h200, a100-80gb, l4, rtx-4090, mi300x, cpu) or a profile YAML; implies --bytes.")] = None,
+    dtype: Annotated[str | None, typer.Option("--dtype", help="With --bytes/--hardware: store and compute floating tensors at fp32, bf16, fp16 or int8 (default: as the model runs).")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="With --hardware: write a roofline PNG (each module a point under the roof).")] = None,
     latency: Annotated[bool, typer.Option("--latency", help="Time every submodule's forward (needs --device cpu or cuda).")] = False,
     repeats: Annotated[int, typer.Option("--repeats", help="Timed forward passes for --latency.")] = 20,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed forward passes before timing.")] = 3,
@@ -49,7 +55,13 @@ def breakdown(
             raise _bad(f"--sort {sort}: expected tree, params, macs or name")
         if elementwise and flops != "torch":
             raise _bad("--elementwise needs --flops torch")
+        if fusion not in ("none", "elementwise"):
+            raise _bad(f"--fusion {fusion}: expected none or elementwise")
         check_writable(output)
+        check_writable(plot)
+        if plot is not None and hardware is None:
+            raise _bad("--plot needs --hardware NAME (the roof to plot under)")
+        hw, precision = _hardware(hardware, dtype)
         extra = [f"inputs.batch_size={batch_size}"] if batch_size is not None else []
         spec = load_spec(config, [*(sets or []), *extra])
         if latency and device == "meta":
@@ -60,13 +72,20 @@ def breakdown(
             raise _bad(f"--depth {depth} / --top {top}: both must be at least 1")
         built = build(spec, device)
         prof = measure_built(built, flops=None if flops == "none" else flops, backward=backward,
-                             elementwise=elementwise)
+                             elementwise=elementwise, bytes_moved=bytes_moved or dtype is not None, fusion=fusion,
+                             hardware=hw, precision=precision)
         lat = _latency(built, repeats, warmup, clock) if latency else None
         rows = render.select_rows(prof, depth=depth, top=top, sort=sort)  # type: ignore[arg-type]
         if sort == "tree" and top is None and not expand:
             rows = render.collapse_repeats(rows)
+        if plot is not None:
+            _plot(prof, rows, plot)
         if fmt is OutputFormat.JSON:
             doc = render.profile_to_dict(prof)
+            if prof.roofline is not None:
+                from paramscope.profiler.render.roofline import roofline_to_dict
+
+                doc["roofline"] = roofline_to_dict(prof.roofline)
             if lat is not None:
                 from paramscope.profiler.render.latency import latency_to_dict
 
@@ -76,14 +95,47 @@ def breakdown(
             emit(render.breakdown_csv(prof, rows), output)
         elif fmt is OutputFormat.MD:
             latency_md = "" if lat is None else "\n" + str(_latency_part(lat, depth, top, markdown=True))
-            emit(render.breakdown_markdown(prof, rows) + latency_md, output)
+            emit(render.breakdown_markdown(prof, rows) + _why(prof, rows, markdown=True) + latency_md, output)
         else:
             from rich.console import Group
+            from rich.text import Text
 
-            parts = [render.breakdown_table(prof, rows)]
+            parts: list[Any] = [render.breakdown_table(prof, rows)]
+            if prof.roofline is not None:
+                parts.append(Text(_why(prof, rows, markdown=False)))
             if lat is not None:
                 parts.append(_latency_part(lat, depth, top, markdown=False))
             emit(Group(*parts), output)
+
+
+def _hardware(name: str | None, dtype: str | None) -> tuple[Any, Any]:
+    from paramscope.profiler.hardware import load_hardware
+    from paramscope.profiler.memory import Precision
+
+    precision = None
+    if dtype is not None:
+        try:
+            precision = Precision(dtype)
+        except ValueError:
+            raise _bad(f"--dtype {dtype}: expected one of {', '.join(p.value for p in Precision)}") from None
+    return (None if name is None else load_hardware(name)), precision
+
+
+def _why(prof: Any, rows: Any, *, markdown: bool) -> str:
+    from paramscope.profiler.render.roofline import why_lines
+
+    lines = why_lines(prof, rows)
+    if not lines:
+        return ""
+    return "\n" + "\n".join(f"- {line}" if markdown else line for line in lines) + "\n"
+
+
+def _plot(prof: Any, rows: Any, path: Path) -> None:
+    from paramscope.cli.common import stderr_console
+    from paramscope.profiler.render.roofline import plot_roofline
+
+    plot_roofline(prof, rows, path)
+    stderr_console().print(f"wrote {path}", markup=False)
 
 
 def _latency_part(lat: Any, depth: int, top: int | None, *, markdown: bool) -> Any:

@@ -1,0 +1,122 @@
+"""Roofline renderers: one "why" line per module, the JSON block, and the roofline plot."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from paramscope.profiler.hardware import hardware_dict
+from paramscope.profiler.render.units import human, human_bytes
+from paramscope.profiler.roofline import Bound, ModuleRoofline, Roofline
+from paramscope.profiler.stats import ModuleStats, Profile
+
+__all__ = ["why_line", "why_lines", "roofline_header", "roofline_to_dict", "plot_roofline"]
+
+
+def _ms(x: float) -> str:
+    return f"{x:.3g} ms"
+
+
+def _rate(flops_per_s: float) -> str:
+    return human(flops_per_s, "FLOP/s")
+
+
+def roofline_header(roof: Roofline) -> str:
+    """What the estimate was made for, in one line."""
+    hw = roof.hardware
+    prec = roof.precision.value if roof.precision else "as run"
+    peaks = ", ".join(f"{k} {v:g}" for k, v in hw.peak_tflops.items())
+    return (f"roofline on {hw.key} ({hw.name}): {hw.memory_bandwidth_gbs:g} GB/s, peak TFLOP/s {peaks}; "
+            f"precision {prec}, fusion {roof.fusion.value}; per op max(FLOPs/peak, bytes/bandwidth), summed")
+
+
+def why_line(label: str, r: ModuleRoofline, roof: Roofline, params: int) -> str:
+    """Why a module takes its roofline time, e.g. ``memory-bound: moves 213 GB ...``."""
+    hw = roof.hardware
+    if not r.ops or r.roofline_ms == 0:
+        return f"{label}: no work (no op ran, or only views)"
+    peak = hw.peak(r.precision) if r.flops else None
+    ridge = f", ridge {hw.ridge(r.precision):.3g}" if peak else ""
+    intensity = f"{r.intensity:.3g} FLOP/B{ridge}" if r.intensity is not None else "no bytes"
+    reuse = ""
+    if params and r.weight_elems > params * 1.5:
+        reuse = f" (re-reads its weights {r.weight_elems / params:.3g}x per forward)"
+    moves = f"{human_bytes(r.bytes)}{reuse} at {hw.memory_bandwidth_gbs:g} GB/s = {_ms(r.memory_ms)}"
+    work = f"{human(r.flops, 'FLOP')} at {_rate(peak)} {r.precision.value} = {_ms(r.compute_ms)}" if peak else "no FLOPs"
+    if r.bound is Bound.MEMORY:
+        return f"{label}: memory-bound, {_ms(r.roofline_ms)}: moves {moves}; its {work}; {intensity}"
+    return f"{label}: compute-bound, {_ms(r.roofline_ms)}: {work}; moves {moves}; {intensity}"
+
+
+def why_lines(profile: Profile, rows: Sequence[ModuleStats]) -> list[str]:
+    """One line per shown module (and the total) saying what bounds its time on the hardware."""
+    roof: Roofline | None = profile.roofline
+    if roof is None:
+        return []
+    lines = [roofline_header(roof)]
+    for m in rows:
+        r = roof.modules.get(m.path)
+        if r is not None and not m.is_param:
+            lines.append(why_line(m.path, r, roof, m.params))
+    lines.append(why_line("(total)", roof.total, roof, profile.total.params))
+    return lines
+
+
+def roofline_to_dict(roof: Roofline) -> dict[str, Any]:
+    """The ``roofline`` block of the breakdown JSON: the hardware and the per-module detail."""
+    return {
+        "hardware": {"key": roof.hardware.key, **hardware_dict(roof.hardware)},
+        "precision": roof.precision.value if roof.precision else None,
+        "fusion": roof.fusion.value,
+        "modules": [{"path": r.path, "roofline_ms": r.roofline_ms, "compute_ms": r.compute_ms,
+                     "memory_ms": r.memory_ms, "bound": r.bound.value, "flops": r.flops, "bytes": r.bytes,
+                     "weight_elements_read": r.weight_elems} for r in roof.modules.values()],
+    }
+
+
+def plot_roofline(profile: Profile, rows: Sequence[ModuleStats], path: Path) -> None:
+    """A log-log roofline: the hardware's roof and one point per module (intensity, FLOP/s).
+
+    A module's FLOP/s is its FLOPs over its roofline time (predicted), so memory-bound modules sit
+    on the slanted roof and compute-bound ones under the flat one.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    roof: Roofline = profile.roofline
+    hw = roof.hardware
+    points = [(m.path, roof.modules[m.path]) for m in rows if not m.is_param and m.path in roof.modules]
+    points = [(p, r) for p, r in points if r.flops and r.bytes and r.roofline_ms]
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
+    xs = [r.flops / r.bytes for _, r in points] or [1.0]
+    lo, hi = min(min(xs) / 4, 0.05), max(max(xs) * 4, 1e3)
+    grid = [lo * (hi / lo) ** (i / 200) for i in range(201)]
+    precs = sorted({r.precision for _, r in points} or {roof.precision or _fp32()}, key=lambda p: -hw.peak(p))
+    for prec in precs:
+        peak = hw.peak(prec)
+        ax.plot(grid, [min(peak, x * hw.bandwidth) for x in grid], label=f"roof {prec.value}: "
+                f"{_rate(peak)}, {hw.memory_bandwidth_gbs:g} GB/s")
+    for label, r in points:
+        rate = r.flops / (r.roofline_ms / 1e3)
+        ax.scatter([r.flops / r.bytes], [rate], marker="s" if r.bound is Bound.MEMORY else "o", zorder=3)
+        ax.annotate(label, (r.flops / r.bytes, rate), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("arithmetic intensity (FLOPs per byte moved)")
+    ax.set_ylabel("predicted FLOP/s (FLOPs / roofline time)")
+    ax.set_title(f"{profile.model} on {hw.key}: squares memory-bound, circles compute-bound", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _fp32() -> Any:
+    from paramscope.profiler.memory import Precision
+
+    return Precision.FP32
