@@ -30,7 +30,7 @@ from paramscope.profiler.memory import Precision
 
 __all__ = ["Hardware", "builtin_hardware", "load_hardware", "calibrated_path", "save_hardware", "hardware_dict"]
 
-_FIELDS = ("name", "source", "memory_bandwidth_gbs", "peak_tflops", "memory_gb")
+_FIELDS = ("name", "source", "memory_bandwidth_gbs", "peak_tflops", "memory_gb", "op_overhead_us")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +46,9 @@ class Hardware:
     peak_tflops: Mapping[str, float] = field(default_factory=dict)
     """Peak dense throughput per precision name (``fp32``, ``bf16``...), in TFLOP/s (TOPS for int8)."""
     memory_gb: float | None = None
+    op_overhead_us: float = 0.0
+    """Fixed cost per op (dispatch, kernel launch) added to its roofline time; 0 for datasheet rows,
+    measured by ``paramscope calibrate``."""
 
     @property
     def bandwidth(self) -> float:
@@ -131,9 +134,12 @@ def _parse(key: str, row: Any, where: str) -> Hardware:
         if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0:
             raise ConfigError(f"{where}: {key}.peak_tflops.{p}: expected a positive number of TFLOP/s, got {v!r}")
     mem = row.get("memory_gb")
+    overhead = row.get("op_overhead_us", 0.0)
+    if not isinstance(overhead, (int, float)) or isinstance(overhead, bool) or overhead < 0:
+        raise ConfigError(f"{where}: {key}.op_overhead_us: expected a number of microseconds >= 0, got {overhead!r}")
     return Hardware(key=key, name=str(row.get("name", key)), source=str(row.get("source", where)),
                     memory_bandwidth_gbs=float(bw), peak_tflops={str(k): float(v) for k, v in peaks.items()},
-                    memory_gb=None if mem is None else float(mem))
+                    memory_gb=None if mem is None else float(mem), op_overhead_us=float(overhead))
 
 
 def hardware_dict(hw: Hardware) -> dict[str, Any]:
@@ -142,6 +148,8 @@ def hardware_dict(hw: Hardware) -> dict[str, Any]:
                          "peak_tflops": dict(hw.peak_tflops)}
     if hw.memory_gb is not None:
         d["memory_gb"] = hw.memory_gb
+    if hw.op_overhead_us:
+        d["op_overhead_us"] = hw.op_overhead_us
     return d
 
 

@@ -1,9 +1,11 @@
 """Roofline time per module on a hardware profile, from the ops' FLOPs and bytes.
 
-Per op: ``time = max(FLOPs / peak FLOP/s at the op's precision, bytes / memory bandwidth)``; a
-module's time is the sum over the ops it ran (inclusive, like MACs). An op is compute-bound when
-the first term is the larger. A module is ``memory``-bound when its memory-bound ops make up at
-least half of its time. The estimate assumes every op reaches the peak it is bound by: no launch
+Per op: ``time = max(FLOPs / peak FLOP/s at the op's precision, bytes / memory bandwidth)``, plus
+the profile's fixed per-op overhead (0 for datasheet rows; measured by ``paramscope calibrate`` for
+this CPU, where eager dispatch costs microseconds per op); a module's time is the sum over the ops
+it ran (inclusive, like MACs). An op is compute-bound when the first term is the larger. A
+module's bound is the largest of the time in its memory-bound ops, in its compute-bound ops, and
+in per-op overhead. The estimate assumes every op reaches the peak it is bound by: no launch
 overhead, no cache reuse across ops (see ``profiler/bytes.py``), so it is a lower bound on a
 real device; ``paramscope calibrate`` replaces datasheet peaks with measured ones for this CPU.
 """
@@ -29,6 +31,8 @@ class Bound(StrEnum):
 
     COMPUTE = "compute"
     MEMORY = "memory"
+    OVERHEAD = "overhead"
+    """Many tiny ops: the fixed per-op cost dominates (calibrated CPU profiles only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,13 +53,17 @@ class ModuleRoofline:
     """bytes / bandwidth, summed over ops: the time if compute were free."""
     memory_bound_ms: float
     """The part of ``roofline_ms`` spent in memory-bound ops."""
+    overhead_ms: float
+    """The part of ``roofline_ms`` that is per-op overhead."""
     ops: int
     precision: Precision
     """The precision of the module's largest op (by FLOPs), for its ridge point."""
 
     @property
     def bound(self) -> Bound:
-        return Bound.MEMORY if self.roofline_ms and self.memory_bound_ms * 2 >= self.roofline_ms else Bound.COMPUTE
+        compute_bound = self.roofline_ms - self.memory_bound_ms - self.overhead_ms
+        parts = {Bound.MEMORY: self.memory_bound_ms, Bound.COMPUTE: compute_bound, Bound.OVERHEAD: self.overhead_ms}
+        return max(parts, key=lambda b: parts[b])
 
     @property
     def intensity(self) -> float | None:
@@ -90,12 +98,13 @@ def roofline(count: ByteCount, hw: Hardware, precision: Precision | None = None)
     Raises:
         ConfigError: ``hw`` lists no peak for a precision an op with FLOPs runs at.
     """
-    acc: defaultdict[str, list[float]] = defaultdict(lambda: [0.0] * 8)
+    acc: defaultdict[str, list[float]] = defaultdict(lambda: [0.0] * 9)
     biggest: dict[str, OpCost] = {}
+    overhead = hw.op_overhead_us * 1e-6
     for op in count.ops:
         compute, memory = op_time(op, hw, precision)
-        row = (op.flops, op.bytes_at(precision), op.weight_elems, max(compute, memory), compute, memory,
-               memory if memory >= compute else 0.0, 1)
+        row = (op.flops, op.bytes_at(precision), op.weight_elems, max(compute, memory) + overhead, compute, memory,
+               memory if memory >= compute else 0.0, overhead, 1)
         for path in op.stack:
             a = acc[path]
             for i, v in enumerate(row):
@@ -104,10 +113,10 @@ def roofline(count: ByteCount, hw: Hardware, precision: Precision | None = None)
                 biggest[path] = op
     modules = {}
     for path in count.bytes:
-        flops, moved, weights, t, c, m, mb, n = acc.get(path, [0.0] * 8)
+        flops, moved, weights, t, c, m, mb, oh, n = acc.get(path, [0.0] * 9)
         prec = precision or (biggest[path].precision if path in biggest else Precision.FP32)
         modules[path] = ModuleRoofline(path, int(flops), int(moved), int(weights), t * 1e3, c * 1e3, m * 1e3, mb * 1e3,
-                                       int(n), prec)
+                                       oh * 1e3, int(n), prec)
     return Roofline(hardware=hw, precision=precision, fusion=count.fusion, modules=modules)
 
 

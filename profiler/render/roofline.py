@@ -27,8 +27,9 @@ def roofline_header(roof: Roofline) -> str:
     hw = roof.hardware
     prec = roof.precision.value if roof.precision else "as run"
     peaks = ", ".join(f"{k} {v:g}" for k, v in hw.peak_tflops.items())
+    overhead = f" + {hw.op_overhead_us:g} us" if hw.op_overhead_us else ""
     return (f"roofline on {hw.key} ({hw.name}): {hw.memory_bandwidth_gbs:g} GB/s, peak TFLOP/s {peaks}; "
-            f"precision {prec}, fusion {roof.fusion.value}; per op max(FLOPs/peak, bytes/bandwidth), summed")
+            f"precision {prec}, fusion {roof.fusion.value}; per op max(FLOPs/peak, bytes/bandwidth){overhead}, summed")
 
 
 def why_line(label: str, r: ModuleRoofline, roof: Roofline, params: int) -> str:
@@ -44,6 +45,9 @@ def why_line(label: str, r: ModuleRoofline, roof: Roofline, params: int) -> str:
         reuse = f" (re-reads its weights {r.weight_elems / params:.3g}x per forward)"
     moves = f"{human_bytes(r.bytes)}{reuse} at {hw.memory_bandwidth_gbs:g} GB/s = {_ms(r.memory_ms)}"
     work = f"{human(r.flops, 'FLOP')} at {_rate(peak)} {r.precision.value} = {_ms(r.compute_ms)}" if peak else "no FLOPs"
+    if r.bound is Bound.OVERHEAD:
+        return (f"{label}: overhead-bound, {_ms(r.roofline_ms)}: {r.ops} ops x {hw.op_overhead_us:g} us each = "
+                f"{_ms(r.overhead_ms)}; moves {moves}; its {work}; {intensity}")
     if r.bound is Bound.MEMORY:
         return f"{label}: memory-bound, {_ms(r.roofline_ms)}: moves {moves}; its {work}; {intensity}"
     return f"{label}: compute-bound, {_ms(r.roofline_ms)}: {work}; moves {moves}; {intensity}"
@@ -70,7 +74,7 @@ def roofline_to_dict(roof: Roofline) -> dict[str, Any]:
         "precision": roof.precision.value if roof.precision else None,
         "fusion": roof.fusion.value,
         "modules": [{"path": r.path, "roofline_ms": r.roofline_ms, "compute_ms": r.compute_ms,
-                     "memory_ms": r.memory_ms, "bound": r.bound.value, "flops": r.flops, "bytes": r.bytes,
+                     "memory_ms": r.memory_ms, "overhead_ms": r.overhead_ms, "bound": r.bound.value, "flops": r.flops, "bytes": r.bytes,
                      "weight_elements_read": r.weight_elems} for r in roof.modules.values()],
     }
 
