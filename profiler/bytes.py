@@ -36,11 +36,10 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from paramscope.profiler.backends.interface import (
-    _forward_failed, _tensor_leaves, _track_calls, _with_all_paths,
-)
-from paramscope.profiler.errors import ParamscopeError
-from paramscope.profiler.memory import Precision, _storage_key, tensor_bytes
+from paramscope.profiler.backends.interface import _with_all_paths
+from paramscope.profiler.forward import run_forward, storage_key, tensor_leaves, track_calls
+from paramscope.profiler.memory import Precision, tensor_bytes
+from paramscope.profiler.paths import parent_of
 
 __all__ = ["Fusion", "OpCost", "ByteCount", "count_bytes", "reprice", "precision_of"]
 
@@ -141,7 +140,7 @@ def _distinct_elems(t: torch.Tensor) -> int:
 
 
 def _access(t: torch.Tensor, elems: int | None = None) -> _Access:
-    return _Access(_storage_key(t), _distinct_elems(t) if elems is None else elems, t.dtype)
+    return _Access(storage_key(t), _distinct_elems(t) if elems is None else elems, t.dtype)
 
 
 def _floating(a: _Access) -> bool:
@@ -160,11 +159,11 @@ def _rnn_reads(args: tuple[Any, ...]) -> list[_Access]:
     return reads + [_access(t) for t in rest[:4] if isinstance(t, torch.Tensor)]
 
 
-class _ByteMode(TorchDispatchMode):
+class _ByteMode(TorchDispatchMode):  # type: ignore[no-untyped-call]  # unannotated in torch
     """Records each op's reads, writes and FLOPs, with the module stack it ran under."""
 
     def __init__(self, stack: list[str], weights: set[tuple[Any, ...]]) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         from torch.utils.flop_counter import flop_registry, shape_wrapper
 
         from paramscope.profiler.backends.torch_backend import _COPIES, _extra_formulas
@@ -172,7 +171,8 @@ class _ByteMode(TorchDispatchMode):
         self.stack = stack
         self.weights = weights
         # the formulas of the MAC count (FlopCounterMode wraps custom ones the same way)
-        self.formulas = {**flop_registry, **{k: shape_wrapper(f) for k, f in _extra_formulas().items()}}
+        self.formulas = {**flop_registry,
+                         **{k: shape_wrapper(f) for k, f in _extra_formulas().items()}}  # type: ignore[no-untyped-call]
         self.copies = _COPIES
         self.raws: list[_Raw] = []
         self.last_writer: dict[tuple[Any, ...], int] = {}
@@ -205,7 +205,7 @@ class _ByteMode(TorchDispatchMode):
                 if isinstance(t, torch.Tensor) and id(t) not in seen and id(t) not in mutated:
                     seen.add(id(t))
                     raw.reads.append(_access(t))
-        outs = {id(t): t for t in _tensor_leaves(out)}
+        outs = {id(t): t for t in tensor_leaves(out)}
         outs.update(mutated)
         raw.writes = [_access(t) for t in outs.values()]
         for r in raw.reads:
@@ -265,8 +265,11 @@ def _with_containers(stack: tuple[str, ...], uncalled: set[str]) -> tuple[str, .
 
 
 def _ancestors(path: str) -> list[str]:
-    parts = path.split(".") if path else []
-    return [".".join(parts[:i]) for i in range(1, len(parts))]
+    out = []
+    while path:
+        path = parent_of(path)
+        out.append(path)
+    return out
 
 
 def _cost(raw: _Raw, uncalled: set[str]) -> OpCost:
@@ -288,17 +291,12 @@ def count_bytes(model: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] |
     Raises:
         ForwardFailed: the forward raised (the message names the submodule).
     """
-    with _track_calls(model) as tracker:
-        mode = _ByteMode(tracker.stack, {_storage_key(p) for p in model.parameters()})
-        try:
-            with torch.no_grad(), mode:
-                out = model(*args, **dict(kwargs or {}))
-        except ParamscopeError:
-            raise
-        except Exception as e:
-            raise _forward_failed(tracker, e) from e
+    with track_calls(model) as tracker:
+        mode = _ByteMode(tracker.stack, {storage_key(p) for p in model.parameters()})
+        with torch.no_grad(), mode:
+            out = run_forward(model, args, dict(kwargs or {}), lambda: tracker.current)
     if fusion is Fusion.ELEMENTWISE:
-        _fuse_elementwise(mode.raws, {_storage_key(t) for t in _tensor_leaves(out)})
+        _fuse_elementwise(mode.raws, {storage_key(t) for t in tensor_leaves(out)})
     uncalled = {p for p, _ in model.named_modules() if not tracker.calls.get(p)}
     ops = tuple(_cost(r, uncalled) for r in mode.raws)
     flops: defaultdict[str, int] = defaultdict(int)

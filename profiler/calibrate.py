@@ -17,6 +17,7 @@ Method (a few seconds):
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,13 +71,11 @@ def calibrate(*, size: int = 1024, copy_mb: int = 256, repeats: int = 5, clock: 
             tflops = {}
             for name, (dtype, shrink) in _MATMUL_DTYPES.items():
                 n = max(size // shrink, 16)
-                a = torch.randn(n, n).to(dtype)
-                b = torch.randn(n, n).to(dtype)
-                tflops[name] = 2 * n**3 / _best(lambda a=a, b=b: torch.mm(a, b), repeats, clock) / 1e12
+                pair = (torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype))
+                tflops[name] = 2 * n**3 / _best(functools.partial(torch.mm, *pair), repeats, clock) / 1e12
             elems = copy_mb * 1_000_000 // 4
             src, dst = torch.ones(elems), torch.empty(elems)
             gbs = 2 * elems * 4 / _best(lambda: dst.copy_(src), repeats, clock) / 1e9
-            del src, dst
             tiny = torch.ones(1)
             overhead = _best(lambda: [torch.neg(tiny) for _ in range(1000)], repeats, clock) / 1000 * 1e6
     finally:

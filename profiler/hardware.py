@@ -15,7 +15,6 @@ built-in ``cpu`` placeholder.
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ import yaml
 
 from paramscope.profiler.errors import ConfigError
 from paramscope.profiler.memory import Precision
+from paramscope.profiler.paths import did_you_mean
 
 __all__ = ["Hardware", "builtin_hardware", "load_hardware", "calibrated_path", "save_hardware", "hardware_dict"]
 
@@ -103,8 +103,7 @@ def load_hardware(name: str) -> Hardware:
     table = builtin_hardware()
     if name in table:
         return table[name]
-    close = difflib.get_close_matches(name, list(table), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    hint = did_you_mean(name, table, known=False, paren=True)
     raise ConfigError(f"unknown hardware {name!r}{hint}; choose one of: {', '.join(table)}, or a YAML file")
 
 

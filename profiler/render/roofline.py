@@ -74,8 +74,8 @@ def roofline_to_dict(roof: Roofline) -> dict[str, Any]:
         "precision": roof.precision.value if roof.precision else None,
         "fusion": roof.fusion.value,
         "modules": [{"path": r.path, "roofline_ms": r.roofline_ms, "compute_ms": r.compute_ms,
-                     "memory_ms": r.memory_ms, "overhead_ms": r.overhead_ms, "bound": r.bound.value, "flops": r.flops, "bytes": r.bytes,
-                     "weight_elements_read": r.weight_elems} for r in roof.modules.values()],
+                     "memory_ms": r.memory_ms, "overhead_ms": r.overhead_ms, "bound": r.bound.value,
+                     "flops": r.flops, "bytes": r.bytes, "weight_elements_read": r.weight_elems} for r in roof.modules.values()],
     }
 
 

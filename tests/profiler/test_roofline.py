@@ -103,3 +103,24 @@ def test_cli_errors_are_one_line() -> None:
     assert bad.exit_code == 2 and bad.output.startswith("error: --dtype fp8: expected one of fp32")
     bad = runner.invoke(app, ["breakdown", "rg_output_etth1", "--plot", "x.png"])
     assert bad.exit_code == 2 and "--plot needs --hardware" in bad.output
+
+
+def test_calibrate_measures_positive_figures_and_saves_a_loadable_profile(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import functools
+
+    import paramscope.profiler.calibrate as cal
+
+    small = functools.partial(cal.calibrate, size=64, copy_mb=4)
+    result = small(repeats=1)
+    hw = result.hardware
+    assert hw.memory_bandwidth_gbs > 0 and hw.op_overhead_us > 0
+    assert set(hw.peak_tflops) == {"fp32", "bf16", "fp16"} and min(hw.peak_tflops.values()) > 0
+    monkeypatch.setattr(cal, "calibrate", small)
+    monkeypatch.setenv("PARAMSCOPE_HOME", str(tmp_path))
+    out = CliRunner().invoke(app, ["calibrate", "--repeats", "1"])
+    assert out.exit_code == 0, out.output
+    assert "saved to" in out.output
+    assert load_hardware("cpu").source.startswith("paramscope calibrate")
+    bad = CliRunner().invoke(app, ["calibrate", "--clock", "cpu"])
+    assert bad.exit_code == 2 and bad.output.strip() == "error: --clock cpu: expected thread or wall"
