@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit_sweep, guarded, stderr_console,
+    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit, emit_sweep, guarded, stderr_console,
     write_atomic,
 )
 
@@ -34,6 +34,9 @@ def whatif(
     flops: Annotated[str, typer.Option("--flops", help="MAC backend for the MACs columns: torch (default), fvcore, thop or none.")] = "torch",
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
+    hardware: Annotated[str | None, typer.Option("--hardware", help="Predict forward time instead: comma-separated hardware (h100-sxm,l4,cpu or a YAML), roofline per op.")] = None,
+    dtype: Annotated[str | None, typer.Option("--dtype", help="With --hardware: comma-separated precisions, e.g. bf16,fp32 (default: as the model runs).")] = None,
+    fusion: Annotated[str, typer.Option("--fusion", help="With --hardware: none or elementwise (element-wise ops folded into their producer).")] = "none",
     plot: Annotated[Path | None, typer.Option("--plot", help="Also write a PNG chart (stacked parameters by submodule).")] = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -66,9 +69,14 @@ def whatif(
         for item in sets or []:
             key, _ = parse_set(item)
             knobs[key] = _values(item.partition("=")[2], f"--set {key}")
-        if not knobs:
+        if not knobs and hardware is None:
             raise ConfigError("give at least one knob to vary, e.g. --rank 192,384 or --set d_model=256,512")
         axes = make_axes(spec, knobs, workload or [])
+        if hardware is not None:
+            _predict(spec, axes, hardware, dtype, fusion, device, fmt, output)
+            return
+        if dtype is not None or fusion != "none":
+            raise ConfigError("--dtype and --fusion need --hardware (e.g. --hardware h100-sxm,l4 --dtype bf16,fp32)")
         measure_fn = partial(measure, device=device, flops=None if flops == "none" else flops)
         sweep = _run(spec, axes, measure_fn, run_sweep)
         if module is not None:
@@ -77,6 +85,39 @@ def whatif(
             write_atomic(plot, render.sweep_plot(sweep))
             stderr_console().print(f"wrote {plot}", markup=False)
         emit_sweep(sweep, fmt, module, output)
+
+
+def _predict(spec: Any, axes: Any, hardware: str, dtype: str | None, fusion: str, device: str,
+             fmt: OutputFormat, output: Path | None) -> None:
+    """``--hardware``: predicted forward time per knob value x hardware x precision."""
+    import json
+
+    from paramscope.profiler.bytes import Fusion
+    from paramscope.profiler.errors import ConfigError
+    from paramscope.profiler.hardware import load_hardware
+    from paramscope.profiler.memory import Precision
+    from paramscope.profiler.predict import predict_grid
+    from paramscope.profiler.render import roofline as render
+
+    if fusion not in ("none", "elementwise"):
+        raise ConfigError(f"--fusion {fusion}: expected none or elementwise")
+    if fmt is OutputFormat.CSV:
+        raise ConfigError("--hardware has no csv form: use --format table, md or json")
+    machines = [load_hardware(h) for h in _values(hardware, "--hardware")]
+    precisions: list[Precision | None] = [None]
+    if dtype is not None:
+        names = [str(d) for d in _values(dtype, "--dtype")]
+        bad = [d for d in names if d not in {p.value for p in Precision}]
+        if bad:
+            raise ConfigError(f"--dtype {bad[0]}: expected one of {', '.join(p.value for p in Precision)}")
+        precisions = [Precision(d) for d in names]
+    grid = predict_grid(spec, axes, machines, precisions, fusion=Fusion(fusion), device=device)
+    if fmt is OutputFormat.JSON:
+        emit(json.dumps(render.prediction_to_dict(grid), indent=2) + "\n", output)
+    elif fmt is OutputFormat.MD:
+        emit(render.prediction_markdown(grid), output)
+    else:
+        emit(render.prediction_table(grid), output)
 
 
 def _check_knob(spec: Any, alias: str) -> None:

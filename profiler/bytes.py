@@ -181,7 +181,8 @@ class _ByteMode(TorchDispatchMode):  # type: ignore[no-untyped-call]  # unannota
         kwargs = kwargs or {}
         packet = func._overloadpacket
         if packet not in self.formulas and func is not torch.ops.prim.device.default:
-            decomposed = func.decompose(*args, **kwargs)  # as FlopCounterMode does, to count the same ops
+            with self:  # as FlopCounterMode does, so that both see the same ops
+                decomposed = func.decompose(*args, **kwargs)
             if decomposed is not NotImplemented:
                 return decomposed
         out = func(*args, **kwargs)

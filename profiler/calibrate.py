@@ -2,9 +2,13 @@
 
 Method (a few seconds):
 
-- Matmul: ``torch.mm`` of two n x n matrices per precision, 2 n^3 FLOPs per call; the best of
-  ``repeats`` timed calls after one warm-up. n = 1024 for fp32; bf16 and fp16 use n = 256, because
-  CPUs without native half-precision matmul run them 50x slower (a 1024 product would take seconds).
+- Matmul: ``torch.mm`` per precision, 2 M K N FLOPs per call; for each shape the best of
+  ``repeats`` timed calls after one warm-up. fp32 takes the median over four layer-like shapes
+  (1024^3, 256x1024x1024, 64x1024x4096, 32x512x2048): the throughput a model's layers achieve,
+  not the best case of one large square product (a 49-row Linear of the rg_output preset reaches
+  27-37 GFLOP/s on the development machine where a 1024^3 product reaches 50).
+  bf16 and fp16 use one 256^3 product: CPUs without native half-precision matmul run them 50x
+  slower, and a 1024^3 product would take seconds.
 - Bandwidth: ``dst.copy_(src)`` of a 256 MB fp32 buffer, which reads and writes it once
   (2 x 256 MB moved under the byte model of ``profiler/bytes.py``); the best of ``repeats``.
 - Per-op overhead: the time of an element-wise op on a one-element tensor (dispatch and kernel
@@ -29,8 +33,12 @@ from paramscope.profiler.latency import Clock
 
 __all__ = ["Calibration", "calibrate"]
 
-_MATMUL_DTYPES = {"fp32": (torch.float32, 1), "bf16": (torch.bfloat16, 4), "fp16": (torch.float16, 4)}
-"""precision -> (dtype, divisor of the matrix size)"""
+# (M, K, N) as multiples of size/4: 1024^3, 256x1024x1024, 64x1024x4096 and 32x512x2048 at size 1024
+_SHAPES: tuple[tuple[float, float, float], ...] = ((4, 4, 4), (1, 4, 4), (0.25, 4, 16), (0.125, 2, 8))
+_MATMUL_DTYPES: dict[str, tuple[torch.dtype, tuple[tuple[float, float, float], ...]]] = {
+    "fp32": (torch.float32, _SHAPES), "bf16": (torch.bfloat16, ((1, 1, 1),)), "fp16": (torch.float16, ((1, 1, 1),)),
+}
+"""precision -> (dtype, the (M, K, N) shapes it is timed at)"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +67,13 @@ def _best(fn: Callable[[], object], repeats: int, clock: Clock) -> float:
     return max(best, 1e-9)
 
 
+def _matmul_rate(dtype: torch.dtype, mkn: list[int], repeats: int, clock: Clock) -> float:
+    """Achieved TFLOP/s of one (M, K) x (K, N) product."""
+    m, k, n = mkn
+    pair = (torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype))
+    return 2 * m * k * n / _best(functools.partial(torch.mm, *pair), repeats, clock) / 1e12
+
+
 def calibrate(*, size: int = 1024, copy_mb: int = 256, repeats: int = 5, clock: Clock = Clock.THREAD,
               threads: int | None = None) -> Calibration:
     """Measure matmul throughput, copy bandwidth and per-op overhead on this CPU."""
@@ -69,10 +84,10 @@ def calibrate(*, size: int = 1024, copy_mb: int = 256, repeats: int = 5, clock: 
     try:
         with torch.inference_mode():
             tflops = {}
-            for name, (dtype, shrink) in _MATMUL_DTYPES.items():
-                n = max(size // shrink, 16)
-                pair = (torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype))
-                tflops[name] = 2 * n**3 / _best(functools.partial(torch.mm, *pair), repeats, clock) / 1e12
+            for name, (dtype, shapes) in _MATMUL_DTYPES.items():
+                rates = sorted(_matmul_rate(dtype, [max(int(size * f / 4), 16) for f in mkn], repeats, clock)
+                               for mkn in shapes)
+                tflops[name] = rates[len(rates) // 2]
             elems = copy_mb * 1_000_000 // 4
             src, dst = torch.ones(elems), torch.empty(elems)
             gbs = 2 * elems * 4 / _best(lambda: dst.copy_(src), repeats, clock) / 1e9

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from paramscope.profiler.hardware import hardware_dict
+from paramscope.profiler.predict import Prediction, PredictionGrid
 from paramscope.profiler.render.units import human, human_bytes
 from paramscope.profiler.roofline import Bound, ModuleRoofline, Roofline
 from paramscope.profiler.stats import ModuleStats, Profile
 
-__all__ = ["why_line", "why_lines", "roofline_header", "roofline_to_dict", "plot_roofline"]
+__all__ = [
+    "why_line", "why_lines", "roofline_header", "roofline_to_dict", "plot_roofline", "prediction_table",
+    "prediction_markdown", "prediction_to_dict",
+]
 
 
 def _ms(x: float) -> str:
@@ -124,3 +128,69 @@ def _fp32() -> Any:
     from paramscope.profiler.memory import Precision
 
     return Precision.FP32
+
+
+def _knob_text(knobs: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in knobs.items()) or "(base)"
+
+
+def _prediction_cells(p: Prediction, fastest: float | None) -> list[str]:
+    if p.roofline_ms is None:
+        return [_knob_text(p.knobs), p.hardware, p.precision, "failed", "", "", "", "", p.reason or ""]
+    rel = f"{p.roofline_ms / fastest:.3g}x" if fastest else "-"
+    slow = f"{p.slowest} {p.slowest_ms:.3g} ms ({p.slowest_bound.value if p.slowest_bound else '-'})"
+    return [_knob_text(p.knobs), p.hardware, p.precision, f"{p.roofline_ms:.4g}", rel,
+            p.bound.value if p.bound else "-", human_bytes(p.bytes),
+            "-" if p.intensity is None else f"{p.intensity:.3g}", slow]
+
+
+PREDICTION_HEADS = ["knobs", "hardware", "dtype", "predicted ms", "vs fastest", "bound", "bytes", "FLOP/B",
+                    "slowest top-level module"]
+
+
+def _fastest(grid: PredictionGrid) -> float | None:
+    times = [p.roofline_ms for p in grid.rows if p.roofline_ms]
+    return min(times) if times else None
+
+
+def prediction_lines(grid: PredictionGrid) -> list[str]:
+    """The footer: what each hardware row is, and the model of time."""
+    lines = [f"{hw.key}: {hw.name}, {hw.memory_bandwidth_gbs:g} GB/s; source: {hw.source}" for hw in grid.hardware]
+    return [*lines, f"time per op = max(FLOPs / peak at the dtype, bytes / bandwidth), summed; fusion {grid.fusion.value}"]
+
+
+def prediction_table(grid: PredictionGrid) -> Any:
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=escape(f"predicted forward time: {grid.model}"), title_justify="left",
+                  caption=escape("\n".join(prediction_lines(grid))), caption_justify="left")
+    for i, h in enumerate(PREDICTION_HEADS):
+        table.add_column(h, justify="left" if i < 3 or i in (5, 8) else "right")
+    fastest = _fastest(grid)
+    for p in grid.rows:
+        style = "red" if p.roofline_ms is None else ("bold" if p.bound is Bound.MEMORY else None)
+        table.add_row(*[escape(c) for c in _prediction_cells(p, fastest)], style=style)
+    return table
+
+
+def prediction_markdown(grid: PredictionGrid) -> str:
+    fastest = _fastest(grid)
+    out = [f"### predicted forward time: {grid.model}", "", "| " + " | ".join(PREDICTION_HEADS) + " |",
+           "|" + "|".join("---" if i < 3 or i in (5, 8) else "---:" for i in range(len(PREDICTION_HEADS))) + "|"]
+    out += ["| " + " | ".join(c.replace("|", "\\|") for c in _prediction_cells(p, fastest)) + " |" for p in grid.rows]
+    return "\n".join([*out, "", *(f"- {line}" for line in prediction_lines(grid))]) + "\n"
+
+
+def prediction_to_dict(grid: PredictionGrid) -> dict[str, Any]:
+    """``paramscope.predict/1``: one entry per (knobs, hardware, dtype)."""
+    return {
+        "schema": "paramscope.predict/1", "model": grid.model, "fusion": grid.fusion.value,
+        "hardware": [{"key": hw.key, **hardware_dict(hw)} for hw in grid.hardware],
+        "variants": [{"knobs": dict(p.knobs), "hardware": p.hardware, "dtype": p.precision,
+                      "status": "ok" if p.roofline_ms is not None else "failed", "reason": p.reason,
+                      "roofline_ms": p.roofline_ms, "bound": p.bound.value if p.bound else None, "flops": p.flops,
+                      "bytes": p.bytes, "intensity": p.intensity, "slowest": p.slowest or None,
+                      "slowest_ms": p.slowest_ms, "slowest_bound": p.slowest_bound.value if p.slowest_bound else None}
+                     for p in grid.rows],
+    }

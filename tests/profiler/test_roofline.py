@@ -124,3 +124,32 @@ def test_calibrate_measures_positive_figures_and_saves_a_loadable_profile(
     assert load_hardware("cpu").source.startswith("paramscope calibrate")
     bad = CliRunner().invoke(app, ["calibrate", "--clock", "cpu"])
     assert bad.exit_code == 2 and bad.output.strip() == "error: --clock cpu: expected thread or wall"
+
+
+def test_whatif_predicts_per_hardware_and_dtype_and_decode_is_memory_bound() -> None:
+    runner = CliRunner()
+    args = ["whatif", "selective_lm", "--set", "n_layers=1", "--hardware", "h100-sxm,l4", "--dtype", "bf16,fp32",
+            "--seq-len", "1", "--format", "json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["schema"] == "paramscope.predict/1"
+    rows = {(v["hardware"], v["dtype"]): v for v in doc["variants"]}
+    assert set(rows) == {("h100-sxm", "bf16"), ("h100-sxm", "fp32"), ("l4", "bf16"), ("l4", "fp32")}
+    # one token at batch 1 (decode): every matrix-vector product is memory-bound on every GPU
+    assert {v["bound"] for v in rows.values()} == {"memory"}
+    # floating tensors halve; token ids and positions (int64) keep their bytes
+    assert 1.99 * rows[("h100-sxm", "bf16")]["bytes"] < rows[("h100-sxm", "fp32")]["bytes"] < 2 * rows[("h100-sxm", "bf16")]["bytes"]
+    # memory-bound: time = bytes / bandwidth (+ the small compute-bound remainder), so L4/H100 ~ 3350/300
+    ratio = rows[("l4", "bf16")]["roofline_ms"] / rows[("h100-sxm", "bf16")]["roofline_ms"]
+    assert ratio == pytest.approx(3350 / 300, rel=0.05)
+    table = runner.invoke(app, args[:-2])
+    assert table.exit_code == 0 and "predicted forward time: selective_lm" in table.stdout
+
+
+def test_whatif_hardware_errors() -> None:
+    runner = CliRunner()
+    bad = runner.invoke(app, ["whatif", "selective_lm", "--hardware", "l4", "--dtype", "fp64"])
+    assert bad.exit_code == 2 and bad.output.startswith("error: --dtype fp64: expected one of fp32")
+    bad = runner.invoke(app, ["whatif", "selective_lm", "--seq-len", "1", "--dtype", "bf16"])
+    assert bad.exit_code == 2 and "--dtype and --fusion need --hardware" in bad.output
