@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded,
+    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
 )
 
 
@@ -27,7 +26,7 @@ def breakdown(
     fusion: Annotated[str, typer.Option("--fusion", help="With --bytes/--hardware: none (each op its own kernel) or elementwise (element-wise ops folded into their producer).")] = "none",
     hardware: Annotated[str | None, typer.Option("--hardware", help="Roofline time per module on a built-in accelerator (h100-sxm, h200, a100-80gb, l4, rtx-4090, mi300x, cpu) or a profile YAML; implies --bytes.")] = None,
     dtype: Annotated[str | None, typer.Option("--dtype", help="With --bytes/--hardware: store and compute floating tensors at fp32, bf16, fp16 or int8 (default: as the model runs).")] = None,
-    plot: Annotated[Path | None, typer.Option("--plot", help="With --hardware: write a roofline PNG (each module a point under the roof).")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="With --hardware: write a roofline PNG (each module a point under the roof; with --latency also its measured FLOP/s).")] = None,
     latency: Annotated[bool, typer.Option("--latency", help="Time every submodule's forward (needs --device cpu or cuda).")] = False,
     repeats: Annotated[int, typer.Option("--repeats", help="Timed forward passes for --latency.")] = 20,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed forward passes before timing.")] = 3,
@@ -47,9 +46,11 @@ def breakdown(
     """
     from paramscope.profiler.build import build
     from paramscope.profiler.pipeline import measure_built
+    from paramscope.profiler.render.breakdown import BREAKDOWN, BreakdownView
     from paramscope.profiler.render import table as render
     from paramscope.profiler.spec import load_spec
 
+    need_format(BREAKDOWN, fmt)
     with guarded(debug):
         if sort not in ("tree", "params", "macs", "name"):
             raise _bad(f"--sort {sort}: expected tree, params, macs or name")
@@ -66,8 +67,6 @@ def breakdown(
         spec = load_spec(config, [*(sets or []), *extra])
         if latency and device == "meta":
             raise _bad("--latency needs real tensors: pass --device cpu or --device cuda")
-        if latency and fmt is OutputFormat.CSV:
-            raise _bad("--latency has no csv form: use --format table, md or json")
         if depth < 1 or (top is not None and top < 1):
             raise _bad(f"--depth {depth} / --top {top}: both must be at least 1")
         built = build(spec, device)
@@ -79,33 +78,9 @@ def breakdown(
         if sort == "tree" and top is None and not expand:
             rows = render.collapse_repeats(rows)
         if plot is not None:
-            _plot(prof, rows, plot)
-        if fmt is OutputFormat.JSON:
-            doc = render.profile_to_dict(prof)
-            if prof.roofline is not None:
-                from paramscope.profiler.render.roofline import roofline_to_dict
-
-                doc["roofline"] = roofline_to_dict(prof.roofline)
-            if lat is not None:
-                from paramscope.profiler.render.latency import latency_to_dict
-
-                doc["latency"] = latency_to_dict(lat)
-            emit(json.dumps(doc, indent=2) + "\n", output)
-        elif fmt is OutputFormat.CSV:
-            emit(render.breakdown_csv(prof, rows), output)
-        elif fmt is OutputFormat.MD:
-            latency_md = "" if lat is None else "\n" + str(_latency_part(lat, depth, top, markdown=True))
-            emit(render.breakdown_markdown(prof, rows) + _why(prof, rows, markdown=True) + latency_md, output)
-        else:
-            from rich.console import Group
-            from rich.text import Text
-
-            parts: list[Any] = [render.breakdown_table(prof, rows)]
-            if prof.roofline is not None:
-                parts.append(Text(_why(prof, rows, markdown=False)))
-            if lat is not None:
-                parts.append(_latency_part(lat, depth, top, markdown=False))
-            emit(Group(*parts), output)
+            measured = None if lat is None else {r.path: r.inclusive_ms.median_ms for r in lat.rows}
+            _plot(prof, rows, plot, measured)
+        emit(BREAKDOWN.of(BreakdownView(prof, tuple(rows), lat, depth=depth, top=top)), fmt, output)
 
 
 def _hardware(name: str | None, dtype: str | None) -> tuple[Any, Any]:
@@ -121,36 +96,12 @@ def _hardware(name: str | None, dtype: str | None) -> tuple[Any, Any]:
     return (None if name is None else load_hardware(name)), precision
 
 
-def _why(prof: Any, rows: Any, *, markdown: bool) -> str:
-    from paramscope.profiler.render.roofline import why_lines
-
-    lines = why_lines(prof, rows)
-    if not lines:
-        return ""
-    return "\n" + "\n".join(f"- {line}" if markdown else line for line in lines) + "\n"
-
-
-def _plot(prof: Any, rows: Any, path: Path) -> None:
+def _plot(prof: Any, rows: Any, path: Path, measured: Any) -> None:
     from paramscope.cli.common import stderr_console
     from paramscope.profiler.render.roofline import plot_roofline
 
-    plot_roofline(prof, rows, path)
+    plot_roofline(prof, rows, path, measured)
     stderr_console().print(f"wrote {path}", markup=False)
-
-
-def _latency_part(lat: Any, depth: int, top: int | None, *, markdown: bool) -> Any:
-    from paramscope.profiler.render.latency import latency_markdown, latency_table
-
-    shown = _to_depth(lat, depth)
-    return latency_markdown(shown) if markdown else latency_table(shown, top=top)
-
-
-def _to_depth(report: Any, depth: int) -> Any:
-    """The latency rows down to ``depth`` (the root stays), as the breakdown table shows them."""
-    import dataclasses
-
-    rows = tuple(r for r in report.rows if not r.path or r.path.count(".") < depth)
-    return dataclasses.replace(report, rows=rows)
 
 
 def _latency(built: Any, repeats: int, warmup: int, clock: str) -> Any:

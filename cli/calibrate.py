@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from paramscope.cli.common import DebugOpt, FormatOpt, OutputFormat, check_writable, emit, guarded
+from paramscope.cli.common import DebugOpt, FormatOpt, OutputFormat, check_writable, emit, guarded, need_format
 
 
 def calibrate(
@@ -27,10 +26,12 @@ def calibrate(
     Example: paramscope calibrate && paramscope breakdown rg_output_etth1 --hardware cpu
     """
     from paramscope.profiler.calibrate import calibrate as run
+    from paramscope.profiler.render.roofline import CALIBRATE, CalibrationView
     from paramscope.profiler.errors import ConfigError
-    from paramscope.profiler.hardware import calibrated_path, hardware_dict, save_hardware
+    from paramscope.profiler.hardware import calibrated_path, save_hardware
     from paramscope.profiler.latency import Clock
 
+    need_format(CALIBRATE, fmt)
     with guarded(debug):
         if clock not in ("thread", "wall"):
             raise ConfigError(f"--clock {clock}: expected thread or wall")
@@ -43,16 +44,4 @@ def calibrate(
         result = run(repeats=repeats, clock=Clock(clock))
         if target is not None:
             save_hardware(result.hardware, target)
-        if fmt is OutputFormat.JSON:
-            doc = {"schema": "paramscope.calibrate/1", "saved_to": None if target is None else str(target),
-                   "clock": result.clock.value, "threads": result.threads, "seconds": result.seconds,
-                   "profile": hardware_dict(result.hardware)}
-            emit(json.dumps(doc, indent=2) + "\n", None)
-            return
-        hw = result.hardware
-        lines = [f"calibrated {hw.name} in {result.seconds:.1f} s (clock {result.clock.value})",
-                 *(f"  matmul {k}: {v * 1e3:.1f} GFLOP/s" for k, v in hw.peak_tflops.items()),
-                 f"  memory bandwidth (copy): {hw.memory_bandwidth_gbs:.2f} GB/s",
-                 f"  per-op overhead: {hw.op_overhead_us:.2f} us",
-                 f"saved to {target}; used by --hardware cpu" if target else "not saved (--no-save)"]
-        emit("\n".join(lines) + "\n", None)
+        emit(CALIBRATE.of(CalibrationView(result, target)), fmt, None)

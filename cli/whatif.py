@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit, emit_sweep, guarded, stderr_console,
+    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit, guarded, need_format, stderr_console,
     write_atomic,
 )
 
@@ -84,14 +84,12 @@ def whatif(
         if plot is not None:
             write_atomic(plot, render.sweep_plot(sweep))
             stderr_console().print(f"wrote {plot}", markup=False)
-        emit_sweep(sweep, fmt, module, output)
+        emit(render.WHATIF.of(render.SweepView(sweep, module)), fmt, output)
 
 
 def _predict(spec: Any, axes: Any, hardware: str, dtype: str | None, fusion: str, device: str,
              fmt: OutputFormat, output: Path | None) -> None:
     """``--hardware``: predicted forward time per knob value x hardware x precision."""
-    import json
-
     from paramscope.profiler.bytes import Fusion
     from paramscope.profiler.errors import ConfigError
     from paramscope.profiler.hardware import load_hardware
@@ -101,8 +99,6 @@ def _predict(spec: Any, axes: Any, hardware: str, dtype: str | None, fusion: str
 
     if fusion not in ("none", "elementwise"):
         raise ConfigError(f"--fusion {fusion}: expected none or elementwise")
-    if fmt is OutputFormat.CSV:
-        raise ConfigError("--hardware has no csv form: use --format table, md or json")
     machines = [load_hardware(h) for h in _values(hardware, "--hardware")]
     precisions: list[Precision | None] = [None]
     if dtype is not None:
@@ -111,13 +107,9 @@ def _predict(spec: Any, axes: Any, hardware: str, dtype: str | None, fusion: str
         if bad:
             raise ConfigError(f"--dtype {bad[0]}: expected one of {', '.join(p.value for p in Precision)}")
         precisions = [Precision(d) for d in names]
+    need_format(render.PREDICT, fmt)
     grid = predict_grid(spec, axes, machines, precisions, fusion=Fusion(fusion), device=device)
-    if fmt is OutputFormat.JSON:
-        emit(json.dumps(render.prediction_to_dict(grid), indent=2) + "\n", output)
-    elif fmt is OutputFormat.MD:
-        emit(render.prediction_markdown(grid), output)
-    else:
-        emit(render.prediction_table(grid), output)
+    emit(render.PREDICT.of(grid), fmt, output)
 
 
 def _check_knob(spec: Any, alias: str) -> None:

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from paramscope.profiler.hardware import hardware_dict
+from paramscope.profiler.render.formats import Kind
 from paramscope.profiler.predict import Prediction, PredictionGrid
 from paramscope.profiler.render.units import human, human_bytes
 from paramscope.profiler.roofline import Bound, ModuleRoofline, Roofline
 from paramscope.profiler.stats import ModuleStats, Profile
 
+if TYPE_CHECKING:  # profiler.calibrate imports torch
+    from paramscope.profiler.calibrate import Calibration
+
 __all__ = [
     "why_line", "why_lines", "roofline_header", "roofline_to_dict", "plot_roofline", "prediction_table",
-    "prediction_markdown", "prediction_to_dict",
+    "prediction_markdown", "prediction_to_dict", "PREDICT", "CALIBRATE", "CalibrationView",
 ]
 
 
@@ -83,11 +88,13 @@ def roofline_to_dict(roof: Roofline) -> dict[str, Any]:
     }
 
 
-def plot_roofline(profile: Profile, rows: Sequence[ModuleStats], path: Path) -> None:
+def plot_roofline(profile: Profile, rows: Sequence[ModuleStats], path: Path,
+                  measured_ms: Mapping[str, float] | None = None) -> None:
     """A log-log roofline: the hardware's roof and one point per module (intensity, FLOP/s).
 
-    A module's FLOP/s is its FLOPs over its roofline time (predicted), so memory-bound modules sit
-    on the slanted roof and compute-bound ones under the flat one.
+    A module's predicted FLOP/s is its FLOPs over its roofline time, so memory-bound modules sit
+    on the slanted roof and compute-bound ones on the flat one; with ``measured_ms`` (from
+    ``--latency``) a hollow marker shows the FLOP/s it achieved, straight below its prediction.
     """
     import matplotlib
 
@@ -98,25 +105,31 @@ def plot_roofline(profile: Profile, rows: Sequence[ModuleStats], path: Path) -> 
     hw = roof.hardware
     points = [(m.path, roof.modules[m.path]) for m in rows if not m.is_param and m.path in roof.modules]
     points = [(p, r) for p, r in points if r.flops and r.bytes and r.roofline_ms]
-    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
+    fig, ax = plt.subplots(figsize=(10, 5.5), dpi=110)
     xs = [r.flops / r.bytes for _, r in points] or [1.0]
     lo, hi = min(min(xs) / 4, 0.05), max(max(xs) * 4, 1e3)
     grid = [lo * (hi / lo) ** (i / 200) for i in range(201)]
     precs = sorted({r.precision for _, r in points} or {roof.precision or _fp32()}, key=lambda p: -hw.peak(p))
     for prec in precs:
         peak = hw.peak(prec)
-        ax.plot(grid, [min(peak, x * hw.bandwidth) for x in grid], label=f"roof {prec.value}: "
-                f"{_rate(peak)}, {hw.memory_bandwidth_gbs:g} GB/s")
-    for label, r in points:
-        rate = r.flops / (r.roofline_ms / 1e3)
-        ax.scatter([r.flops / r.bytes], [rate], marker="s" if r.bound is Bound.MEMORY else "o", zorder=3)
-        ax.annotate(label, (r.flops / r.bytes, rate), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.plot(grid, [min(peak, x * hw.bandwidth) for x in grid], color="black", lw=1.2,
+                label=f"roof {prec.value}: {_rate(peak)}, {hw.memory_bandwidth_gbs:g} GB/s")
+    cmap = plt.get_cmap("tab20")
+    for i, (label, r) in enumerate(points):
+        x, color = r.flops / r.bytes, cmap(i % 20)
+        marker = "s" if r.bound is Bound.MEMORY else ("o" if r.bound is Bound.COMPUTE else "^")
+        ax.scatter([x], [r.flops / (r.roofline_ms / 1e3)], marker=marker, color=color, zorder=3,
+                   label=f"{label} ({r.bound.value}, {r.roofline_ms:.3g} ms)")
+        if measured_ms and measured_ms.get(label):
+            ax.scatter([x], [r.flops / (measured_ms[label] / 1e3)], marker=marker, facecolors="none",
+                       edgecolors=[color], zorder=3)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("arithmetic intensity (FLOPs per byte moved)")
-    ax.set_ylabel("predicted FLOP/s (FLOPs / roofline time)")
-    ax.set_title(f"{profile.model} on {hw.key}: squares memory-bound, circles compute-bound", fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.set_ylabel("FLOP/s (filled: predicted" + (", hollow: measured)" if measured_ms else ")"))
+    ax.set_title(f"{profile.model} on {hw.key}: squares memory-bound, circles compute-bound, triangles overhead",
+                 fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -194,3 +207,34 @@ def prediction_to_dict(grid: PredictionGrid) -> dict[str, Any]:
                       "slowest_ms": p.slowest_ms, "slowest_bound": p.slowest_bound.value if p.slowest_bound else None}
                      for p in grid.rows],
     }
+
+
+PREDICT: Kind[PredictionGrid] = Kind("whatif --hardware", table=prediction_table, md=prediction_markdown,
+                                     to_dict=prediction_to_dict)
+
+
+@dataclass(frozen=True)
+class CalibrationView:
+    """A calibration and where its profile was saved (None: not saved)."""
+
+    result: Calibration
+    saved_to: Path | None
+
+
+def _calibration_text(v: CalibrationView) -> str:
+    hw = v.result.hardware
+    lines = [f"calibrated {hw.name} in {v.result.seconds:.1f} s (clock {v.result.clock.value})",
+             *(f"  matmul {k}: {t * 1e3:.1f} GFLOP/s" for k, t in hw.peak_tflops.items()),
+             f"  memory bandwidth (copy): {hw.memory_bandwidth_gbs:.2f} GB/s",
+             f"  per-op overhead: {hw.op_overhead_us:.2f} us",
+             f"saved to {v.saved_to}; used by --hardware cpu" if v.saved_to else "not saved (--no-save)"]
+    return "\n".join(lines) + "\n"
+
+
+def _calibration_dict(v: CalibrationView) -> dict[str, Any]:
+    return {"schema": "paramscope.calibrate/1", "saved_to": None if v.saved_to is None else str(v.saved_to),
+            "clock": v.result.clock.value, "threads": v.result.threads, "seconds": v.result.seconds,
+            "profile": hardware_dict(v.result.hardware)}
+
+
+CALIBRATE: Kind[CalibrationView] = Kind("calibrate", table=_calibration_text, to_dict=_calibration_dict)
