@@ -19,6 +19,8 @@ The model (also in the README, "Bytes and roofline"):
   element-wise op (tagged pointwise) reading a tensor written by the op just before it (or by an
   element-wise op already folded into that op) reads it for free, and the producer's write of that
   tensor is dropped when no other op reads it and it is not a model output.
+- A lookup (``embedding``, ``index_select``) reads its indices and the rows they select, not the
+  whole table: one token of a 50k-word embedding reads one row.
 - FLOPs per op come from the same formulas as the MAC count (FlopCounterMode's registry plus
   paramscope's extra formulas), so ``flops`` here equals ``2 x MACs`` of ``count_macs``.
 """
@@ -57,6 +59,7 @@ _PRECISIONS = {torch.float32: Precision.FP32, torch.bfloat16: Precision.BF16, to
                torch.int8: Precision.INT8, torch.uint8: Precision.INT8}
 
 _RNN_KERNELS = ("mkldnn_rnn_layer",)
+_GATHERS = ("aten::embedding", "aten::index_select")
 
 
 def precision_of(dtype: torch.dtype) -> Precision:
@@ -151,6 +154,20 @@ def _nbytes(a: _Access) -> int:
     return a.elems * a.dtype.itemsize
 
 
+def _gather_reads(name: str, args: tuple[Any, ...]) -> list[_Access]:
+    """A lookup reads its indices and only the rows they select (at most every row once).
+
+    ``embedding(weight, indices)``; ``index_select(self, dim, index)``.
+    """
+    if name == "aten::embedding":
+        table, index, dim = args[0], args[1], 0
+    else:
+        table, dim, index = args[0], int(args[1]), args[2]
+    rows = int(table.shape[dim]) if table.dim() else 1
+    per_row = _distinct_elems(table) // max(rows, 1)
+    return [_access(index), _access(table, min(int(index.numel()), rows) * per_row)]
+
+
 def _rnn_reads(args: tuple[Any, ...]) -> list[_Access]:
     """``mkldnn_rnn_layer(input, w_ih, w_hh, b_ih, b_hh, hx, cx, ...)``: W_hh is read once per step."""
     inp, w_ih, w_hh, *rest = args
@@ -200,6 +217,8 @@ class _ByteMode(TorchDispatchMode):  # type: ignore[no-untyped-call]  # unannota
         mutated = _mutated_args(func, args, kwargs)
         if any(k in name for k in _RNN_KERNELS):
             raw.reads = _rnn_reads(tuple(args))
+        elif name in _GATHERS:
+            raw.reads = _gather_reads(name, tuple(args))
         else:
             seen: set[int] = set()
             for t in tree_flatten((args, kwargs))[0]:

@@ -45,3 +45,17 @@ def test_memory_output_is_current() -> None:
 
 def test_readme_names_the_two_commands() -> None:
     assert re.search(r"^make demo ", README, re.M) and re.search(r"^make test ", README, re.M)
+
+
+def _wide(*args: str) -> str:
+    res = CliRunner().invoke(app, list(args), env={"COLUMNS": "140"})
+    assert res.exit_code == 0, res.output
+    return res.stdout
+
+
+def test_roofline_examples_are_current() -> None:
+    for marker in ("$ paramscope breakdown gru_router_spectra --hardware", "$ paramscope whatif selective_lm --hardware"):
+        at = README.index(marker)
+        block = README[at:README.index("\n```", at)]
+        command = block.splitlines()[0]
+        _same("\n".join(block.splitlines()[1:]), _wide(*command.split()[2:]))

@@ -157,3 +157,10 @@ def test_cli_bytes_json_and_table() -> None:
     assert table.exit_code == 0 and "FLOP/B" in table.output and "bytes moved per forward" in table.output
     bad = runner.invoke(app, ["breakdown", "rg_output_etth1", "--bytes", "--fusion", "all"])
     assert bad.exit_code == 2 and bad.output.strip() == "error: --fusion all: expected none or elementwise"
+
+
+def test_an_embedding_lookup_reads_only_the_selected_rows() -> None:
+    emb = nn.Embedding(50_000, 64, device="meta")
+    ids = torch.zeros(1, 3, dtype=torch.int64, device="meta")
+    # int64 ids (3 x 8 bytes), three fp32 rows read, three rows written
+    assert count_bytes(emb, (ids,)).total_bytes == 3 * 8 + F32 * 3 * 64 + F32 * 3 * 64
