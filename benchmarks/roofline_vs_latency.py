@@ -95,7 +95,7 @@ def _bert_layer(device: str) -> Made:
     return BertLayer(cfg).to(device).eval(), (torch.randn(1, 128, 768, device=device),), {}
 
 
-def _preset(name: str, *sets: str) -> Callable[[str], Made]:
+def _preset(name: str, *sets: tuple[str, Any]) -> Callable[[str], Made]:
     def make(device: str) -> Made:
         built = build(load_spec(name, list(sets)), device)
         return built.model.eval(), tuple(built.args), dict(built.kwargs)
@@ -107,7 +107,7 @@ MODELS: dict[str, Callable[[str], Made]] = {
     "rg_output_etth1": _preset("rg_output_etth1"),
     "titan_stream": _preset("titan_stream"),
     "selective_lm": _preset("selective_lm"),
-    "gru_router (router_dim=16)": _preset("gru_router_spectra", "router_dim=16"),
+    "gru_router (router_dim=16)": _preset("gru_router_spectra", ("router_dim", 16)),
     "resnet_like (1x3x128x128)": _resnet,
     "bert_layer (1x128x768)": _bert_layer,
 }
