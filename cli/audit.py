@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.common import DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded
 
 
@@ -18,6 +19,8 @@ def audit(
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
+    inputs: InputOpt = None,
+    fargs: ArgOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Count MACs with every backend (torch, fvcore, thop) and compare them per module.
@@ -34,7 +37,7 @@ def audit(
 
     with guarded(debug):
         check_writable(output)
-        built = build(load_spec(config, sets or []), device)
+        built = build(load_spec(config, [*(sets or []), *entry_sets(inputs, fargs)]), device)
         names = [b.strip() for b in backends.split(",") if b.strip()]
         from paramscope.profiler.flops import backend_for
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.common import (
     DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded,
 )
@@ -30,6 +31,8 @@ def breakdown(
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
+    inputs: InputOpt = None,
+    fargs: ArgOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Break a model's parameters and MACs/FLOPs down by submodule.
@@ -51,7 +54,7 @@ def breakdown(
             raise _bad("--elementwise needs --flops torch")
         check_writable(output)
         extra = [f"inputs.batch_size={batch_size}"] if batch_size is not None else []
-        spec = load_spec(config, [*(sets or []), *extra])
+        spec = load_spec(config, [*(sets or []), *extra, *entry_sets(inputs, fargs)])
         if latency and device == "meta":
             raise _bad("--latency needs real tensors: pass --device cpu or --device cuda")
         if latency and fmt is OutputFormat.CSV:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.common import DebugOpt, DeviceOpt, SetOpt, guarded, stdout_console
 
 
@@ -15,6 +16,8 @@ def check(
     device: DeviceOpt = "meta",
     flops: Annotated[str, typer.Option("--flops", help="MAC backend: torch (default), fvcore or thop.")] = "torch",
     sets: SetOpt = None,
+    inputs: InputOpt = None,
+    fargs: ArgOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Check budgets; exit 1 when any is exceeded (2 for bad input), so CI can gate on it.
@@ -29,7 +32,7 @@ def check(
     with guarded(debug):
         budgets = [parse_budget(b) for b in budget]
         needs_macs = any(b.metric in ("macs", "flops") for b in budgets)
-        prof = measure(load_spec(config, sets or []), device=device, flops=flops if needs_macs else None)
+        prof = measure(load_spec(config, [*(sets or []), *entry_sets(inputs, fargs)]), device=device, flops=flops if needs_macs else None)
         results = check_budgets(prof, budgets)
     console = stdout_console()
     for r in results:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.common import (
     DebugOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, stderr_console,
 )
@@ -25,6 +26,8 @@ def groups(
     fmt: GroupsFormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
+    inputs: InputOpt = None,
+    fargs: ArgOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Split parameters into groups by name keywords, as optimizer param groups are built.
@@ -48,7 +51,7 @@ def groups(
         duplicate = next((n for i, (n, _) in enumerate(parsed) if n in dict(parsed[:i])), None)
         if duplicate is not None:
             raise ConfigError(f"--group {duplicate}: given twice; put all its keywords in one --group")
-        built = build(load_spec(config, sets or []), "meta")
+        built = build(load_spec(config, [*(sets or []), *entry_sets(inputs, fargs)]), "meta")
         report = group_parameters(built.model, dict(parsed), rest)
         if fmt is OutputFormat.JSON:
             emit(json.dumps({**render.groups_to_dict(report), "model": built.spec.name}, indent=2) + "\n", output)

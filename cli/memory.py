@@ -8,6 +8,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.common import (
     DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded,
 )
@@ -25,6 +26,8 @@ def memory(
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
+    inputs: InputOpt = None,
+    fargs: ArgOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Memory by precision: weights, gradients, optimizer state, saved activations (measured).
@@ -56,7 +59,7 @@ def memory(
             if not sep or not path:
                 raise ConfigError(f"--keep {item}: expected PRECISION:PATH, e.g. --keep fp32:load_balancer")
             plan[path] = choice(Precision, prec, "--keep")
-        built = build(load_spec(config, sets or []), device)
+        built = build(load_spec(config, [*(sets or []), *entry_sets(inputs, fargs)]), device)
         reports = plan_memory_sweep(built.model, built.args, built.kwargs, dtypes=dtypes, train=optimizer, keep=plan)
         if fmt is OutputFormat.JSON:
             emit(json.dumps({"schema": "paramscope.memory/1", "model": built.spec.name,

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.common import DebugOpt, DeviceOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded
 
 CarryOpt = Annotated[list[str] | None, typer.Option("--carry", "-c", help="OUTPUT_PATH=KEYWORD: feed this output back as this forward keyword, e.g. 1.updated_memory=memory (tuple index, then dict key). Repeatable or comma-separated. Default for titan_stream: stats.updated_memory=memory,stats.updated_momentum=momentum.")]
@@ -23,6 +24,8 @@ def steps(
     fmt: StepsFormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
+    inputs: InputOpt = None,
+    fargs: ArgOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Check whether a stateful model's autograd graph grows from step to step.
@@ -43,7 +46,7 @@ def steps(
         if fmt not in (OutputFormat.TABLE, OutputFormat.JSON):
             raise ConfigError(f"--format {fmt.value}: expected table or json")
         check_writable(output)
-        spec = load_spec(config, sets or [])
+        spec = load_spec(config, [*(sets or []), *entry_sets(inputs, fargs)])
         family = spec.family or ""
         if not carry and family not in DEFAULT_CARRY:
             raise ConfigError(f"--carry: missing for {spec.name}; name the outputs fed back to the next step, "

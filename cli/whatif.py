@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.common import (
     DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit_sweep, guarded, stderr_console,
     write_atomic,
@@ -28,6 +29,8 @@ def whatif(
     seq_len: Annotated[str | None, typer.Option("--seq-len", help="Sequence lengths (workload knob).")] = None,
     batch_size: Annotated[str | None, typer.Option("--batch-size", help="Batch sizes (workload knob).")] = None,
     sets: Annotated[list[str] | None, typer.Option("--set", "-s", help="Any config key with values: --set d_model=256,512. Repeatable.")] = None,
+    inputs: InputOpt = None,
+    fargs: ArgOpt = None,
     workload: Annotated[list[str] | None, typer.Option("--workload", help="Treat this --set key as a workload knob. Repeatable.")] = None,
     module: Annotated[str | None, typer.Option("--module", help="Follow one submodule across the grid, e.g. slot_fuse.score_mlp.")] = None,
     device: DeviceOpt = "meta",
@@ -55,7 +58,7 @@ def whatif(
     with guarded(debug):
         check_writable(output)
         check_writable(plot)
-        spec = load_spec(config)
+        spec = load_spec(config, entry_sets(inputs, fargs))
         knobs: dict[str, list[Any]] = {}
         named = {"rank": rank, "pred_len": pred_len, "hidden": hidden, "router_dim": router_dim, "variant": variant,
                  "head": head, "skip_interval": skip_interval, "seq_len": seq_len, "batch_size": batch_size}

@@ -108,8 +108,12 @@ def load_spec(config: str, sets: Sequence[str] = ()) -> ModelSpec:
     Returns:
         The validated spec.
     """
+    from paramscope.profiler.sources import entry_spec
+
     path = Path(config)
-    if path.suffix in (".yaml", ".yml") or path.exists() or "/" in config:
+    if not path.exists() and (entry := entry_spec(config)) is not None:
+        spec = entry
+    elif path.suffix in (".yaml", ".yml") or path.exists() or "/" in config:
         data, lines = _read_yaml(path)
         spec = spec_from_dict(data, name=path.stem, source=str(path), config_dir=path.resolve().parent, lines=lines)
     elif (preset := registry.preset_path(config)) is not None:
@@ -121,7 +125,7 @@ def load_spec(config: str, sets: Sequence[str] = ()) -> ModelSpec:
         known = sorted({*registry.presets(), *registry.family_names()})
         close = difflib.get_close_matches(config, known, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(known)}"
-        raise UnknownModel(f"{config}: no such file, preset or zoo family{hint}")
+        raise UnknownModel(f"{config}: no such file, preset, zoo family or pkg.module:factory{hint}")
     return apply_overrides(spec, sets)
 
 
