@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
-from paramscope.cli.common import DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit_sweep, guarded
+from paramscope.cli.common import DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit, guarded
 
 
 def diff(
@@ -27,6 +27,7 @@ def diff(
     Example: paramscope diff rg_output_etth1 my_variant.yaml
     """
     from paramscope.profiler.pipeline import measure
+    from paramscope.profiler.render.sweep import WHATIF, SweepView
     from paramscope.profiler.spec import load_spec
     from paramscope.profiler.sweep import compare
 
@@ -36,4 +37,4 @@ def diff(
         a = measure(load_spec(base, entry_sets(inputs, fargs)), device=device, flops=metric)
         b = measure(load_spec(other, entry_sets(inputs, fargs)), device=device, flops=metric)
         result = compare(a, b)
-        emit_sweep(result, fmt, module, output)
+        emit(WHATIF.of(SweepView(result, module)), fmt, output)
