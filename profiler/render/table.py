@@ -268,7 +268,7 @@ def profile_text(profile: Profile, *, depth: int | None = 2, top: int | None = N
     rows = select_rows(profile, depth=depth, top=top)
     if top is None:
         rows = collapse_repeats(rows)
-    console = Console(width=width or 120, color_system=None, highlight=False, file=io.StringIO())
+    console = Console(width=width, color_system=None, highlight=False, file=io.StringIO())  # None: $COLUMNS or 80
     with console.capture() as captured:
         console.print(breakdown_table(profile, rows))
     return captured.get()
