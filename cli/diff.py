@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
+from paramscope.cli.parse import SET_ORIGIN
 from paramscope.cli.common import DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit, guarded
 
 
@@ -34,7 +35,7 @@ def diff(
     with guarded(debug):
         check_writable(output)
         metric = None if flops == "none" else flops
-        a = measure(load_spec(base, entry_sets(inputs, fargs)), device=device, flops=metric)
-        b = measure(load_spec(other, entry_sets(inputs, fargs)), device=device, flops=metric)
+        a = measure(load_spec(base, entry_sets(inputs, fargs), origin=SET_ORIGIN), device=device, flops=metric)
+        b = measure(load_spec(other, entry_sets(inputs, fargs), origin=SET_ORIGIN), device=device, flops=metric)
         result = compare(a, b)
         emit(WHATIF.of(SweepView(result, module)), fmt, output)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+
+from paramscope.cli.parse import parse_set
 
 __all__ = ["InputOpt", "ArgOpt", "entry_sets"]
 
@@ -20,18 +21,19 @@ ArgOpt = Annotated[
 ]
 
 
-def entry_sets(inputs: list[str] | None, args: list[str] | None) -> list[str]:
-    """``--input``/``--arg`` items as ``--set`` items (``inputs.x={...}``, ``args.depth=12``)."""
+def entry_sets(inputs: list[str] | None, args: list[str] | None) -> list[tuple[str, Any]]:
+    """``--input``/``--arg`` items as overrides: ``("inputs.x", {shape, dtype})``, ``("args.depth", 12)``."""
     from paramscope.profiler.errors import ConfigError
     from paramscope.profiler.sources import parse_input
 
-    out = []
+    out: list[tuple[str, Any]] = []
     for item in inputs or ():
         name, desc = parse_input(item)
-        out.append(f"inputs.{name}={json.dumps(desc)}")
+        out.append((f"inputs.{name}", desc))
     for item in args or ():
         key, sep, _ = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--arg {item}: expected key=value, e.g. --arg depth=12")
-        out.append(f"args.{item.strip()}")
+        key, value = parse_set(item)
+        out.append((f"args.{key}", value))
     return out
