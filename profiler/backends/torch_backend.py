@@ -261,6 +261,7 @@ class TorchBackend:
                 except Exception as e:
                     raise _forward_failed(tracker, e) from e
                 fwd = self._macs(counter, model)
+                op_fwd = self._op_macs(counter, model)
                 for path, n in direct.macs.items():
                     fwd[path] += n
                 notes.extend(direct.notes())
@@ -283,6 +284,7 @@ class TorchBackend:
             backward_macs=bwd,
             elementwise=elem_fwd,
             added_macs=added_fwd,
+            op_macs=op_fwd,
         )
 
     def explain(self, count: FlopCount, path: str, *, low: bool, high: bool, guess: bool = False) -> tuple[str, ...]:
@@ -295,16 +297,23 @@ class TorchBackend:
 
     @staticmethod
     def _macs(counter: Any, model: Any) -> dict[str, int]:
+        return _with_all_paths(model, {p: sum(ops.values()) for p, ops in TorchBackend._op_macs(counter, model).items()})
+
+    @staticmethod
+    def _op_macs(counter: Any, model: Any) -> dict[str, dict[str, int]]:
+        """Inclusive MACs per path and op, from FlopCounterMode's per-module op counts."""
         names = _name_map(model)
-        macs: defaultdict[str, int] = defaultdict(int)
+        out: dict[str, dict[str, int]] = {}
         for name, by_op in counter.get_flop_counts().items():
             path = names.get(name)
             if path is None:
                 log.debug("FlopCounterMode module name %r matches no path", name)
                 continue
+            ops = {str(op): n // 2 for op, n in by_op.items()}
             # "Global" and the root's own name are the same scope on a single forward
-            macs[path] = max(macs[path], sum(by_op.values()) // 2)
-        return _with_all_paths(model, macs)
+            if sum(ops.values()) >= sum(out.get(path, {}).values()):
+                out[path] = ops
+        return out
 
     @staticmethod
     def _backward(counter: Any, model: Any, out: Any, fwd: dict[str, int], notes: list[str]) -> dict[str, int] | None:
