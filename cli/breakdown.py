@@ -28,6 +28,7 @@ def breakdown(
     hardware: Annotated[str | None, typer.Option("--hardware", help="Roofline time per module on a built-in accelerator (h100-sxm, h200, a100-80gb, l4, rtx-4090, mi300x, cpu) or a profile YAML; implies --bytes.")] = None,
     dtype: Annotated[str | None, typer.Option("--dtype", help="With --bytes/--hardware: store and compute floating tensors at fp32, bf16, fp16 or int8 (default: as the model runs).")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="With --hardware: write a roofline PNG (each module a point under the roof; with --latency also its measured FLOP/s).")] = None,
+    ops: Annotated[str | None, typer.Option("--ops", metavar="PATH", help="Also show which aten ops this submodule's MACs come from, e.g. --ops slot_fuse ('' for the whole model; torch backend).")] = None,
     latency: Annotated[bool, typer.Option("--latency", help="Time every submodule's forward (needs --device cpu or cuda).")] = False,
     repeats: Annotated[int, typer.Option("--repeats", help="Timed forward passes for --latency.")] = 20,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed forward passes before timing.")] = 3,
@@ -84,7 +85,9 @@ def breakdown(
         if plot is not None:
             measured = None if lat is None else {r.path: r.inclusive_ms.median_ms for r in lat.rows}
             _plot(prof, rows, plot, measured)
-        emit(BREAKDOWN.of(BreakdownView(prof, tuple(rows), lat, depth=depth, top=top)), fmt, output)
+        if ops is not None:
+            _check_ops(prof, ops, fmt)
+        emit(BREAKDOWN.of(BreakdownView(prof, tuple(rows), lat, depth=depth, top=top, ops=ops)), fmt, output)
 
 
 def _hardware(name: str | None, dtype: str | None) -> tuple[Any, Any]:
@@ -115,6 +118,18 @@ def _latency(built: Any, repeats: int, warmup: int, clock: str) -> Any:
         raise _bad(f"--clock {clock}: expected wall or thread")
     return measure_latency(built.model, built.args, built.kwargs, device=built.device,
                            repeats=repeats, warmup=warmup, clock=Clock(clock))
+
+
+def _check_ops(prof: Any, path: str, fmt: Any) -> None:
+    """``--ops PATH`` needs per-op counts (torch backend), a real submodule and a format with room for it."""
+    from paramscope.profiler.paths import did_you_mean
+
+    if prof.flops_backend != "torch":
+        raise _bad("--ops needs --flops torch (the backend that sees aten ops)")
+    if path and path not in prof.by_path:
+        raise _bad(f"--ops {path}: no such submodule{did_you_mean(path, [m.path for m in prof.modules if m.path])}")
+    if str(fmt) == "csv":
+        raise _bad("--ops has no csv form: use --format table, md or json")
 
 
 def _bad(message: str) -> Exception:

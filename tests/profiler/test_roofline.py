@@ -27,9 +27,10 @@ def _linear(rows: int, dtype: torch.dtype = torch.float32) -> tuple[nn.Module, t
 def test_the_table_lists_the_issue_accelerators_with_sources() -> None:
     table = builtin_hardware()
     assert set(table) == {"h100-sxm", "h200", "a100-80gb", "l4", "rtx-4090", "mi300x", "cpu"}
-    for hw in table.values():
+    for key, hw in table.items():
         assert hw.source and hw.memory_bandwidth_gbs > 0
-        assert {"fp32", "bf16", "fp16", "int8"} <= set(hw.peak_tflops)
+        # the cpu row is a calibration (fp32, bf16, fp16 matmuls); the GPU rows are datasheets
+        assert {"fp32", "bf16", "fp16"} | (set() if key == "cpu" else {"int8"}) <= set(hw.peak_tflops)
 
 
 @pytest.mark.parametrize("gpu", GPUS)
