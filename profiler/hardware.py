@@ -10,7 +10,7 @@ A custom profile is a YAML file with the same fields::
 
 ``paramscope calibrate`` measures this machine and saves such a file as the ``cpu`` profile
 (``$PARAMSCOPE_HOME/hardware/cpu.yaml``, default ``~/.cache/paramscope``), which then replaces the
-built-in ``cpu`` placeholder.
+built-in ``cpu`` row (the development container's calibration).
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def _builtin_table() -> dict[str, Any]:
 
 
 def builtin_hardware() -> dict[str, Hardware]:
-    """The packaged accelerators, by key (the ``cpu`` row is the un-calibrated placeholder)."""
+    """The packaged accelerators, by key (the ``cpu`` row is the development container's calibration)."""
     return {key: _parse(key, row, "hardware.yaml") for key, row in _builtin_table().items()}
 
 
