@@ -58,7 +58,7 @@ def breakdown(
             raise _bad("--latency has no csv form: use --format table, md or json")
         if depth < 1 or (top is not None and top < 1):
             raise _bad(f"--depth {depth} / --top {top}: both must be at least 1")
-        built = build(spec, device)
+        built = build(spec, device, inputs=flops != "none" or latency)  # params alone need no forward
         prof = measure_built(built, flops=None if flops == "none" else flops, backward=backward,
                              elementwise=elementwise)
         lat = _latency(built, repeats, warmup, clock) if latency else None

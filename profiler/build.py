@@ -66,22 +66,29 @@ def _check_device(device: str) -> None:
         raise ConfigError("--device cuda: no CUDA device is available here; use --device cpu or meta")
 
 
-def build(spec: ModelSpec, device: str = "meta") -> Built:
-    """Build ``spec`` on ``device`` (meta allocates no weights and runs no init kernels)."""
+def build(spec: ModelSpec, device: str = "meta", *, inputs: bool = True) -> Built:
+    """Build ``spec`` on ``device`` (meta allocates no weights and runs no init kernels).
+
+    ``inputs=False`` skips the example inputs (``args``/``kwargs`` stay empty): counting
+    parameters runs no forward, and the first tensor made on meta costs about a second of
+    imports (torch's symbolic-shapes machinery).
+    """
     import torch
 
     _check_device(device)
     if spec.family is not None:
-        module, cfg, inputs = resolve_family(spec)
+        module, cfg, knobs = resolve_family(spec)
         with torch.device(device):
             model = module.build(cfg)
+        if not inputs:
+            return Built(spec, model.eval(), (), {}, device, cfg, knobs)
         try:
-            kwargs = dict(module.example_inputs(cfg, inputs, device))
+            kwargs = dict(module.example_inputs(cfg, knobs, device))
         except ValueError as e:  # zoo convention: "<inputs key>: what is wrong"
             key = str(e).split(":", 1)[0].strip()
             raise ConfigError(f"{spec.where('inputs.' + key)}inputs.{e}") from None
-        return Built(spec, model.eval(), (), kwargs, device, cfg, inputs)
-    return _build_target(spec, device)
+        return Built(spec, model.eval(), (), kwargs, device, cfg, knobs)
+    return _build_target(spec, device, inputs)
 
 
 @contextlib.contextmanager
@@ -199,7 +206,7 @@ def _unwrap(model: Any) -> Any:
     return inner if inner is not None and type(model).__name__ == "OptimizedModule" else model
 
 
-def _build_target(spec: ModelSpec, device: str) -> Built:
+def _build_target(spec: ModelSpec, device: str, inputs: bool = True) -> Built:
     import torch
 
     factory = _load_factory(spec)
@@ -216,9 +223,12 @@ def _build_target(spec: ModelSpec, device: str) -> Built:
     if not isinstance(model, torch.nn.Module):
         raise ConfigError(f"{spec.where('target')}target: {spec.target} returned {type(model).__name__}, "
                           "not an nn.Module (or (module, example_inputs))")
-    if spec.inputs:
-        kwargs = {name: _input_tensor(spec, name, desc, device) for name, desc in spec.inputs.items()}
+    if not inputs:
         args: tuple[Any, ...] = ()
+        kwargs: dict[str, Any] = {}
+    elif spec.inputs:
+        kwargs = {name: _input_tensor(spec, name, desc, device) for name, desc in spec.inputs.items()}
+        args = ()
         if not _accepts_keywords(model, kwargs):  # e.g. nn.Sequential.forward(input): pass in YAML order
             args, kwargs = tuple(kwargs.values()), {}
     elif example is not None:

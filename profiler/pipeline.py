@@ -42,4 +42,4 @@ def measure_built(built: Built, *, flops: str | None = None, backward: bool = Fa
 def measure(spec: ModelSpec, *, device: str = "meta", flops: str | None = None, backward: bool = False,
             elementwise: bool = False) -> Profile:
     """Build ``spec`` on ``device`` and profile it (parameters, and MACs with a backend)."""
-    return measure_built(build(spec, device), flops=flops, backward=backward, elementwise=elementwise)
+    return measure_built(build(spec, device, inputs=flops is not None), flops=flops, backward=backward, elementwise=elementwise)

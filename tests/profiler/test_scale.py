@@ -46,3 +46,23 @@ def test_ten_thousand_modules_rows_in_order_with_right_counts() -> None:
     assert prof.total.params == 2000 * (6 + 4 + 2) + (2000 - 667) * 2 + 7
     assert prof.total.trainable == (2000 - 667) * (6 + 2 + 4 + 2) + 667 * 4 + 7
     assert all(prof.get(m.path) is m for m in prof.modules)
+
+
+def test_params_only_breakdown_makes_no_example_inputs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``--flops none`` runs no forward, so a target model needs no inputs at all."""
+    from typer.testing import CliRunner
+
+    from paramscope.cli.app import app
+    from paramscope.profiler.build import build
+    from paramscope.profiler.spec import load_spec
+
+    (tmp_path / "tiny.py").write_text("import torch\ndef make():\n    return torch.nn.Linear(3, 2)\n")
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text('target: "tiny:make"\n')
+    runner = CliRunner()
+    res = runner.invoke(app, ["breakdown", str(cfg), "--flops", "none", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    assert res.stdout and '"params": 8' in res.stdout  # 3*2 weights + 2 biases
+    assert "inputs: missing" in runner.invoke(app, ["breakdown", str(cfg)]).output
+    built = build(load_spec("rg_output_etth1"), "meta", inputs=False)
+    assert built.args == () and built.kwargs == {}
