@@ -223,16 +223,15 @@ def _build_target(spec: ModelSpec, device: str, inputs: bool = True) -> Built:
     if not isinstance(model, torch.nn.Module):
         raise ConfigError(f"{spec.where('target')}target: {spec.target} returned {type(model).__name__}, "
                           "not an nn.Module (or (module, example_inputs))")
-    if not inputs:
-        args: tuple[Any, ...] = ()
-        kwargs: dict[str, Any] = {}
+    if example is not None and (not inputs or not spec.inputs):  # the factory made them: they cost nothing more
+        args, kwargs = _split_inputs(_to_device(example, device))
+    elif not inputs:
+        args, kwargs = (), {}
     elif spec.inputs:
         kwargs = {name: _input_tensor(spec, name, desc, device) for name, desc in spec.inputs.items()}
         args = ()
         if not _accepts_keywords(model, kwargs):  # e.g. nn.Sequential.forward(input): pass in YAML order
             args, kwargs = tuple(kwargs.values()), {}
-    elif example is not None:
-        args, kwargs = _split_inputs(_to_device(example, device))
     else:
         raise ConfigError(f"{spec.source}: inputs: missing; describe the forward's tensors, "
                           "e.g. inputs: {x: {shape: [1, 96, 7], dtype: float32}}, "
