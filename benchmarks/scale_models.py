@@ -38,3 +38,19 @@ def llama(size: str = "7b", layers: int | None = None, seq: int = 128, hidden: i
     cfg = LlamaConfig(**shape, max_position_embeddings=4096, use_cache=False)
     model = LlamaForCausalLM(cfg)
     return model, {"input_ids": torch.zeros(1, seq, dtype=torch.long)}
+
+
+def mixtral(layers: int | None = None, seq: int = 128) -> tuple[nn.Module, Any]:
+    """A Mixtral-8x7B-shaped ``MixtralForCausalLM`` (transformers' defaults are that model's shapes)."""
+    from transformers import MixtralConfig, MixtralForCausalLM
+
+    cfg = MixtralConfig(use_cache=False, **({} if layers is None else {"num_hidden_layers": layers}))
+    return MixtralForCausalLM(cfg), {"input_ids": torch.zeros(1, seq, dtype=torch.long)}
+
+
+def deepseek_v3(layers: int | None = None, seq: int = 128) -> tuple[nn.Module, Any]:
+    """A DeepSeek-V3-shaped MoE (61 layers, 256 routed experts, 8 per token; transformers' defaults)."""
+    from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
+
+    cfg = DeepseekV3Config(use_cache=False, **({} if layers is None else {"num_hidden_layers": layers}))
+    return DeepseekV3ForCausalLM(cfg), {"input_ids": torch.zeros(1, seq, dtype=torch.long)}

@@ -35,6 +35,7 @@ def whatif(
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Also write a PNG chart (stacked parameters by submodule).")] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", help="Worker processes measuring variants (default: the cores, capped by memory; 1 for grids under 8 configurations). Results are the same with any N.")] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Compare variants of a model over a grid of knob values (params, MACs, what changed, scaling).
@@ -70,7 +71,7 @@ def whatif(
             raise ConfigError("give at least one knob to vary, e.g. --rank 192,384 or --set d_model=256,512")
         axes = make_axes(spec, knobs, workload or [])
         measure_fn = partial(measure, device=device, flops=None if flops == "none" else flops)
-        sweep = _run(spec, axes, measure_fn, run_sweep)
+        sweep = _run(spec, axes, measure_fn, partial(run_sweep, jobs=_jobs(jobs, axes)))
         if module is not None:
             _check_module(sweep.base, module)
         if plot is not None:
@@ -107,6 +108,17 @@ def _values(raw: str, label: str) -> list[Any]:
         except yaml.YAMLError:
             raise ConfigError(f"{label} {part!r}: not a value; give plain comma-separated values, e.g. {label} 192,384") from None
     return values
+
+
+def _jobs(jobs: int | None, axes: Any) -> int:
+    import math
+
+    from paramscope.profiler.errors import ConfigError
+    from paramscope.profiler.parallel import default_jobs
+
+    if jobs is not None and jobs < 1:
+        raise ConfigError(f"--jobs {jobs}: expected at least 1")
+    return default_jobs(math.prod(len(a.values) for a in axes)) if jobs is None else jobs
 
 
 def _check_module(base: Any, module: str) -> None:

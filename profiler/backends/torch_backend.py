@@ -218,7 +218,7 @@ class TorchBackend:
                     return super()._count_flops(func_packet, out, args, kwargs)  # type: ignore[no-untyped-call]  # unannotated in torch
 
             counter = _Counter(display=False, custom_mapping=_extra_formulas())
-            counter.mod_tracker = _PathTracker(tracker.stack)
+            counter.mod_tracker = _PathTracker(tracker.stack)  # type: ignore[assignment]  # duck-typed: parents, enter, exit
             fwd: dict[str, int] = {}
             with counter:
                 try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import torch
@@ -66,3 +67,24 @@ def test_params_only_breakdown_makes_no_example_inputs(tmp_path) -> None:  # typ
     assert "inputs: missing" in runner.invoke(app, ["breakdown", str(cfg)]).output
     built = build(load_spec("rg_output_etth1"), "meta", inputs=False)
     assert built.args == () and built.kwargs == {}
+
+
+def test_whatif_jobs_2_writes_the_jobs_1_document() -> None:
+    """Worker processes change nothing: same variants, same failed rows, same order (the grid's)."""
+    from typer.testing import CliRunner
+
+    from paramscope.cli.app import app
+
+    # 2 ranks x 2 d_models (500 is not divisible by 8 heads: failed rows) x 2 horizons (workload:
+    # one baseline each) = 8 variants, 11 configurations
+    args = ["whatif", "rg_output_etth1", "--rank", "64,128", "--set", "d_model=512,500", "--pred-len", "96,192",
+            "--format", "json"]
+    runner = CliRunner()
+    one, two = (runner.invoke(app, [*args, "--jobs", jobs]) for jobs in ("1", "2"))
+    assert one.exit_code == 0 and two.exit_code == 0, (one.output, two.output)
+    assert one.stdout == two.stdout
+    variants = json.loads(one.stdout)["variants"]
+    # grid order: the knob flags (rank, pred_len) in signature order, then each --set
+    assert [(v["knobs"]["rank"], v["knobs"]["pred_len"], v["knobs"]["d_model"]) for v in variants] == [
+        (r, p, d) for r in (64, 128) for p in (96, 192) for d in (512, 500)]
+    assert [v["status"] for v in variants].count("failed") == 4
