@@ -96,7 +96,7 @@ class Runner:
                  [sys.executable, "-c", BARE.format(here=str(HERE)), factory, json.dumps(args)])
 
 
-def plan(r: Runner, groups: list[str], quick: bool) -> None:
+def plan(r: Runner, groups: list[str], quick: bool, variants: int = 100) -> None:
     py = sys.executable
     if "params" in groups:
         r.run("params", "-", "import torch", [py, "-c", "import torch"])
@@ -118,9 +118,9 @@ def plan(r: Runner, groups: list[str], quick: bool) -> None:
         r.run("whatif", "rg_output_etth1", "breakdown (one)", [*paramscope_cmd(), "breakdown", "rg_output_etth1",
                                                               "--format", "json"])
         ranks = ",".join(str(16 * i) for i in range(1, 11))
-        hidden = ",".join(str(128 * i) for i in range(1, 11))
+        hidden = ",".join(str(128 * i) for i in range(1, max(2, variants // 10 + 1)))
         for jobs in (1, 2):
-            r.run("whatif", "rg_output_etth1 100 variants", f"whatif --jobs {jobs}",
+            r.run("whatif", f"rg_output_etth1 {10 * max(1, variants // 10)} variants", f"whatif --jobs {jobs}",
                   [*paramscope_cmd(), "whatif", "rg_output_etth1", "--rank", ranks, "--hidden", hidden,
                    "--format", "json", "--jobs", str(jobs)])
 
@@ -173,10 +173,12 @@ def targets(cells: list[Cell]) -> list[str]:
             out.append(f"{label}: < {limit_s} s and < {limit_mb} MB: {c.child.wall_s:.1f} s wall "
                        f"({c.child.cpu_s:.1f} s CPU), {c.child.rss_mb:.0f} MB" + ("" if c.ok else " (FAILED)"))
     one = _find(cells, "whatif", "rg_output_etth1", "breakdown (one)")
-    j1 = _find(cells, "whatif", "rg_output_etth1 100 variants", "whatif --jobs 1")
-    j2 = _find(cells, "whatif", "rg_output_etth1 100 variants", "whatif --jobs 2")
+    j1 = next((c for c in cells if c.group == "whatif" and c.tool == "whatif --jobs 1"), None)
+    j2 = next((c for c in cells if c.group == "whatif" and c.tool == "whatif --jobs 2"), None)
     if one and j1:
-        out.append(f"100-variant whatif --jobs 1 <= 12x one breakdown (wall): {_x(j1.child.wall_s, one.child.wall_s)}")
+        out.append(f"{j1.label}: whatif --jobs 1 <= 12x one breakdown at 100 variants (CPU): "
+                   f"{_x(j1.child.cpu_s, one.child.cpu_s)}; per variant "
+                   f"{(j1.child.cpu_s - one.child.cpu_s) / int(j1.label.split()[1]):.2f} s CPU beyond one breakdown")
     if j1 and j2:
         out.append(f"--jobs 2 >= 1.6x faster than --jobs 1 (wall): {_x(j1.child.wall_s, j2.child.wall_s)}; "
                    f"same output: {j1.child.stdout == j2.child.stdout}")
@@ -186,6 +188,7 @@ def targets(cells: list[Cell]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller curves (no 48k-module or 256-layer cells)")
+    ap.add_argument("--variants", type=int, default=100, help="whatif grid size (10 ranks x variants/10 widths)")
     ap.add_argument("--only", nargs="+", choices=GROUPS, default=[g for g in GROUPS if g != "moe"])
     ap.add_argument("--out", type=Path, default=HERE / "results.md",
                     help="markdown file; the part after the run_scale marker is replaced, the rest kept")
@@ -196,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     load = "/".join(f"{x:.2f}" for x in os.getloadavg())
     with tempfile.TemporaryDirectory() as tmp:
         runner = Runner(env, Path(tmp))
-        plan(runner, args.only, args.quick)
+        plan(runner, args.only, args.quick, args.variants)
     meta = {"argv": " ".join(sys.argv[1:] if argv is None else argv), "when": time.strftime("%Y-%m-%d %H:%M"),
             "machine": f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {_versions()}", "load": load}
     text = render(runner.cells, meta)
