@@ -35,9 +35,10 @@ def llama(size: str = "7b", layers: int | None = None, seq: int = 128, hidden: i
     if hidden is not None:  # a narrow model for module-count curves (heads keep head_dim 64)
         shape.update(hidden_size=hidden, intermediate_size=hidden * 2, num_attention_heads=hidden // 64,
                      num_key_value_heads=hidden // 64)
-    cfg = LlamaConfig(**shape, max_position_embeddings=4096, use_cache=False)
+    cfg = LlamaConfig(**shape, max_position_embeddings=4096, use_cache=False, attn_implementation="eager")
     model = LlamaForCausalLM(cfg)
-    return model, {"input_ids": torch.zeros(1, seq, dtype=torch.long)}
+    # an explicit mask: without one transformers looks for packed sequences with .item(), which meta cannot answer
+    return model, {"input_ids": torch.zeros(1, seq, dtype=torch.long), "attention_mask": torch.ones(1, seq, dtype=torch.long)}
 
 
 def mixtral(layers: int | None = None, seq: int = 128) -> tuple[nn.Module, Any]:
