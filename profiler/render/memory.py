@@ -1,40 +1,56 @@
-"""Render ``MemoryReport``s: a Rich table per plan set, a per-module table, markdown and JSON dicts."""
+"""Render simulated ``MemoryReport``s: the peak per plan, what is live at it per module, a timeline."""
 
 from __future__ import annotations
 
+import dataclasses
+import io
 from collections.abc import Sequence
 from typing import Any
 
 from rich.filesize import decimal
 from rich.table import Table
 
-from paramscope.profiler.memory import MemoryReport, MemoryRow, MemoryTotals
+from paramscope.profiler.memory import LiveBytes, MemoryReport, MemoryRow
 
-__all__ = ["memory_table", "memory_modules_table", "memory_markdown", "memory_to_dict", "plan_label"]
+__all__ = ["memory_table", "memory_modules_table", "memory_markdown", "memory_to_dict", "memory_timeline_png",
+           "plan_label", "peak_when"]
 
 _COLUMNS: tuple[tuple[str, str], ...] = (
     ("weights", "weights_bytes"),
-    ("buffers", "buffers_bytes"),
-    ("master fp32", "master_weights_bytes"),
     ("gradients", "grads_bytes"),
     ("optimizer", "optimizer_bytes"),
     ("activations", "activation_bytes"),
+    ("temporaries", "temporary_bytes"),
+    ("inputs", "input_bytes"),
 )
+
+_CAPTION = ("live at the peak of a simulated step, by kind; decimal units over exact bytes; "
+            "allocator: {alloc}")
 
 
 def plan_label(report: MemoryReport) -> str:
     """One-line name of a plan, e.g. ``int8 (keep fp32: load_balancer) + adam``."""
     label = report.dtype.value
+    if report.amp is not None:
+        label = f"amp {report.amp.value}"
     if report.keep:
         kept = ", ".join(f"{p.value}: {path or '<root>'}" for path, p in report.keep)
         label += f" (keep {kept})"
     if report.train is not None:
         label += f" + {report.train.value}"
+    if report.checkpoint:
+        label += f" (checkpoint {', '.join(report.checkpoint)})"
     return label
 
 
+def peak_when(report: MemoryReport) -> str:
+    """``backward, in encoder.layers.0`` (with ``step N`` when training)."""
+    where = f", in {report.peak_module}" if report.peak_module else ""
+    step = f"step {report.peak_step} " if report.train is not None else ""
+    return f"{step}{report.peak_phase}{where}"
+
+
 def _cell(n: int) -> str:
-    """Decimal human unit over the exact bytes, e.g. ``1.2 MB`` / ``1,234,567``."""
     return f"{decimal(n)}\n{n:,}" if n else "0"
 
 
@@ -46,33 +62,33 @@ def _md_cell(n: int) -> str:
     return f"{n:,} ({decimal(n)})" if n else "0"
 
 
-def _used_columns(totals: Sequence[MemoryTotals | MemoryRow]) -> list[tuple[str, str]]:
+def _used_columns(items: Sequence[LiveBytes]) -> list[tuple[str, str]]:
     """Columns that are non-zero somewhere; weights always shown."""
-    return [(t, a) for t, a in _COLUMNS if a == "weights_bytes" or any(getattr(x, a) for x in totals)]
+    return [(t, a) for t, a in _COLUMNS if a == "weights_bytes" or any(getattr(x, a) for x in items)]
 
 
-def memory_table(reports: Sequence[MemoryReport], title: str | None = "Memory by precision") -> Table:
-    """One row per plan: each memory column and the peak estimate, in bytes and human units."""
-    cols = _used_columns([r.totals for r in reports])
-    table = Table(title=title, caption="peak estimate = sum of the columns; decimal units over exact bytes")
+def memory_table(reports: Sequence[MemoryReport], title: str | None = "Peak memory by plan") -> Table:
+    """One row per plan: the peak, when it happens, and what is live at it by kind."""
+    cols = _used_columns([r.live_at_peak for r in reports])
+    alloc = ", ".join(sorted({r.allocator.value for r in reports}))
+    table = Table(title=title, caption=_CAPTION.format(alloc=alloc))
     table.add_column("plan", style="bold")
+    table.add_column("peak", justify="right", style="bold")
+    table.add_column("when", overflow="fold")
     for name, _ in cols:
         table.add_column(name, justify="right")
-    table.add_column("peak estimate", justify="right", style="bold")
     for r in reports:
-        table.add_row(plan_label(r), *(_cell(getattr(r.totals, a)) for _, a in cols), _cell(r.peak_estimate_bytes))
+        table.add_row(plan_label(r), _cell(r.peak_bytes), peak_when(r),
+                      *(_cell(getattr(r.live_at_peak, a)) for _, a in cols))
     return table
 
 
 def memory_modules_table(report: MemoryReport, *, top: int | None = None) -> Table:
-    """Per-module breakdown of one plan (what each module owns directly), largest first.
-
-    Cells are human units only; exact bytes are in ``memory_to_dict`` and ``memory_markdown``.
-    """
+    """Which modules hold what at the peak (own parameters' state, what they allocated), largest first."""
     rows = sorted((r for r in report.rows if r.total_bytes), key=lambda r: r.total_bytes, reverse=True)
     rows = rows[:top] if top is not None else rows
     cols = _used_columns(rows)
-    table = Table(title=f"Memory per module: {plan_label(report)}")
+    table = Table(title=f"Live at the peak per module: {plan_label(report)}")
     table.add_column("module", overflow="fold")
     table.add_column("type")
     table.add_column("precision")
@@ -87,17 +103,18 @@ def memory_modules_table(report: MemoryReport, *, top: int | None = None) -> Tab
 
 def memory_markdown(reports: Sequence[MemoryReport]) -> str:
     """A markdown table with one row per plan (exact bytes, human units in brackets)."""
-    cols = _used_columns([r.totals for r in reports])
-    head = ["plan", *(n for n, _ in cols), "peak estimate"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" + "---:|" * (len(head) - 1)]
+    cols = _used_columns([r.live_at_peak for r in reports])
+    head = ["plan", "peak", "when", *(n for n, _ in cols)]
+    lines = ["| " + " | ".join(head) + " |", "|---|---:|---|" + "---:|" * len(cols)]
     for r in reports:
-        cells = [plan_label(r), *(_md_cell(getattr(r.totals, a)) for _, a in cols), _md_cell(r.peak_estimate_bytes)]
+        cells = [plan_label(r), _md_cell(r.peak_bytes), peak_when(r),
+                 *(_md_cell(getattr(r.live_at_peak, a)) for _, a in cols)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def _bytes_dict(x: MemoryTotals | MemoryRow) -> dict[str, int]:
-    return {a: int(getattr(x, a)) for _, a in _COLUMNS}
+def _bytes_dict(x: LiveBytes) -> dict[str, int]:
+    return {f.name: int(getattr(x, f.name)) for f in dataclasses.fields(LiveBytes)}
 
 
 def memory_to_dict(report: MemoryReport) -> dict[str, Any]:
@@ -106,11 +123,67 @@ def memory_to_dict(report: MemoryReport) -> dict[str, Any]:
         "dtype": report.dtype.value,
         "train": report.train.value if report.train is not None else None,
         "keep": {path: p.value for path, p in report.keep},
+        "amp": report.amp.value if report.amp is not None else None,
+        "steps": report.steps,
+        "checkpoint": list(report.checkpoint),
+        "allocator": report.allocator.value,
         "measured_on": report.measured_on,
-        "totals": _bytes_dict(report.totals),
-        "peak_estimate_bytes": int(report.peak_estimate_bytes),
+        "peak_bytes": int(report.peak_bytes),
+        "peak_phase": report.peak_phase,
+        "peak_module": report.peak_module,
+        "peak_step": report.peak_step,
+        "live_at_peak": _bytes_dict(report.live_at_peak),
+        "recompute_macs": report.recompute_macs,
         "modules": [
             {"path": r.path, "type": r.type, "precision": r.precision.value, **_bytes_dict(r)}
-            for r in report.rows
+            for r in report.rows if isinstance(r, MemoryRow)
         ],
     }
+
+
+def memory_timeline_png(report: MemoryReport, title: str) -> bytes:
+    """Stacked live bytes by kind over the step's allocation events, the peak marked; PNG bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xs = [p.event for p in report.timeline]
+    fig, ax = plt.subplots(figsize=(10.0, 4.5))
+    ys = [[getattr(p.live, a) / 1e6 for p in report.timeline] for _, a in _COLUMNS]
+    ax.stackplot(xs, *ys, labels=[n for n, _ in _COLUMNS], step="post")
+    peak = max(report.timeline, key=lambda p: p.live.total_bytes, default=None)
+    if peak is not None:
+        ax.axvline(peak.event, color="black", linestyle="--", linewidth=0.8)
+        ax.annotate(f"peak {decimal(report.peak_bytes)}\n{peak_when(report)}", (peak.event, peak.live.total_bytes / 1e6),
+                    xytext=(5, -30), textcoords="offset points", fontsize=8)
+    _mark_phases(ax, report)
+    ax.set_xlabel("allocation / release events")
+    ax.set_ylabel("live MB")
+    ax.set_title(f"{title}: {plan_label(report)}")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+_PHASE_SHADE = {"backward": "#eeeeee", "optimizer": "#e0e8f0", "zero_grad": "#f0e8e0"}
+
+
+def _mark_phases(ax: Any, report: MemoryReport) -> None:
+    """Shade each phase's span of events and name it at the top when there is room."""
+    spans: list[tuple[str, int, int]] = []
+    for p in report.timeline:
+        if spans and spans[-1][0] == p.phase:
+            spans[-1] = (p.phase, spans[-1][1], p.event)
+        else:
+            spans.append((p.phase, p.event, p.event))
+    width = max(1, report.timeline[-1].event if report.timeline else 1)
+    top = ax.get_ylim()[1]
+    for phase, a, b in spans:
+        if phase in _PHASE_SHADE:
+            ax.axvspan(a, b, color=_PHASE_SHADE[phase], zorder=0)
+        if phase and (b - a) > 0.04 * width:
+            ax.text((a + b) / 2, top, phase, fontsize=7, ha="center", va="bottom")

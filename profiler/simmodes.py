@@ -1,0 +1,140 @@
+"""Function modes that make a step on meta allocate what it would allocate on the real device.
+
+- ``sdpa_as_on_cpu``: on meta, ``F.scaled_dot_product_attention`` always takes the math path, while
+  cpu picks its flash kernel when it can (it saves a log-sum-exp, not the attention matrix). The
+  mode asks torch's own selector (``torch._fused_sdp_choice``) with zero-cost cpu stand-ins of the
+  same shapes and flags, and calls the flash kernel (which has meta kernels) when cpu would.
+- ``fake_quant_weights``: quantisation-aware training as ``torch.ao.quantization`` does it for
+  weights: each use of a ``weight*`` parameter of an int8/int4 module in a weight op goes through
+  ``torch.fake_quantize_per_tensor_affine`` (fp32 in, fp32 out, a 1-byte mask saved for the
+  straight-through gradient), so the master weights stay fp32.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from paramscope.profiler.precision import Precision
+
+__all__ = ["sdpa_as_on_cpu", "fake_quant_weights"]
+
+_FLASH = 1  # torch._fused_sdp_choice: 0 math, 1 flash (cpu)
+
+
+def _stand_in(t: torch.Tensor | None) -> torch.Tensor | None:
+    """A cpu tensor of ``t``'s shape, dtype and grad flag that allocates one row."""
+    if t is None:
+        return None
+    row = torch.empty(t.shape[-1] if t.dim() else 1, dtype=t.dtype)
+    return row.expand(t.shape).requires_grad_(t.requires_grad) if t.is_floating_point() else row.expand(t.shape)
+
+
+def _flash_if_cpu_would(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None = None,
+                        dropout_p: float = 0.0, is_causal: bool = False, scale: float | None = None,
+                        enable_gqa: bool = False) -> torch.Tensor | None:
+    if q.device.type != "meta" or enable_gqa:
+        return None
+    grad = torch.is_grad_enabled()
+    with torch.no_grad() if not grad else torch.enable_grad():
+        sq, sk, sv = (_stand_in(t) for t in (q, k, v))
+        choice = torch._fused_sdp_choice(sq, sk, sv, _stand_in(attn_mask), dropout_p, is_causal, scale=scale)
+    if choice != _FLASH:
+        return None
+    out = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+        q, k, v, dropout_p, is_causal, attn_mask=attn_mask, scale=scale)
+    return out[0]
+
+
+@contextmanager
+def sdpa_as_on_cpu() -> Iterator[None]:
+    """Attention on meta takes the kernel cpu would take (see the module docstring).
+
+    ``torch.nn.functional.scaled_dot_product_attention`` is swapped for the duration (the
+    ``nn.MultiheadAttention`` path looks it up there too); a function mode would miss the calls
+    made inside other torch functions.
+    """
+    original = F.scaled_dot_product_attention
+
+    def sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        out = _flash_if_cpu_would(q, k, v, *args, **kwargs)
+        return original(q, k, v, *args, **kwargs) if out is None else out
+
+    F.scaled_dot_product_attention = sdpa
+    try:
+        yield
+    finally:
+        F.scaled_dot_product_attention = original
+
+
+# ops whose weight operand QAT fake-quantises (torch.ao.quantization: Linear, Conv, Embedding, RNNs)
+_WEIGHT_OPS = frozenset({
+    "linear", "bilinear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+    "embedding", "embedding_bag", "matmul", "mm", "bmm", "addmm", "baddbmm", "einsum", "__matmul__", "__rmatmul__",
+    "gru", "lstm", "rnn_tanh", "rnn_relu",
+})
+
+
+class _FakeQuantSTE(torch.autograd.Function):
+    """``fake_quantize_per_tensor_affine`` as torch runs it, memory for memory, on any device.
+
+    torch's kernel (``..._cachemask``) has no meta implementation; this one allocates what it
+    allocates: an fp32 output, a bool mask saved for backward, and ``grad * mask`` in backward.
+    On real devices the values are those of the real kernel (scale 0.01, zero point 0).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, w: torch.Tensor, bits: int) -> torch.Tensor:
+        half = 1 << (bits - 1)
+        if w.device.type == "meta":
+            out, mask = torch.empty_like(w), torch.empty_like(w, dtype=torch.bool)
+        else:
+            out, mask = torch.ops.aten.fake_quantize_per_tensor_affine_cachemask(w, 0.01, 0, -half, half - 1)
+        ctx.save_for_backward(mask)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (mask,) = ctx.saved_tensors
+        return grad * mask, None
+
+
+class _FakeQuant(TorchFunctionMode):
+    def __init__(self, bits: Mapping[int, int]) -> None:
+        super().__init__()
+        self.bits = bits
+
+    def _q(self, t: Any) -> Any:
+        if isinstance(t, torch.Tensor) and id(t) in self.bits:
+            return _FakeQuantSTE.apply(t, self.bits[id(t)])
+        if isinstance(t, (list, tuple)) and any(id(x) in self.bits for x in t):
+            return type(t)(self._q(x) for x in t)
+        return t
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        if getattr(func, "__name__", "") not in _WEIGHT_OPS:
+            return func(*args, **kwargs)
+        return func(*(self._q(a) for a in args), **{k: self._q(v) for k, v in kwargs.items()})
+
+
+@contextmanager
+def fake_quant_weights(model: nn.Module, precision_of: Callable[[str], Precision]) -> Iterator[None]:
+    """Fake-quantise every use of the floating parameters of int8/int4 modules (QAT)."""
+    bits: dict[int, int] = {}
+    for name, p in model.named_parameters():
+        prec = precision_of(name.rpartition(".")[0])
+        weight = name.rpartition(".")[2].startswith("weight")  # QAT leaves biases (and norms' affine) in float
+        if weight and not prec.is_float and p.is_floating_point() and p.requires_grad:
+            bits[id(p)] = prec.bits
+    if not bits:
+        yield
+        return
+    with _FakeQuant(bits):
+        yield
