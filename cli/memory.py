@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -10,7 +9,8 @@ from typing import Annotated, TypeVar
 import typer
 
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, write_atomic,
+    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
+    write_atomic,
 )
 
 _E = TypeVar("_E", bound=StrEnum)
@@ -54,11 +54,10 @@ def memory(
         except ValueError:
             raise ConfigError(f"{label} {value}: expected one of {', '.join(e.value for e in enum)}") from None
 
+    need_format(render.MEMORY, fmt)
     with guarded(debug):
         check_writable(output)
         check_writable(timeline)
-        if fmt is OutputFormat.CSV:
-            raise ConfigError("--format csv: memory has table, md and json forms")
         if steps < 1:
             raise ConfigError(f"--steps {steps}: expected 1 or more")
         dtypes = [choice(Precision, d, "--dtype") for d in dtype.split(",") if d.strip()]
@@ -79,12 +78,4 @@ def memory(
                                     device=device)
         if timeline is not None:
             write_atomic(timeline, render.memory_timeline_png(reports[0], built.spec.name))
-        if fmt is OutputFormat.JSON:
-            emit(json.dumps({"schema": "paramscope.memory/2", "model": built.spec.name,
-                             "plans": [render.memory_to_dict(r) for r in reports]}, indent=2) + "\n", output)
-        elif fmt is OutputFormat.MD:
-            emit(render.memory_markdown(reports), output)
-        else:
-            emit(render.memory_table(reports, title=f"Peak memory: {built.spec.name}"), output)
-            if modules:
-                emit(render.memory_modules_table(reports[0], top=modules), None)
+        emit(render.MEMORY.of(render.MemoryView(built.spec.name, reports, modules)), fmt, output)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit_sweep, guarded, stderr_console,
+    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit, guarded, stderr_console,
     write_atomic,
 )
 
@@ -76,7 +76,7 @@ def whatif(
         if plot is not None:
             write_atomic(plot, render.sweep_plot(sweep))
             stderr_console().print(f"wrote {plot}", markup=False)
-        emit_sweep(sweep, fmt, module, output)
+        emit(render.WHATIF.of(render.SweepView(sweep, module)), fmt, output)
 
 
 def _check_knob(spec: Any, alias: str) -> None:
@@ -110,14 +110,12 @@ def _values(raw: str, label: str) -> list[Any]:
 
 
 def _check_module(base: Any, module: str) -> None:
-    import difflib
-
     from paramscope.profiler.errors import ConfigError
+    from paramscope.profiler.paths import did_you_mean
 
     names = [m.path for m in base.modules if not m.is_param]
     if module not in names:
-        close = difflib.get_close_matches(module, names, n=1)
-        raise ConfigError(f"--module {module}: no such submodule" + (f"; did you mean '{close[0]}'?" if close else ""))
+        raise ConfigError(f"--module {module}: no such submodule{did_you_mean(module, names, known=False)}")
 
 
 def _run(spec: Any, axes: Any, measure_fn: Any, run_sweep: Any) -> Any:

@@ -27,7 +27,6 @@ Conventions (also in the README):
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import fnmatch
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from torch import nn
 from paramscope.profiler.errors import ConfigError
 from paramscope.profiler.memstep import StepPlan, simulate_step
 from paramscope.profiler.memtrack import Allocation, Kind, StorageTracker
+from paramscope.profiler.paths import did_you_mean, is_within
 from paramscope.profiler.precision import Optimizer, Precision, tensor_bytes
 
 __all__ = [
@@ -131,7 +131,7 @@ class MemoryReport:
 
     def subtree(self, path: str) -> LiveBytes:
         """Bytes at the peak held by ``path`` and everything under it ("" = everything)."""
-        return _sum(r for r in self.rows if _under(r.path, path))
+        return _sum(r for r in self.rows if is_within(r.path, path))
 
 
 def plan_memory(
@@ -189,18 +189,13 @@ def plan_memory_sweep(
 # --- plan validation ----------------------------------------------------------------------------
 
 
-def _under(path: str, prefix: str) -> bool:
-    return prefix == "" or path == prefix or path.startswith(prefix + ".")
-
-
 def _validate_keep(model: nn.Module, keep: Mapping[str, Precision]) -> dict[str, Precision]:
     paths = [p for p, _ in model.named_modules(remove_duplicate=False)]
     known = set(paths)
     plan: dict[str, Precision] = {}
     for path, prec in keep.items():
         if path not in known:
-            close = difflib.get_close_matches(path, paths, n=5, cutoff=0.5)
-            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            hint = did_you_mean(path, paths, known=False, n=5, cutoff=0.5)
             raise ConfigError(f"keep: no submodule named {path!r} in {type(model).__name__}{hint}")
         try:
             plan[path] = Precision(prec)
@@ -214,15 +209,14 @@ def _validate_checkpoint(model: nn.Module, patterns: Sequence[str]) -> None:
     paths = [p for p, _ in model.named_modules() if p]
     for pat in patterns:
         if not any(fnmatch.fnmatchcase(p, pat) for p in paths):
-            close = difflib.get_close_matches(pat, paths, n=3, cutoff=0.5)
-            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            hint = did_you_mean(pat, paths, known=False, n=3, cutoff=0.5)
             raise ConfigError(f"checkpoint: no submodule matches {pat!r} in {type(model).__name__}{hint}")
 
 
 def _precision_of(path: str, dtype: Precision, keep: Mapping[str, Precision]) -> Precision:
     best: tuple[int, Precision] | None = None
     for prefix, prec in keep.items():
-        if _under(path, prefix) and (best is None or len(prefix) >= best[0]):
+        if is_within(path, prefix) and (best is None or len(prefix) >= best[0]):
             best = (len(prefix), prec)
     return dtype if best is None else best[1]
 
@@ -283,5 +277,5 @@ def _recompute_macs(model: nn.Module, args: Sequence[Any], kwargs: Mapping[str, 
 
     count = count_macs(model, tuple(args), dict(kwargs))
     paths = [p for p, _ in model.named_modules() if p and any(fnmatch.fnmatchcase(p, pat) for pat in patterns)]
-    outer = [p for p in paths if not any(_under(p, q) and p != q for q in paths)]
+    outer = [p for p in paths if not any(is_within(p, q) and p != q for q in paths)]
     return sum(int(count.macs.get(p) or 0) for p in outer)

@@ -23,7 +23,8 @@ from torch import nn
 from torch.autograd.graph import saved_tensors_hooks
 from torch.utils._pytree import tree_leaves, tree_map
 
-from paramscope.profiler.errors import ForwardFailed, ParamscopeError
+from paramscope.profiler.errors import ForwardFailed
+from paramscope.profiler.forward import device_of, run_forward
 from paramscope.profiler.memtrack import Kind, StorageTracker
 from paramscope.profiler.precision import Optimizer, Precision, tensor_bytes
 from paramscope.profiler.simmodes import fake_quant_weights, sdpa_as_on_cpu
@@ -184,12 +185,7 @@ def _forward_context(tracker: StorageTracker, plan: StepPlan, device: str, model
 
 
 def _run_forward(model: nn.Module, inputs: tuple[tuple[Any, ...], dict[str, Any]], tracker: StorageTracker) -> Any:
-    try:
-        return model(*inputs[0], **inputs[1])
-    except ParamscopeError:
-        raise
-    except Exception as e:
-        raise ForwardFailed(f"forward failed in '{tracker.current_module()}': {e}") from e
+    return run_forward(model, inputs[0], inputs[1], tracker.current_module, step=tracker.step if tracker.step > 1 else None)
 
 
 def _inference(model: nn.Module, inputs: Any, tracker: StorageTracker, plan: StepPlan,
@@ -262,8 +258,5 @@ def _optimizer(which: Optimizer, params: list[nn.Parameter], foreach: bool) -> t
     return torch.optim.Adam(params, lr=1e-3, foreach=foreach)
 
 
-def _device_of(model: nn.Module, inputs: Any) -> str:
-    for t in (*model.parameters(), *model.buffers(), *tree_leaves(inputs)):
-        if isinstance(t, torch.Tensor):
-            return t.device.type
-    return "cpu"
+def _device_of(model: nn.Module, inputs: tuple[tuple[Any, ...], dict[str, Any]]) -> str:
+    return device_of(model, inputs[0], inputs[1])

@@ -30,6 +30,8 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
+from paramscope.profiler.forward import CallTracker, module_hooks
+
 __all__ = ["Kind", "Allocation", "StorageTracker", "storage_of"]
 
 
@@ -199,28 +201,24 @@ class StorageTracker(TorchDispatchMode):
     def modules(self, model: nn.Module) -> Iterator[None]:
         """Forward hooks keeping the module stack and sequence-number marks for backward."""
         self._param_owner = {id(p): name.rpartition(".")[0] for name, p in model.named_parameters()}
-        handles = []
+        calls = CallTracker(stack=self._stack)
 
         def mark() -> None:
             self._marks.append(torch._C._autograd._get_sequence_nr())
-            self._mark_paths.append(self._stack[-1] if self._stack else "")
+            self._mark_paths.append(calls.current)
 
-        for path, mod in model.named_modules():
-            def pre(_m: nn.Module, _a: Any, path: str = path) -> None:
-                self._stack.append(path)
-                mark()
+        def pre(path: str) -> None:
+            calls.enter(path)
+            mark()
 
-            def post(_m: nn.Module, _a: Any, _o: Any) -> None:
-                if self._stack:
-                    self._stack.pop()
-                mark()
+        def post(path: str) -> None:
+            calls.leave(path)
+            mark()
 
-            handles += [mod.register_forward_pre_hook(pre), mod.register_forward_hook(post)]
         try:
-            yield
+            with module_hooks(model, pre, post):
+                yield
         finally:
-            for h in handles:
-                h.remove()
             self._stack.clear()
 
     @contextmanager

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from rich.console import Group, RenderableType
 from rich.filesize import decimal
 from rich.table import Table
 
 from paramscope.profiler.memory import LiveBytes, MemoryReport, MemoryRow
+from paramscope.profiler.render.formats import Kind
+from paramscope.profiler.render.text import clean, md_row
 
-__all__ = ["memory_table", "memory_modules_table", "memory_markdown", "memory_to_dict", "memory_timeline_png",
-           "plan_label", "peak_when"]
+__all__ = ["MEMORY", "MemoryView", "memory_table", "memory_modules_table", "memory_markdown", "memory_to_dict",
+           "memory_timeline_png", "plan_label", "peak_when"]
 
 _COLUMNS: tuple[tuple[str, str], ...] = (
     ("weights", "weights_bytes"),
@@ -70,8 +75,7 @@ def _used_columns(items: Sequence[LiveBytes]) -> list[tuple[str, str]]:
 def memory_table(reports: Sequence[MemoryReport], title: str | None = "Peak memory by plan") -> Table:
     """One row per plan: the peak, when it happens, and what is live at it by kind."""
     cols = _used_columns([r.live_at_peak for r in reports])
-    alloc = ", ".join(sorted({r.allocator.value for r in reports}))
-    table = Table(title=title, caption=_CAPTION.format(alloc=alloc))
+    table = Table(title=title, caption=_CAPTION.format(alloc=_allocators(reports)))
     table.add_column("plan", style="bold")
     table.add_column("peak", justify="right", style="bold")
     table.add_column("when", overflow="fold")
@@ -85,8 +89,7 @@ def memory_table(reports: Sequence[MemoryReport], title: str | None = "Peak memo
 
 def memory_modules_table(report: MemoryReport, *, top: int | None = None) -> Table:
     """Which modules hold what at the peak (own parameters' state, what they allocated), largest first."""
-    rows = sorted((r for r in report.rows if r.total_bytes), key=lambda r: r.total_bytes, reverse=True)
-    rows = rows[:top] if top is not None else rows
+    rows = _largest(report, top)
     cols = _used_columns(rows)
     table = Table(title=f"Live at the peak per module: {plan_label(report)}")
     table.add_column("module", overflow="fold")
@@ -96,7 +99,7 @@ def memory_modules_table(report: MemoryReport, *, top: int | None = None) -> Tab
         table.add_column(name, justify="right")
     table.add_column("total", justify="right", style="bold")
     for r in rows:
-        table.add_row(r.path or "<root>", r.type, r.precision.value,
+        table.add_row(clean(r.path) or "<root>", r.type, r.precision.value,
                       *(_human(getattr(r, a)) for _, a in cols), _human(r.total_bytes))
     return table
 
@@ -109,7 +112,29 @@ def memory_markdown(reports: Sequence[MemoryReport]) -> str:
     for r in reports:
         cells = [plan_label(r), _md_cell(r.peak_bytes), peak_when(r),
                  *(_md_cell(getattr(r.live_at_peak, a)) for _, a in cols)]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(md_row(cells))
+    return "\n".join(lines) + "\n\n" + _CAPTION.format(alloc=_allocators(reports)) + "\n"
+
+
+def _allocators(reports: Sequence[MemoryReport]) -> str:
+    return ", ".join(sorted({r.allocator.value for r in reports}))
+
+
+def _largest(report: MemoryReport, top: int | None) -> list[MemoryRow]:
+    rows = sorted((r for r in report.rows if r.total_bytes), key=lambda r: r.total_bytes, reverse=True)
+    return rows[:top] if top is not None else rows
+
+
+def memory_modules_markdown(report: MemoryReport, *, top: int | None = None) -> str:
+    """The per-module table of one plan in markdown (exact bytes, human units in brackets)."""
+    rows = _largest(report, top)
+    cols = _used_columns(rows)
+    head = ["module", "type", "precision", *(n for n, _ in cols), "total"]
+    lines = [f"### Live at the peak per module: {plan_label(report)}", "",
+             "| " + " | ".join(head) + " |", "|---|---|---|" + "---:|" * (len(head) - 3)]
+    for r in rows:
+        lines.append(md_row([r.path or "<root>", r.type, r.precision.value,
+                             *(_md_cell(getattr(r, a)) for _, a in cols), _md_cell(r.total_bytes)]))
     return "\n".join(lines) + "\n"
 
 
@@ -187,3 +212,47 @@ def _mark_phases(ax: Any, report: MemoryReport) -> None:
             ax.axvspan(a, b, color=_PHASE_SHADE[phase], zorder=0)
         if phase and (b - a) > 0.04 * width:
             ax.text((a + b) / 2, top, phase, fontsize=7, ha="center", va="bottom")
+
+
+@dataclass(frozen=True)
+class MemoryView:
+    """What ``memory`` shows: one report per plan, and the N modules holding most at the first plan's peak."""
+
+    model: str
+    reports: Sequence[MemoryReport]
+    modules: int | None = None
+
+
+def _table(v: MemoryView) -> RenderableType:
+    parts: list[RenderableType] = [memory_table(v.reports, title=f"Peak memory: {v.model}")]
+    if v.modules:
+        parts.append(memory_modules_table(v.reports[0], top=v.modules))
+    return Group(*parts)
+
+
+def _md(v: MemoryView) -> str:
+    text = f"### Peak memory: {v.model}\n\n" + memory_markdown(v.reports)
+    return text + ("\n" + memory_modules_markdown(v.reports[0], top=v.modules) if v.modules else "")
+
+
+def _csv(v: MemoryView) -> str:
+    """One row per plan (``module`` empty), then with ``--modules`` the first plan's largest holders."""
+    names = [f.name for f in dataclasses.fields(LiveBytes)]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["plan", "module", "type", "precision", "peak_bytes", "peak_phase", "peak_module", *names])
+    for r in v.reports:
+        w.writerow([plan_label(r), "", "", r.dtype.value, r.peak_bytes, r.peak_phase, r.peak_module,
+                    *(getattr(r.live_at_peak, a) for a in names)])
+    if v.modules:
+        for m in _largest(v.reports[0], v.modules):
+            w.writerow([plan_label(v.reports[0]), m.path, m.type, m.precision.value, m.total_bytes, "", "",
+                        *(getattr(m, a) for a in names)])
+    return buf.getvalue()
+
+
+def _dict(v: MemoryView) -> Mapping[str, Any]:
+    return {"schema": "paramscope.memory/2", "model": v.model, "plans": [memory_to_dict(r) for r in v.reports]}
+
+
+MEMORY: Kind[MemoryView] = Kind("memory", table=_table, md=_md, csv=_csv, to_dict=_dict)
