@@ -22,15 +22,15 @@ __all__ = ["MEMORY", "MemoryView", "memory_table", "memory_modules_table", "memo
 
 _COLUMNS: tuple[tuple[str, str], ...] = (
     ("weights", "weights_bytes"),
-    ("gradients", "grads_bytes"),
+    ("grads", "grads_bytes"),
     ("optimizer", "optimizer_bytes"),
-    ("activations", "activation_bytes"),
-    ("temporaries", "temporary_bytes"),
+    ("saved acts", "activation_bytes"),
+    ("temps", "temporary_bytes"),
     ("inputs", "input_bytes"),
 )
 
-_CAPTION = ("live at the peak of a simulated step, by kind; decimal units over exact bytes; "
-            "allocator: {alloc}")
+_CAPTION = ("live at the peak of the simulated step: saved acts = activations saved for backward, temps = "
+            "temporaries; exact bytes in --format json; allocator modelled: {alloc}")
 
 
 def plan_label(report: MemoryReport) -> str:
@@ -48,9 +48,9 @@ def plan_label(report: MemoryReport) -> str:
     return label
 
 
-def peak_when(report: MemoryReport) -> str:
-    """``backward, in encoder.layers.0`` (with ``step N`` when training)."""
-    where = f", in {report.peak_module}" if report.peak_module else ""
+def peak_when(report: MemoryReport, sep: str = ", ") -> str:
+    """``step 2 backward, in encoder.layers.0`` (``step N`` when training; the module when inside one)."""
+    where = f"{sep}in {report.peak_module}" if report.peak_module else ""
     step = f"step {report.peak_step} " if report.train is not None else ""
     return f"{step}{report.peak_phase}{where}"
 
@@ -77,13 +77,13 @@ def memory_table(reports: Sequence[MemoryReport], title: str | None = "Peak memo
     cols = _used_columns([r.live_at_peak for r in reports])
     table = Table(title=title, caption=_CAPTION.format(alloc=_allocators(reports)))
     table.add_column("plan", style="bold")
-    table.add_column("peak", justify="right", style="bold")
-    table.add_column("when", overflow="fold")
+    table.add_column("peak", justify="right", style="bold", no_wrap=True)
+    table.add_column("when", overflow="fold", min_width=17)
     for name, _ in cols:
         table.add_column(name, justify="right")
     for r in reports:
-        table.add_row(plan_label(r), _cell(r.peak_bytes), peak_when(r),
-                      *(_cell(getattr(r.live_at_peak, a)) for _, a in cols))
+        table.add_row(plan_label(r), _cell(r.peak_bytes), peak_when(r, "\n"),
+                      *(_human(getattr(r.live_at_peak, a)) for _, a in cols))
     return table
 
 
