@@ -13,7 +13,7 @@ from paramscope.cli.common import (
 
 def check(
     config: Annotated[str, typer.Argument(help="A config YAML, a preset name or a zoo family.")],
-    budget: Annotated[list[str], typer.Option("--budget", "-b", help="METRIC<=AMOUNT for the model or PATH.METRIC<=AMOUNT for a submodule; metrics: params, trainable, macs, flops. Repeatable.")],
+    budget: Annotated[list[str], typer.Option("--budget", "-b", help="METRIC<=AMOUNT for the model or PATH.METRIC<=AMOUNT for a submodule; metrics: params, trainable, macs, flops; memory: peak<=16GB (simulated inference peak), train.peak<=16GB (fp32 Adam step). Repeatable.")],
     device: DeviceOpt = "meta",
     flops: Annotated[str, typer.Option("--flops", help="MAC backend: torch (default), fvcore or thop.")] = "torch",
     fmt: FormatOpt = OutputFormat.TABLE,
@@ -25,7 +25,7 @@ def check(
 
     Example: paramscope check rg_output_etth1 -b params<=11M -b slot_fuse.params<=2M -b macs<=1G
     """
-    from paramscope.profiler.budget import check_budgets, parse_budget
+    from paramscope.profiler.budget import check_budgets, memory_budgets, parse_budget
     from paramscope.profiler.pipeline import measure
     from paramscope.profiler.render.check import CHECK, CheckView
     from paramscope.profiler.spec import load_spec
@@ -35,8 +35,21 @@ def check(
         check_writable(output)
         budgets = [parse_budget(b) for b in budget]
         needs_macs = any(b.metric in ("macs", "flops") for b in budgets)
-        prof = measure(load_spec(config, sets or []), device=device, flops=flops if needs_macs else None)
-        results = check_budgets(prof, budgets)
+        spec = load_spec(config, sets or [])
+        prof = measure(spec, device=device, flops=flops if needs_macs else None)
+        results = check_budgets(prof, budgets, _memory_peaks(spec, device, memory_budgets(budgets)))
         emit(CHECK.of(CheckView(prof.model, results)), fmt, output)
     if not all(r.ok for r in results):
         raise typer.Exit(1)
+
+
+def _memory_peaks(spec: object, device: str, wanted: tuple[str, ...]) -> dict[str, int]:
+    """The simulated peaks the memory budgets need (fp32; ``train.peak``: two Adam steps)."""
+    if not wanted:
+        return {}
+    from paramscope.profiler.build import build
+    from paramscope.profiler.memory import Optimizer, Precision, plan_memory
+
+    built = build(spec, device)  # type: ignore[arg-type]
+    return {key: plan_memory(built.model, built.args, built.kwargs, dtype=Precision.FP32, device=device,
+                             train=Optimizer.ADAM if key == "train.peak" else None).peak_bytes for key in wanted}

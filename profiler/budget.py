@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from paramscope.profiler.errors import ConfigError
 from paramscope.profiler.stats import Profile
 
-__all__ = ["Budget", "BudgetResult", "parse_budget", "parse_amount", "check_budgets"]
+__all__ = ["Budget", "BudgetResult", "MEMORY_BUDGETS", "parse_budget", "parse_amount", "check_budgets", "memory_budgets"]
 
 _SUFFIX = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
-_METRICS = ("params", "macs", "flops", "trainable")
+_BINARY = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+_METRICS = ("params", "macs", "flops", "trainable", "peak")
+MEMORY_BUDGETS = ("peak", "train.peak")
+"""Memory budgets: the simulated inference peak and the fp32 Adam training step's peak, in bytes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +41,14 @@ class BudgetResult:
 
 
 def parse_amount(text: str, label: str) -> int:
-    """``12M`` -> 12,000,000; ``1.5G`` -> 1,500,000,000; ``10_371_074`` -> 10,371,074 (decimal prefixes)."""
-    m = re.fullmatch(r"\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([kKmMgGtT]?)\s*", text)
-    if not m:
-        raise ConfigError(f"{label}: expected a number such as 12M, 1.5G or 10371074, got {text!r}")
+    """``12M`` -> 12,000,000; ``1.5G`` -> 1,500,000,000; ``10_371_074`` -> 10,371,074 (decimal prefixes);
+    bytes may say so: ``16GB`` (decimal), ``16GiB`` (binary)."""
+    m = re.fullmatch(r"\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([kKmMgGtT]?)(i?)[bB]?\s*", text)
+    if not m or (m.group(3) and not m.group(2)):
+        raise ConfigError(f"{label}: expected a number such as 12M, 1.5G, 16GB or 10371074, got {text!r}")
     number = float(m.group(1).replace("_", "").replace(",", ""))
-    return round(number * _SUFFIX[m.group(2).lower()])
+    table = _BINARY if m.group(3) else _SUFFIX
+    return round(number * table[m.group(2).lower()])
 
 
 def parse_budget(text: str) -> Budget:
@@ -52,12 +57,16 @@ def parse_budget(text: str) -> Budget:
     if not sep:
         raise ConfigError(f"--budget {text}: expected METRIC<=AMOUNT, e.g. params<=12M or slot_fuse.macs<=100M")
     path, _, metric = left.strip().rpartition(".")
+    if metric == "peak" and path not in ("", "train"):
+        raise ConfigError(f"--budget {text}: memory budgets are peak<=AMOUNT (inference) or train.peak<=AMOUNT")
     if metric not in _METRICS:
         raise ConfigError(f"--budget {text}: unknown metric '{metric}' (known: {', '.join(_METRICS)})")
     return Budget(metric, parse_amount(right, f"--budget {text}"), path, text)
 
 
-def _value(profile: Profile, budget: Budget) -> int | None:
+def _value(profile: Profile, budget: Budget, memory: Mapping[str, int]) -> int | None:
+    if budget.metric == "peak":
+        return memory.get(f"{budget.path}.peak" if budget.path else "peak")
     if budget.path:
         try:
             row = profile.get(budget.path)
@@ -70,6 +79,16 @@ def _value(profile: Profile, budget: Budget) -> int | None:
     return values[budget.metric]
 
 
-def check_budgets(profile: Profile, budgets: Sequence[Budget]) -> tuple[BudgetResult, ...]:
-    """Each budget with its measured value (``ok`` is False when over, or not measured)."""
-    return tuple(BudgetResult(b, _value(profile, b)) for b in budgets)
+def memory_budgets(budgets: Sequence[Budget]) -> tuple[str, ...]:
+    """The memory figures the budgets need: ``peak`` and/or ``train.peak``."""
+    return tuple(k for k in MEMORY_BUDGETS if any(b.metric == "peak" and (b.path or "") == k.rpartition(".")[0]
+                                                  for b in budgets))
+
+
+def check_budgets(profile: Profile, budgets: Sequence[Budget], memory: Mapping[str, int] | None = None,
+                  ) -> tuple[BudgetResult, ...]:
+    """Each budget with its measured value (``ok`` is False when over, or not measured).
+
+    ``memory`` holds the simulated peaks (``peak``, ``train.peak``) the memory budgets compare with.
+    """
+    return tuple(BudgetResult(b, _value(profile, b, memory or {})) for b in budgets)

@@ -11,6 +11,7 @@ output (its own memory is a scalar).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import fnmatch
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -27,7 +28,7 @@ from paramscope.profiler.errors import ForwardFailed
 from paramscope.profiler.forward import device_of, run_forward
 from paramscope.profiler.memtrack import Kind, StorageTracker
 from paramscope.profiler.precision import Optimizer, Precision, tensor_bytes
-from paramscope.profiler.simmodes import fake_quant_weights, sdpa_as_on_cpu
+from paramscope.profiler.simmodes import autocast_on_meta, fake_quant_weights, leave_autocast_region, sdpa_as_on_cpu
 
 __all__ = ["StepPlan", "simulate_step"]
 
@@ -177,11 +178,18 @@ def _forward_context(tracker: StorageTracker, plan: StepPlan, device: str, model
     with ExitStack() as stack, tracker.in_phase("forward"):
         if device == "meta":
             stack.enter_context(sdpa_as_on_cpu())
-        if plan.amp is not None:
-            stack.enter_context(torch.autocast(device, dtype=_float_dtype(plan.amp)))
+        if plan.amp is not None and device == "meta":
+            stack.enter_context(autocast_on_meta(_float_dtype(plan.amp)))
         if plan.train is not None:
             stack.enter_context(fake_quant_weights(model, precision_of))
         yield
+
+
+def _real_autocast(plan: StepPlan, device: str) -> Any:
+    """``torch.autocast`` around the forward only (backward runs outside it, as torch recommends)."""
+    if plan.amp is None or device == "meta":
+        return contextlib.nullcontext()
+    return torch.autocast(device, dtype=_float_dtype(plan.amp))
 
 
 def _run_forward(model: nn.Module, inputs: tuple[tuple[Any, ...], dict[str, Any]], tracker: StorageTracker) -> Any:
@@ -192,7 +200,8 @@ def _inference(model: nn.Module, inputs: Any, tracker: StorageTracker, plan: Ste
                precision_of: Callable[[str], Precision]) -> None:
     model.eval()
     device = _device_of(model, inputs)
-    with torch.inference_mode(), _forward_context(tracker, plan, device, model, precision_of):
+    with torch.inference_mode(), _forward_context(tracker, plan, device, model, precision_of), \
+            _real_autocast(plan, device):
         out = _run_forward(model, inputs, tracker)
     del out
     tracker.close()
@@ -214,14 +223,18 @@ def _train(model: nn.Module, inputs: Any, tracker: StorageTracker, plan: StepPla
 
     for step in range(1, plan.steps + 1):
         tracker.step = step
-        with saved_tensors_hooks(pack, _identity), _forward_context(tracker, plan, device, model, precision_of):
-            out = _run_forward(model, inputs, tracker)
-        loss = _loss(out)
-        del out
-        with tracker.in_phase("backward"):
-            if loss is not None:
-                loss.backward()
-        del loss
+        # the modes stay on through backward: a checkpointed module's recompute must run as its forward did
+        with _forward_context(tracker, plan, device, model, precision_of):
+            with saved_tensors_hooks(pack, _identity), _real_autocast(plan, device):
+                out = _run_forward(model, inputs, tracker)
+            leave_autocast_region()
+            loss = _loss(out)
+            del out
+            with tracker.in_phase("backward"):
+                if loss is not None:
+                    loss.backward()
+                leave_autocast_region()  # a checkpoint's recompute re-enters autocast
+            del loss
         for p in params:
             if p.grad is not None:
                 tracker.settle([p.grad], Kind.GRADS, owners.get(id(p), ""))

@@ -20,10 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import _disable_current_modes
 
 from paramscope.profiler.precision import Precision
 
-__all__ = ["sdpa_as_on_cpu", "fake_quant_weights"]
+__all__ = ["sdpa_as_on_cpu", "fake_quant_weights", "autocast_on_meta", "leave_autocast_region"]
 
 _FLASH = 1  # torch._fused_sdp_choice: 0 math, 1 flash (cpu)
 
@@ -41,8 +42,7 @@ def _flash_if_cpu_would(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_
                         enable_gqa: bool = False) -> torch.Tensor | None:
     if q.device.type != "meta" or enable_gqa:
         return None
-    grad = torch.is_grad_enabled()
-    with torch.no_grad() if not grad else torch.enable_grad():
+    with _disable_current_modes():  # the stand-ins are not the step's memory
         sq, sk, sv = (_stand_in(t) for t in (q, k, v))
         choice = torch._fused_sdp_choice(sq, sk, sv, _stand_in(attn_mask), dropout_p, is_causal, scale=scale)
     if choice != _FLASH:
@@ -63,6 +63,8 @@ def sdpa_as_on_cpu() -> Iterator[None]:
     original = F.scaled_dot_product_attention
 
     def sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        if _AMP:  # autocast casts attention's operands before the kernel choice
+            q, k, v = (_AMP[-1].cast(t) for t in (q, k, v))
         out = _flash_if_cpu_would(q, k, v, *args, **kwargs)
         return original(q, k, v, *args, **kwargs) if out is None else out
 
@@ -138,3 +140,70 @@ def fake_quant_weights(model: nn.Module, precision_of: Callable[[str], Precision
         return
     with _FakeQuant(bits):
         yield
+
+
+# torch.autocast's lower-precision op list for cpu (autocast_mode.cpp); cuda's fp32 list adds norms,
+# softmax and reductions run in fp32
+_LOWER_OPS = frozenset({
+    "conv1d", "conv2d", "conv3d", "bmm", "mm", "linalg_vecdot", "baddbmm", "addmm", "addbmm", "linear", "matmul",
+    "__matmul__", "__rmatmul__", "conv_tbc", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "prelu",
+    "scaled_dot_product_attention",
+})
+_AMP: list[_Autocast] = []
+
+
+class _Autocast(TorchFunctionMode):
+    """``torch.autocast`` for meta tensors, which have no autocast dispatch key.
+
+    Ops of the lower-precision list get their fp32 floating operands cast to ``dtype`` above
+    autograd (the casts are recorded, and what the op saves is the low-precision copy); casts of
+    leaf tensors that require grad (parameters) are cached for the region, as autocast's weight
+    cache does. Other ops run on what they get (type promotion), as under autocast.
+    """
+
+    def __init__(self, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.dtype = dtype
+        self.cache: dict[int, torch.Tensor] = {}
+
+    def cast(self, t: Any) -> Any:
+        if not (isinstance(t, torch.Tensor) and t.dtype == torch.float32):
+            return t
+        if t.is_leaf and t.requires_grad:
+            if id(t) not in self.cache:
+                self.cache[id(t)] = t.to(self.dtype)
+            return self.cache[id(t)]
+        return t.to(self.dtype)
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        if getattr(func, "__name__", "") in _LOWER_OPS:
+            args = tuple(self.cast(a) for a in args)
+            kwargs = {k: self.cast(v) for k, v in kwargs.items()}
+        return func(*args, **kwargs)
+
+
+@contextmanager
+def autocast_on_meta(dtype: torch.dtype) -> Iterator[None]:
+    """Autocast's casts for a forward on meta (see ``_Autocast``); the weight cache dies on exit."""
+    mode = _Autocast(dtype)
+    linear = F.linear
+
+    def cast_linear(*args: Any, **kwargs: Any) -> torch.Tensor:  # F's own callers (multi-head attention)
+        return linear(*(mode.cast(a) for a in args), **{k: mode.cast(v) for k, v in kwargs.items()})
+
+    _AMP.append(mode)
+    F.linear = cast_linear
+    try:
+        with mode:
+            yield
+    finally:
+        F.linear = linear
+        _AMP.pop()
+        mode.cache.clear()
+
+
+def leave_autocast_region() -> None:
+    """What leaving ``torch.autocast`` does to its weight cache: the casts not saved by an op die."""
+    if _AMP:
+        _AMP[-1].cache.clear()

@@ -88,3 +88,14 @@ def test_latency_self_times_add_up(preset: str) -> None:
     assert lat["rows"] and all(r["inclusive_ms"]["median_ms"] >= 0 for r in lat["rows"])
     assert abs(lat["self_sum_vs_total_pct"]) <= 15.0
     assert "hook_overhead_ms" in lat
+
+
+def test_check_memory_budgets() -> None:
+    # rg_output_etth1: fp32 Adam step peak 191,114,704 B (the 191.1 MB), inference far below
+    res = runner.invoke(app, ["check", "rg_output_etth1", "-b", "peak<=16GB", "-b", "train.peak<=190MB"])
+    assert res.exit_code == 1, res.output
+    assert "ok   peak<=16GB" in res.stdout and "OVER train.peak<=190MB: 191,114,704" in res.stdout
+    res = runner.invoke(app, ["check", "rg_output_etth1", "-b", "train.peak<=0.2GiB"])
+    assert res.exit_code == 0, res.output  # 0.2 * 2**30 = 214,748,365
+    res = runner.invoke(app, ["check", "rg_output_etth1", "-b", "encoder.peak<=1GB"])
+    assert res.exit_code == 2 and "train.peak<=AMOUNT" in res.stderr

@@ -5,6 +5,9 @@ allocator accounting. Asserted: the meta peak is within 3% of the real allocator
 tracker's peak on the real run is too (so its bookkeeping misses nothing that matters); each kind
 live at the peak agrees between meta and the real run within 3% (kinds below 0.1% of the peak
 within 0.1% of the peak).
+
+The full-size presets (the issue's rg_output_etth1 figures at batch 1 and 32, a minute of real cpu
+work each on 2 cores) are marked slow; the fast suite runs the same checks on reduced configs.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ def _preset(name: str, sets: list[str]) -> Any:
     return make
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch", [1, 32])
 def test_rg_output_adam_matches_the_real_peak(batch: int) -> None:
     meta, _, real = _compare(_preset("rg_output_etth1", [f"inputs.batch_size={batch}"]),
@@ -72,6 +76,8 @@ def test_rg_output_adam_matches_the_real_peak(batch: int) -> None:
 
 
 SMALL = {
+    "rg_output_etth1": ["d_model=64", "n_heads=4", "d_ff=128", "embed_hidden=128", "pe_hidden=64",
+                        "slot_fuse.hidden=128"],
     "titan_stream": ["d_model=32", "n_heads=4", "d_ff=64", "n_persistent=8", "seq_len=64", "pred_len=16",
                      "forecast_hidden_dim=64"],
     "selective_lm": ["vocab_size=256", "block_size=32", "d_model=32", "n_layers=2", "n_heads=4", "d_ff=80",
@@ -80,11 +86,17 @@ SMALL = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(SMALL))
-@pytest.mark.parametrize("batch", [1, 32])
+_GRU_GAP = pytest.mark.xfail(reason="cpu precomputes a GRU's input projections for the whole sequence; meta "
+                              "runs them step by step (README: known gap)", strict=False)
+
+
+@pytest.mark.parametrize(("name", "batch"), [
+    ("rg_output_etth1", 1), ("rg_output_etth1", 32), ("titan_stream", 32), ("selective_lm", 1),
+    pytest.param("titan_stream", 1, marks=pytest.mark.slow), pytest.param("selective_lm", 32, marks=pytest.mark.slow),
+    pytest.param("gru_router_spectra", 1, marks=[pytest.mark.slow, _GRU_GAP]),
+    pytest.param("gru_router_spectra", 32, marks=[pytest.mark.slow, _GRU_GAP]),
+])
 def test_small_zoo_models_adamw_match(name: str, batch: int) -> None:
-    if name == "gru_router_spectra" and batch == 32:
-        pytest.xfail("cpu precomputes the GRU's input projections for the whole sequence; meta runs them per step")
     _compare(_preset(name, [*SMALL[name], f"inputs.batch_size={batch}"]), dtype=Precision.FP32, train=Optimizer.ADAMW)
 
 
@@ -116,7 +128,8 @@ def _convnet(device: str) -> tuple[nn.Module, tuple[torch.Tensor], dict[str, Any
         return ConvNet(), (torch.randn(32, 3, 32, 32),), {}
 
 
-@pytest.mark.parametrize("opt", list(Optimizer))
+@pytest.mark.parametrize("opt", [Optimizer.ADAM, pytest.param(Optimizer.SGD, marks=pytest.mark.slow),
+                                 pytest.param(Optimizer.ADAMW, marks=pytest.mark.slow)])
 def test_batchnorm_dropout_model_matches(opt: Optimizer) -> None:
     meta, _, _ = _compare(_convnet, dtype=Precision.FP32, train=opt)
     assert meta.live_at_peak.activation_bytes > 0
@@ -133,16 +146,17 @@ def test_batchnorm_model_is_left_as_found() -> None:
 
 
 def test_checkpointing_matches_and_saves_activations() -> None:
-    make = _preset("rg_output_etth1", ["inputs.batch_size=32"])
+    make = _preset("rg_output_etth1", [*SMALL["rg_output_etth1"], "inputs.batch_size=32"])
     meta, _, _ = _compare(make, dtype=Precision.FP32, train=Optimizer.ADAM, checkpoint=("encoder.layers.*",))
     plain = plan_memory(*make("meta"), dtype=Precision.FP32, train=Optimizer.ADAM)
     assert meta.peak_bytes < plain.peak_bytes
     assert meta.recompute_macs is not None and meta.recompute_macs > 0
 
 
-@pytest.mark.parametrize("batch", [1, 32])
+@pytest.mark.parametrize("batch", [1, pytest.param(32, marks=pytest.mark.slow)])
 def test_inference_matches(batch: int) -> None:
     meta, _, _ = _compare(_preset("rg_output_etth1", [f"inputs.batch_size={batch}"]), dtype=Precision.FP32)
+    assert meta.live_at_peak.weights_bytes == 4 * 10_371_074
     assert meta.live_at_peak.grads_bytes == meta.live_at_peak.optimizer_bytes == 0
     assert meta.live_at_peak.activation_bytes == 0  # inference_mode saves nothing
     assert meta.peak_phase == "forward"
@@ -153,3 +167,14 @@ def test_live_bytes_sum_to_the_peak() -> None:
     assert meta.live_at_peak.total_bytes == meta.peak_bytes
     assert sum(r.total_bytes for r in meta.rows) == meta.peak_bytes
     assert isinstance(meta.live_at_peak, LiveBytes)
+
+
+@pytest.mark.parametrize("batch", [1, pytest.param(32, marks=pytest.mark.slow)])
+def test_amp_bf16_matches_real_autocast(batch: int) -> None:
+    """On meta autocast does not exist: the emulation's casts must allocate what cpu autocast does."""
+    sets = ["d_model=64", "n_heads=4", "d_ff=128", "embed_hidden=128", "pe_hidden=64", "slot_fuse.hidden=128",
+            f"inputs.batch_size={batch}"]
+    meta, _, _ = _compare(_preset("rg_output_etth1", sets), dtype=Precision.FP32, train=Optimizer.ADAM,
+                          amp=Precision.BF16)
+    plain = plan_memory(*_preset("rg_output_etth1", sets)("meta"), dtype=Precision.FP32, train=Optimizer.ADAM)
+    assert meta.live_at_peak.weights_bytes == plain.live_at_peak.weights_bytes  # fp32 master weights
