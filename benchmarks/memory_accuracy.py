@@ -26,18 +26,19 @@ MODELS = ("rg_output_etth1", "gru_router_spectra", "titan_stream", "selective_lm
 def _row(name: str, batch: int, max_real: float) -> str:
     from memory_real import real_peak
 
-    from paramscope.profiler import build, load_spec
+    from paramscope.cli.parse import parse_sets
+from paramscope.profiler import build, load_spec
     from paramscope.profiler.memory import Optimizer, Precision, plan_memory
 
     sets = [f"inputs.batch_size={batch}"]
-    built = build(load_spec(name, sets), "meta")
+    built = build(load_spec(name, parse_sets(sets)), "meta")
     t0 = time.perf_counter()
     meta = plan_memory(built.model, built.args, built.kwargs, dtype=Precision.FP32, train=Optimizer.ADAM)
     secs = time.perf_counter() - t0
     when = f"step {meta.peak_step} {meta.peak_phase}" + (f", in {meta.peak_module}" if meta.peak_module else "")
     if meta.peak_bytes > max_real * 1e9:
         return f"| {name} | {batch} | {meta.peak_bytes:,} | {when} | {secs:.1f} | not run (> {max_real:g} GB) | — |"
-    cpu = build(load_spec(name, sets), "cpu")
+    cpu = build(load_spec(name, parse_sets(sets)), "cpu")
     real, _ = real_peak(lambda: plan_memory(cpu.model, cpu.args, cpu.kwargs, dtype=Precision.FP32,
                                             train=Optimizer.ADAM, device="cpu"), (cpu.args, cpu.kwargs))
     err = 100.0 * (meta.peak_bytes - real) / real

@@ -25,19 +25,29 @@ def check(
 
     Example: paramscope check rg_output_etth1 -b params<=11M -b slot_fuse.params<=2M -b macs<=1G
     """
+<<<<<<< HEAD
     from paramscope.profiler.budget import check_budgets, memory_budgets, parse_budget
+=======
+    from paramscope.profiler.budget import check_budgets
+>>>>>>> main
     from paramscope.profiler.pipeline import measure
     from paramscope.profiler.render.check import CHECK, CheckView
+    from paramscope.cli.parse import SET_ORIGIN, parse_budget, parse_sets
     from paramscope.profiler.spec import load_spec
 
     need_format(CHECK, fmt)
-    with guarded(debug):
+    with guarded(debug, flags={"budgets": "--budget"}):
         check_writable(output)
         budgets = [parse_budget(b) for b in budget]
         needs_macs = any(b.metric in ("macs", "flops") for b in budgets)
+<<<<<<< HEAD
         spec = load_spec(config, sets or [])
         prof = measure(spec, device=device, flops=flops if needs_macs else None)
         results = check_budgets(prof, budgets, _memory_peaks(spec, device, memory_budgets(budgets)))
+=======
+        prof = measure(load_spec(config, parse_sets(sets), origin=SET_ORIGIN), device=device, flops=flops if needs_macs else None)
+        results = check_budgets(prof, budgets)
+>>>>>>> main
         emit(CHECK.of(CheckView(prof.model, results)), fmt, output)
     if not all(r.ok for r in results):
         raise typer.Exit(1)

@@ -46,6 +46,7 @@ def memory(
     from paramscope.profiler.errors import ConfigError
     from paramscope.profiler.memory import Allocator, Optimizer, Precision, plan_memory_sweep
     from paramscope.profiler.render import memory as render
+    from paramscope.cli.parse import SET_ORIGIN, parse_sets
     from paramscope.profiler.spec import load_spec
 
     def choice(enum: type[_E], value: str, label: str) -> _E:
@@ -72,10 +73,15 @@ def memory(
             if not sep or not path:
                 raise ConfigError(f"--keep {item}: expected PRECISION:PATH, e.g. --keep fp32:load_balancer")
             plan[path] = choice(Precision, prec, "--keep")
+<<<<<<< HEAD
         built = build(load_spec(config, sets or []), device)
         reports = plan_memory_sweep(built.model, built.args, built.kwargs, dtypes=dtypes, train=optimizer, keep=plan,
                                     steps=steps, amp=amp_prec, checkpoint=tuple(checkpoint or ()), allocator=alloc,
                                     device=device)
         if timeline is not None:
             write_atomic(timeline, render.memory_timeline_png(reports[0], built.spec.name))
+=======
+        built = build(load_spec(config, parse_sets(sets), origin=SET_ORIGIN), device)
+        reports = plan_memory_sweep(built.model, built.args, built.kwargs, dtypes=dtypes, train=optimizer, keep=plan)
+>>>>>>> main
         emit(render.MEMORY.of(render.MemoryView(built.spec.name, reports, modules)), fmt, output)

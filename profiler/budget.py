@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+<<<<<<< HEAD
 import re
 from collections.abc import Mapping, Sequence
+=======
+from collections.abc import Sequence
+>>>>>>> main
 from dataclasses import dataclass
 
-from paramscope.profiler.errors import ConfigError
+from paramscope.profiler.errors import ArgumentError
 from paramscope.profiler.stats import Profile
 
+<<<<<<< HEAD
 __all__ = ["Budget", "BudgetResult", "MEMORY_BUDGETS", "parse_budget", "parse_amount", "check_budgets", "memory_budgets"]
 
 _SUFFIX = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
@@ -16,12 +21,18 @@ _BINARY = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 _METRICS = ("params", "macs", "flops", "trainable", "peak")
 MEMORY_BUDGETS = ("peak", "train.peak")
 """Memory budgets: the simulated inference peak and the fp32 Adam training step's peak, in bytes."""
+=======
+__all__ = ["METRICS", "Budget", "BudgetResult", "check_budgets"]
+
+METRICS = ("params", "macs", "flops", "trainable")
+"""What a budget can limit."""
+>>>>>>> main
 
 
 @dataclass(frozen=True, slots=True)
 class Budget:
     metric: str
-    """``params``, ``trainable``, ``macs`` or ``flops``."""
+    """One of ``METRICS``: ``params``, ``trainable``, ``macs`` or ``flops``."""
     limit: int
     path: str = ""
     """Module path; "" is the whole model."""
@@ -40,6 +51,7 @@ class BudgetResult:
         return self.value is not None and self.value <= self.budget.limit
 
 
+<<<<<<< HEAD
 def parse_amount(text: str, label: str) -> int:
     """``12M`` -> 12,000,000; ``1.5G`` -> 1,500,000,000; ``10_371_074`` -> 10,371,074 (decimal prefixes);
     bytes may say so: ``16GB`` (decimal), ``16GiB`` (binary)."""
@@ -67,11 +79,14 @@ def parse_budget(text: str) -> Budget:
 def _value(profile: Profile, budget: Budget, memory: Mapping[str, int]) -> int | None:
     if budget.metric == "peak":
         return memory.get(f"{budget.path}.peak" if budget.path else "peak")
+=======
+def _value(profile: Profile, budget: Budget) -> int | None:
+>>>>>>> main
     if budget.path:
         try:
             row = profile.get(budget.path)
         except KeyError:
-            raise ConfigError(f"--budget {budget.text}: no submodule '{budget.path}'") from None
+            raise ArgumentError("budgets", budget.text, f"no submodule '{budget.path}'") from None
         values = {"params": row.params, "trainable": row.trainable, "macs": row.macs, "flops": row.flops}
     else:
         t = profile.total

@@ -9,12 +9,12 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from paramscope.model_zoo import registry
+from paramscope.model_zoo.base import Family
 from paramscope.profiler.config import coerce_dataclass
-from paramscope.profiler.errors import ConfigError, ParamscopeError, UnknownModel
+from paramscope.profiler.errors import ArgumentError, ConfigError, ParamscopeError, UnknownModel
 from paramscope.profiler.paths import did_you_mean
 from paramscope.profiler.spec import ModelSpec
 
@@ -48,22 +48,22 @@ class Built:
     """The family's validated ``Inputs`` (None for target models)."""
 
 
-def resolve_family(spec: ModelSpec) -> tuple[ModuleType, Any, Any]:
-    """Import the spec's zoo family and validate ``args``/``inputs`` against its dataclasses."""
+def resolve_family(spec: ModelSpec) -> tuple[Family, Any, Any]:
+    """Load the spec's zoo family and validate ``args``/``inputs`` against its dataclasses."""
     assert spec.family is not None
-    module = registry.load_family(spec.family)
-    cfg = coerce_dataclass(module.Config, spec.args, "args", spec.where)
-    inputs = coerce_dataclass(module.Inputs, spec.inputs, "inputs", spec.where)
-    return module, cfg, inputs
+    family = registry.load_family(spec.family)
+    cfg = coerce_dataclass(family.config_class, spec.args, "args", spec.where)
+    inputs = coerce_dataclass(family.inputs_class, spec.inputs, "inputs", spec.where)
+    return family, cfg, inputs
 
 
 def _check_device(device: str) -> None:
     import torch
 
     if device not in DEVICES:
-        raise ConfigError(f"--device {device}: expected one of {', '.join(DEVICES)}")
+        raise ArgumentError("device", device, f"expected one of {', '.join(DEVICES)}")
     if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA device is available here; use --device cpu or meta")
+        raise ArgumentError("device", "cuda", "no CUDA device is available here; use cpu or meta")
 
 
 def build(spec: ModelSpec, device: str = "meta") -> Built:
@@ -72,11 +72,11 @@ def build(spec: ModelSpec, device: str = "meta") -> Built:
 
     _check_device(device)
     if spec.family is not None:
-        module, cfg, inputs = resolve_family(spec)
+        family, cfg, inputs = resolve_family(spec)
         with torch.device(device):
-            model = module.build(cfg)
+            model = family.build(cfg)
         try:
-            kwargs = dict(module.example_inputs(cfg, inputs, device))
+            kwargs = dict(family.example_inputs(cfg, inputs, device))
         except ValueError as e:  # zoo convention: "<inputs key>: what is wrong"
             key = str(e).split(":", 1)[0].strip()
             raise ConfigError(f"{spec.where('inputs.' + key)}inputs.{e}") from None

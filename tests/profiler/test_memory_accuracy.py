@@ -19,6 +19,7 @@ import torch
 from memory_real import real_peak, within
 from torch import nn
 
+from paramscope.cli.parse import parse_sets
 from paramscope.profiler import build, load_spec
 from paramscope.profiler.memory import LiveBytes, MemoryReport, Optimizer, Precision, plan_memory
 
@@ -47,7 +48,7 @@ def _compare(make: Any, **plan: Any) -> tuple[MemoryReport, MemoryReport, int]:
 def _preset(name: str, sets: list[str]) -> Any:
     def make(device: str) -> tuple[nn.Module, tuple[Any, ...], dict[str, Any]]:
         torch.manual_seed(0)
-        built = build(load_spec(name, sets), device)
+        built = build(load_spec(name, parse_sets(sets)), device)
         return built.model, built.args, built.kwargs
 
     return make

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 from test_zoo_flops import FAMILY_CASES
 
+from paramscope.cli.parse import parse_sets
 from paramscope.profiler import build, load_spec
 from paramscope.profiler.memory import MemoryReport, Optimizer, Precision, plan_memory
 
 
 def _plan(name: str, device: str) -> MemoryReport:
     sets = [*FAMILY_CASES[name], "inputs.seq_len=8"] if name == "gru_router_spectra" else FAMILY_CASES[name]
-    built = build(load_spec(name, sets), device)
+    built = build(load_spec(name, parse_sets(sets)), device)
     return plan_memory(built.model, built.args, built.kwargs, dtype=Precision.FP32, train=Optimizer.ADAM,
                        device=device)
 
