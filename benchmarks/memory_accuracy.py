@@ -27,7 +27,7 @@ def _row(name: str, batch: int, max_real: float) -> str:
     from memory_real import real_peak
 
     from paramscope.cli.parse import parse_sets
-from paramscope.profiler import build, load_spec
+    from paramscope.profiler import build, load_spec
     from paramscope.profiler.memory import Optimizer, Precision, plan_memory
 
     sets = [f"inputs.batch_size={batch}"]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from paramscope.cli.common import (
     DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
 )
+
+if TYPE_CHECKING:
+    from paramscope.profiler.spec import ModelSpec
 
 
 def check(
@@ -25,11 +28,7 @@ def check(
 
     Example: paramscope check rg_output_etth1 -b params<=11M -b slot_fuse.params<=2M -b macs<=1G
     """
-<<<<<<< HEAD
-    from paramscope.profiler.budget import check_budgets, memory_budgets, parse_budget
-=======
-    from paramscope.profiler.budget import check_budgets
->>>>>>> main
+    from paramscope.profiler.budget import check_budgets, memory_budgets
     from paramscope.profiler.pipeline import measure
     from paramscope.profiler.render.check import CHECK, CheckView
     from paramscope.cli.parse import SET_ORIGIN, parse_budget, parse_sets
@@ -40,26 +39,21 @@ def check(
         check_writable(output)
         budgets = [parse_budget(b) for b in budget]
         needs_macs = any(b.metric in ("macs", "flops") for b in budgets)
-<<<<<<< HEAD
-        spec = load_spec(config, sets or [])
+        spec = load_spec(config, parse_sets(sets), origin=SET_ORIGIN)
         prof = measure(spec, device=device, flops=flops if needs_macs else None)
         results = check_budgets(prof, budgets, _memory_peaks(spec, device, memory_budgets(budgets)))
-=======
-        prof = measure(load_spec(config, parse_sets(sets), origin=SET_ORIGIN), device=device, flops=flops if needs_macs else None)
-        results = check_budgets(prof, budgets)
->>>>>>> main
         emit(CHECK.of(CheckView(prof.model, results)), fmt, output)
     if not all(r.ok for r in results):
         raise typer.Exit(1)
 
 
-def _memory_peaks(spec: object, device: str, wanted: tuple[str, ...]) -> dict[str, int]:
+def _memory_peaks(spec: ModelSpec, device: str, wanted: tuple[str, ...]) -> dict[str, int]:
     """The simulated peaks the memory budgets need (fp32; ``train.peak``: two Adam steps)."""
     if not wanted:
         return {}
     from paramscope.profiler.build import build
     from paramscope.profiler.memory import Optimizer, Precision, plan_memory
 
-    built = build(spec, device)  # type: ignore[arg-type]
+    built = build(spec, device)
     return {key: plan_memory(built.model, built.args, built.kwargs, dtype=Precision.FP32, device=device,
                              train=Optimizer.ADAM if key == "train.peak" else None).peak_bytes for key in wanted}

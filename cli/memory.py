@@ -73,15 +73,10 @@ def memory(
             if not sep or not path:
                 raise ConfigError(f"--keep {item}: expected PRECISION:PATH, e.g. --keep fp32:load_balancer")
             plan[path] = choice(Precision, prec, "--keep")
-<<<<<<< HEAD
-        built = build(load_spec(config, sets or []), device)
+        built = build(load_spec(config, parse_sets(sets), origin=SET_ORIGIN), device)
         reports = plan_memory_sweep(built.model, built.args, built.kwargs, dtypes=dtypes, train=optimizer, keep=plan,
                                     steps=steps, amp=amp_prec, checkpoint=tuple(checkpoint or ()), allocator=alloc,
                                     device=device)
         if timeline is not None:
             write_atomic(timeline, render.memory_timeline_png(reports[0], built.spec.name))
-=======
-        built = build(load_spec(config, parse_sets(sets), origin=SET_ORIGIN), device)
-        reports = plan_memory_sweep(built.model, built.args, built.kwargs, dtypes=dtypes, train=optimizer, keep=plan)
->>>>>>> main
         emit(render.MEMORY.of(render.MemoryView(built.spec.name, reports, modules)), fmt, output)

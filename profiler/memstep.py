@@ -61,7 +61,7 @@ def simulate_step(
         owners = _owners(clone)
         stack.enter_context(tracker.modules(clone))
         stack.enter_context(tracker)
-        for name, t in (*clone.named_parameters(), *clone.named_buffers()):
+        for _name, t in (*clone.named_parameters(), *clone.named_buffers()):
             tracker.register(t, Kind.WEIGHTS, owners.get(id(t), ""), nbytes=weight_bytes.get(id(t)))
         for t in tree_leaves(inputs):
             if isinstance(t, torch.Tensor):
@@ -113,11 +113,14 @@ def _cast_at_precision_borders(model: nn.Module, plan: StepPlan, precision_of: C
         if mine == parent:
             continue
 
-        def cast(dtype: torch.dtype) -> Callable[[Any], Any]:
-            return lambda x: tree_map(lambda t: t.to(dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() else t, x)
+        to_mine, to_parent = _caster(mine), _caster(parent)
+        mod.register_forward_pre_hook(lambda _m, a, k, c=to_mine: (c(a), c(k)), with_kwargs=True)
+        mod.register_forward_hook(lambda _m, _a, o, c=to_parent: c(o))
 
-        mod.register_forward_pre_hook(lambda _m, a, k, c=cast(mine): (c(a), c(k)), with_kwargs=True)
-        mod.register_forward_hook(lambda _m, _a, o, c=cast(parent): c(o))
+
+def _caster(dtype: torch.dtype) -> Callable[[Any], Any]:
+    """Cast the floating tensors of a nest to ``dtype``."""
+    return lambda x: tree_map(lambda t: t.to(dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() else t, x)
 
 
 def _clone(model: nn.Module, device: str, plan: StepPlan, precision_of: Callable[[str], Precision],
