@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -179,8 +179,7 @@ def plan_memory_sweep(
         prec = Precision(d)
         plan = StepPlan(prec, train, keep_plan, steps if train is not None else 1, amp, tuple(checkpoint),
                         alloc.block_bytes, foreach=alloc is Allocator.CUDA)
-        tracker, clone = simulate_step(model, args, kwargs or {}, plan, device,
-                                       lambda path, p=prec: _precision_of(path, p, keep_plan))
+        tracker, clone = simulate_step(model, args, kwargs or {}, plan, device, _plan_precision(prec, keep_plan))
         macs = _recompute_macs(model, args, kwargs or {}, checkpoint) if checkpoint else None
         reports.append(_report(plan, tracker, clone, alloc, device, macs))
     return tuple(reports)
@@ -211,6 +210,11 @@ def _validate_checkpoint(model: nn.Module, patterns: Sequence[str]) -> None:
         if not any(fnmatch.fnmatchcase(p, pat) for p in paths):
             hint = did_you_mean(pat, paths, known=False, n=3, cutoff=0.5)
             raise ConfigError(f"checkpoint: no submodule matches {pat!r} in {type(model).__name__}{hint}")
+
+
+def _plan_precision(dtype: Precision, keep: Mapping[str, Precision]) -> Callable[[str], Precision]:
+    """``path -> precision`` of one plan."""
+    return lambda path: _precision_of(path, dtype, keep)
 
 
 def _precision_of(path: str, dtype: Precision, keep: Mapping[str, Precision]) -> Precision:

@@ -169,7 +169,7 @@ def _wrap_checkpoints(model: nn.Module, patterns: Sequence[str]) -> None:
             def fwd(*a: Any, _inner: Callable[..., Any] = inner, **k: Any) -> Any:
                 return checkpoint(_inner, *a, use_reentrant=False, **k)
 
-            mod.forward = fwd  # type: ignore[method-assign]
+            mod.forward = fwd
 
 
 # --- the step -----------------------------------------------------------------------------------
@@ -235,7 +235,7 @@ def _train(model: nn.Module, inputs: Any, tracker: StorageTracker, plan: StepPla
             del out
             with tracker.in_phase("backward"):
                 if loss is not None:
-                    loss.backward()
+                    loss.backward()  # type: ignore[no-untyped-call]  # unannotated in torch
                 leave_autocast_region()  # a checkpoint's recompute re-enters autocast
             del loss
         for p in params:

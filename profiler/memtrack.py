@@ -68,7 +68,7 @@ def storage_of(t: torch.Tensor) -> torch.UntypedStorage | None:
         return None
 
 
-class StorageTracker(TorchDispatchMode):
+class StorageTracker(TorchDispatchMode):  # type: ignore[no-untyped-call]  # unannotated in torch
     """Records allocations and releases of storages while active (see the module docstring).
 
     Args:
@@ -78,7 +78,7 @@ class StorageTracker(TorchDispatchMode):
     """
 
     def __init__(self, round_bytes: int = 1) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # unannotated in torch
         self.round_bytes = round_bytes
         self.allocs: list[Allocation] = []
         self.events: list[tuple[int, Allocation]] = []
@@ -174,10 +174,8 @@ class StorageTracker(TorchDispatchMode):
         """Innermost module running: the forward stack, else the module of the backward node."""
         if self._stack:
             return self._stack[-1]
-        node = torch._C._current_autograd_node()
-        if node is not None:
-            return self.module_of_node(node)
-        return ""
+        node: Any = torch._C._current_autograd_node()
+        return "" if node is None else self.module_of_node(node)
 
     def _module_of_args(self, args: Any) -> str:
         """Outside forward and backward (optimizer step): the module owning a tracked argument."""

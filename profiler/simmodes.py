@@ -44,12 +44,14 @@ def _flash_if_cpu_would(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_
         return None
     with _disable_current_modes():  # the stand-ins are not the step's memory
         sq, sk, sv = (_stand_in(t) for t in (q, k, v))
+        assert sq is not None and sk is not None and sv is not None
         choice = torch._fused_sdp_choice(sq, sk, sv, _stand_in(attn_mask), dropout_p, is_causal, scale=scale)
     if choice != _FLASH:
         return None
     out = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
         q, k, v, dropout_p, is_causal, attn_mask=attn_mask, scale=scale)
-    return out[0]
+    first: torch.Tensor = out[0]
+    return first
 
 
 @contextmanager
@@ -68,7 +70,7 @@ def sdpa_as_on_cpu() -> Iterator[None]:
         out = _flash_if_cpu_would(q, k, v, *args, **kwargs)
         return original(q, k, v, *args, **kwargs) if out is None else out
 
-    F.scaled_dot_product_attention = sdpa
+    F.scaled_dot_product_attention = sdpa  # type: ignore[assignment]  # same call, Python-level
     try:
         yield
     finally:
@@ -114,7 +116,7 @@ class _FakeQuant(TorchFunctionMode):
 
     def _q(self, t: Any) -> Any:
         if isinstance(t, torch.Tensor) and id(t) in self.bits:
-            return _FakeQuantSTE.apply(t, self.bits[id(t)])
+            return _FakeQuantSTE.apply(t, self.bits[id(t)])  # type: ignore[no-untyped-call]  # unannotated in torch
         if isinstance(t, (list, tuple)) and any(id(x) in self.bits for x in t):
             return type(t)(self._q(x) for x in t)
         return t
