@@ -28,7 +28,9 @@ from paramscope.profiler.errors import ForwardFailed
 from paramscope.profiler.forward import device_of, run_forward
 from paramscope.profiler.memtrack import Kind, StorageTracker
 from paramscope.profiler.precision import Optimizer, Precision, tensor_bytes
-from paramscope.profiler.simmodes import autocast_on_meta, fake_quant_weights, leave_autocast_region, sdpa_as_on_cpu
+from paramscope.profiler.simmodes import (
+    autocast_on_meta, fake_quant_weights, gru_as_on_cpu, leave_autocast_region, sdpa_as_on_cpu,
+)
 
 __all__ = ["StepPlan", "simulate_step"]
 
@@ -181,6 +183,7 @@ def _forward_context(tracker: StorageTracker, plan: StepPlan, device: str, model
     with ExitStack() as stack, tracker.in_phase("forward"):
         if device == "meta":
             stack.enter_context(sdpa_as_on_cpu())
+            stack.enter_context(gru_as_on_cpu())
         if plan.amp is not None and device == "meta":
             stack.enter_context(autocast_on_meta(_float_dtype(plan.amp)))
         if plan.train is not None:

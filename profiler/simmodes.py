@@ -24,7 +24,7 @@ from torch.utils._python_dispatch import _disable_current_modes
 
 from paramscope.profiler.precision import Precision
 
-__all__ = ["sdpa_as_on_cpu", "fake_quant_weights", "autocast_on_meta", "leave_autocast_region"]
+__all__ = ["gru_as_on_cpu", "sdpa_as_on_cpu", "fake_quant_weights", "autocast_on_meta", "leave_autocast_region"]
 
 _FLASH = 1  # torch._fused_sdp_choice: 0 math, 1 flash (cpu)
 
@@ -209,3 +209,53 @@ def leave_autocast_region() -> None:
     """What leaving ``torch.autocast`` does to its weight cache: the casts not saved by an op die."""
     if _AMP:
         _AMP[-1].cache.clear()
+
+
+def _gru_cpu(input: torch.Tensor, hx: torch.Tensor, params: list[torch.Tensor], has_biases: bool, num_layers: int,
+             dropout: float, train: bool, bidirectional: bool, batch_first: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """ATen's cpu GRU (RNN.cpp) op for op: the input projection of a whole layer precomputed at once.
+
+    Meta tensors take the generic path (one input projection per time step); this replays the
+    cpu path so that what is allocated and saved matches a cpu run.
+    """
+    x = input.transpose(0, 1) if batch_first else input
+    per = 4 if has_biases else 2
+    finals = []
+    for layer, h in enumerate(hx.unbind(0)):
+        w = params[layer * per:(layer + 1) * per]
+        w_ih, w_hh = w[0], w[1]
+        b_ih, b_hh = (w[2], w[3]) if has_biases else (None, None)
+        steps = F.linear(x, w_ih, b_ih).unbind(0)
+        outs = []
+        for ig_all in steps:
+            ig = ig_all.unsafe_chunk(3, 1)
+            hg = F.linear(h, w_hh, b_hh).unsafe_chunk(3, 1)
+            reset = hg[0].add_(ig[0]).sigmoid_()
+            update = hg[1].add_(ig[1]).sigmoid_()
+            new = ig[2].add(hg[2].mul_(reset)).tanh_()
+            h = (h - new).mul_(update).add_(new)
+            outs.append(h)
+        x = torch.stack(outs, 0)
+        finals.append(h)
+    out = x.transpose(0, 1) if batch_first else x
+    return out, torch.stack(finals, 0)
+
+
+@contextmanager
+def gru_as_on_cpu() -> Iterator[None]:
+    """``nn.GRU`` on meta runs ATen's cpu algorithm (``_gru_cpu``); other cases keep torch's own path."""
+    from torch import _VF
+
+    original = _VF.gru
+
+    def gru(*args: Any, **kwargs: Any) -> Any:
+        if (len(args) == 9 and not kwargs and isinstance(args[0], torch.Tensor) and args[0].device.type == "meta"
+                and not args[7] and not (args[5] and args[6] and args[4] > 1)):
+            return _gru_cpu(*args)
+        return original(*args, **kwargs)
+
+    _VF.gru = gru  # type: ignore[attr-defined]  # _VF resolves attributes lazily; an instance one wins
+    try:
+        yield
+    finally:
+        del _VF.gru  # type: ignore[attr-defined]

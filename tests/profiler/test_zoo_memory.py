@@ -21,6 +21,5 @@ def _plan(name: str, device: str) -> MemoryReport:
 def test_simulated_peak_meta_equals_cpu(name: str) -> None:
     meta, cpu = _plan(name, "meta"), _plan(name, "cpu")
     assert meta.peak_bytes > meta.live_at_peak.weights_bytes > 0
-    if name != "gru_router_spectra":  # cpu precomputes the GRU's input projections (see README)
-        assert meta.live_at_peak == cpu.live_at_peak
-        assert (meta.peak_phase, meta.peak_module) == (cpu.peak_phase, cpu.peak_module)
+    assert meta.live_at_peak == cpu.live_at_peak
+    assert (meta.peak_phase, meta.peak_module) == (cpu.peak_phase, cpu.peak_module)
