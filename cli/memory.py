@@ -8,6 +8,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.common import (
     DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
     write_atomic,
@@ -31,6 +32,8 @@ def memory(
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
+    inputs: InputOpt = None,
+    fargs: ArgOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Peak memory of a training step or inference, simulated storage by storage.
@@ -73,7 +76,7 @@ def memory(
             if not sep or not path:
                 raise ConfigError(f"--keep {item}: expected PRECISION:PATH, e.g. --keep fp32:load_balancer")
             plan[path] = choice(Precision, prec, "--keep")
-        built = build(load_spec(config, parse_sets(sets), origin=SET_ORIGIN), device)
+        built = build(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN), device)
         reports = plan_memory_sweep(built.model, built.args, built.kwargs, dtypes=dtypes, train=optimizer, keep=plan,
                                     steps=steps, amp=amp_prec, checkpoint=tuple(checkpoint or ()), allocator=alloc,
                                     device=device)
