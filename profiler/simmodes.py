@@ -109,10 +109,15 @@ class _FakeQuantSTE(torch.autograd.Function):
         return grad * mask, None
 
 
+_FQ: list[_FakeQuant] = []
+
+
 class _FakeQuant(TorchFunctionMode):
     def __init__(self, bits: Mapping[int, int]) -> None:
         super().__init__()
         self.bits = bits
+        self.suspended = 0
+        """> 0 inside an op that fake-quantised its weights once already (the replayed GRU)."""
 
     def _q(self, t: Any) -> Any:
         if isinstance(t, torch.Tensor) and id(t) in self.bits:
@@ -123,7 +128,7 @@ class _FakeQuant(TorchFunctionMode):
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
-        if getattr(func, "__name__", "") not in _WEIGHT_OPS:
+        if self.suspended or getattr(func, "__name__", "") not in _WEIGHT_OPS:
             return func(*args, **kwargs)
         return func(*(self._q(a) for a in args), **{k: self._q(v) for k, v in kwargs.items()})
 
@@ -140,8 +145,13 @@ def fake_quant_weights(model: nn.Module, precision_of: Callable[[str], Precision
     if not bits:
         yield
         return
-    with _FakeQuant(bits):
-        yield
+    mode = _FakeQuant(bits)
+    _FQ.append(mode)
+    try:
+        with mode:
+            yield
+    finally:
+        _FQ.pop()
 
 
 # torch.autocast's lower-precision op list for cpu (autocast_mode.cpp); cuda's fp32 list adds norms,
@@ -251,7 +261,15 @@ def gru_as_on_cpu() -> Iterator[None]:
     def gru(*args: Any, **kwargs: Any) -> Any:
         if (len(args) == 9 and not kwargs and isinstance(args[0], torch.Tensor) and args[0].device.type == "meta"
                 and not args[7] and not (args[5] and args[6] and args[4] > 1)):
-            return _gru_cpu(*args)
+            if not _FQ:
+                return _gru_cpu(*args)
+            fq = _FQ[-1]  # the flat weights are fake-quantised once per call, as for the real op
+            args = (*args[:2], fq._q(list(args[2])), *args[3:])
+            fq.suspended += 1
+            try:
+                return _gru_cpu(*args)
+            finally:
+                fq.suspended -= 1
         return original(*args, **kwargs)
 
     _VF.gru = gru  # type: ignore[attr-defined]  # _VF resolves attributes lazily; an instance one wins
