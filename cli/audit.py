@@ -7,12 +7,15 @@ from typing import Annotated
 
 import typer
 
-from paramscope.cli.common import DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded
+from paramscope.cli.common import (
+    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SeedOpt, SetOpt, check_writable, emit, guarded,
+)
 
 
 def audit(
     config: Annotated[str, typer.Argument(help="A config YAML, a preset name or a zoo family.")],
     device: DeviceOpt = "meta",
+    seed: SeedOpt = 0,
     backends: Annotated[str, typer.Option("--backends", help="Comma-separated backends to compare.")] = "torch,fvcore,thop",
     only_flagged: Annotated[bool, typer.Option("--only-flagged", help="Show only modules where the backends disagree by more than 1%.")] = False,
     fmt: FormatOpt = OutputFormat.TABLE,
@@ -34,13 +37,13 @@ def audit(
 
     with guarded(debug):
         check_writable(output)
-        built = build(load_spec(config, sets or []), device)
+        built = build(load_spec(config, sets or []), device, seed)
         names = [b.strip() for b in backends.split(",") if b.strip()]
         from paramscope.profiler.flops import backend_for
 
         for name in names:
             backend_for(name)  # an unknown name is a one-line error before any work
-        report = run_audit(built.model, built.args, built.kwargs, names)
+        report = run_audit(built.model, built.args, built.kwargs, names, seed=built.seed)
         if fmt is OutputFormat.JSON:
             emit(json.dumps(audit_to_dict(report), indent=2) + "\n", output)
         else:

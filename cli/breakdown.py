@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded,
+    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SeedOpt, SetOpt, check_writable, emit, guarded,
 )
 
 
@@ -19,6 +19,7 @@ def breakdown(
     top: Annotated[int | None, typer.Option("--top", help="Show only the N largest rows.")] = None,
     sort: Annotated[str, typer.Option("--sort", help="tree (default), params, macs or name.")] = "tree",
     device: DeviceOpt = "meta",
+    seed: SeedOpt = 0,
     flops: Annotated[str, typer.Option("--flops", help="MAC/FLOP backend: torch (default), fvcore, thop, or none.")] = "torch",
     backward: Annotated[bool, typer.Option("--backward", help="Also count the backward pass (torch backend).")] = False,
     elementwise: Annotated[bool, typer.Option("--elementwise", help="Also count output elements of element-wise ops (activations, norms, softmax; torch backend); not MACs.")] = False,
@@ -58,7 +59,7 @@ def breakdown(
             raise _bad("--latency has no csv form: use --format table, md or json")
         if depth < 1 or (top is not None and top < 1):
             raise _bad(f"--depth {depth} / --top {top}: both must be at least 1")
-        built = build(spec, device)
+        built = build(spec, device, seed)
         prof = measure_built(built, flops=None if flops == "none" else flops, backward=backward,
                              elementwise=elementwise)
         lat = _latency(built, repeats, warmup, clock) if latency else None

@@ -6,13 +6,14 @@ from typing import Annotated
 
 import typer
 
-from paramscope.cli.common import DebugOpt, DeviceOpt, SetOpt, guarded, stdout_console
+from paramscope.cli.common import DebugOpt, DeviceOpt, SeedOpt, SetOpt, guarded, stdout_console
 
 
 def check(
     config: Annotated[str, typer.Argument(help="A config YAML, a preset name or a zoo family.")],
     budget: Annotated[list[str], typer.Option("--budget", "-b", help="METRIC<=AMOUNT for the model or PATH.METRIC<=AMOUNT for a submodule; metrics: params, trainable, macs, flops. Repeatable.")],
     device: DeviceOpt = "meta",
+    seed: SeedOpt = 0,
     flops: Annotated[str, typer.Option("--flops", help="MAC backend: torch (default), fvcore or thop.")] = "torch",
     sets: SetOpt = None,
     debug: DebugOpt = False,
@@ -29,7 +30,8 @@ def check(
     with guarded(debug):
         budgets = [parse_budget(b) for b in budget]
         needs_macs = any(b.metric in ("macs", "flops") for b in budgets)
-        prof = measure(load_spec(config, sets or []), device=device, flops=flops if needs_macs else None)
+        prof = measure(load_spec(config, sets or []), device=device, flops=flops if needs_macs else None,
+                       seed=seed)
         results = check_budgets(prof, budgets)
     console = stdout_console()
     for r in results:

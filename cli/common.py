@@ -14,10 +14,10 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from paramscope.profiler.errors import OutputError, ParamscopeError
+from paramscope.profiler.errors import MetaUnsupported, OutputError, ParamscopeError
 
 __all__ = [
-    "OutputFormat", "DebugOpt", "SetOpt", "DeviceOpt", "FormatOpt", "OutputOpt",
+    "OutputFormat", "DebugOpt", "SetOpt", "DeviceOpt", "SeedOpt", "FormatOpt", "OutputOpt",
     "fail", "guarded", "check_writable", "write_atomic", "emit", "emit_sweep", "stdout_console", "stderr_console",
 ]
 
@@ -35,6 +35,8 @@ SetOpt = Annotated[
     typer.Option("--set", "-s", help="Override a config key, e.g. --set pred_len=720 or --set slot_fuse.hidden=512. Repeatable."),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", "-d", help="meta (default: no weights allocated), cpu or cuda.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seeds example inputs, cpu weights and what a meta forward must assume "
+                                      "(MoE routing, `if tensor:`); the assumptions are listed under the table.")]
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="table (Rich), md, csv or json.")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file (atomically) instead of stdout.")]
 
@@ -65,7 +67,7 @@ def guarded(debug: bool = False) -> Iterator[None]:
     except ParamscopeError as e:
         if debug:
             raise
-        fail(str(e))
+        fail(str(e) + ("; it may run with --device cpu" if isinstance(e, MetaUnsupported) else ""))
 
 
 def check_writable(path: Path | None) -> None:

@@ -6,7 +6,9 @@ from typing import Annotated
 
 import typer
 
-from paramscope.cli.common import DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit_sweep, guarded
+from paramscope.cli.common import (
+    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SeedOpt, check_writable, emit_sweep, guarded,
+)
 
 
 def diff(
@@ -14,6 +16,7 @@ def diff(
     other: Annotated[str, typer.Argument(help="The config to compare with it.")],
     module: Annotated[str | None, typer.Option("--module", help="Also show this submodule's params in both.")] = None,
     device: DeviceOpt = "meta",
+    seed: SeedOpt = 0,
     flops: Annotated[str, typer.Option("--flops", help="MAC backend: torch (default), fvcore, thop or none.")] = "torch",
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
@@ -30,7 +33,7 @@ def diff(
     with guarded(debug):
         check_writable(output)
         metric = None if flops == "none" else flops
-        a = measure(load_spec(base), device=device, flops=metric)
-        b = measure(load_spec(other), device=device, flops=metric)
+        a = measure(load_spec(base), device=device, flops=metric, seed=seed)
+        b = measure(load_spec(other), device=device, flops=metric, seed=seed)
         result = compare(a, b)
         emit_sweep(result, fmt, module, output)

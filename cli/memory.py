@@ -9,7 +9,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded,
+    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SeedOpt, SetOpt, check_writable, emit, guarded,
 )
 
 _E = TypeVar("_E", bound=StrEnum)
@@ -22,6 +22,7 @@ def memory(
     keep: Annotated[list[str] | None, typer.Option("--keep", help="Keep a submodule in a precision, e.g. fp32:load_balancer (the QAT note's mixed plan). Repeatable.")] = None,
     modules: Annotated[int | None, typer.Option("--modules", help="Also show the N largest submodules of the first plan.")] = None,
     device: DeviceOpt = "meta",
+    seed: SeedOpt = 0,
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
@@ -56,7 +57,7 @@ def memory(
             if not sep or not path:
                 raise ConfigError(f"--keep {item}: expected PRECISION:PATH, e.g. --keep fp32:load_balancer")
             plan[path] = choice(Precision, prec, "--keep")
-        built = build(load_spec(config, sets or []), device)
+        built = build(load_spec(config, sets or []), device, seed)
         reports = plan_memory_sweep(built.model, built.args, built.kwargs, dtypes=dtypes, train=optimizer, keep=plan)
         if fmt is OutputFormat.JSON:
             emit(json.dumps({"schema": "paramscope.memory/1", "model": built.spec.name,

@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-from paramscope.cli.common import DebugOpt, DeviceOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded
+from paramscope.cli.common import (
+    DebugOpt, DeviceOpt, OutputFormat, OutputOpt, SeedOpt, SetOpt, check_writable, emit, guarded,
+)
 
 CarryOpt = Annotated[list[str] | None, typer.Option("--carry", "-c", help="OUTPUT_PATH=KEYWORD: feed this output back as this forward keyword, e.g. 1.updated_memory=memory (tuple index, then dict key). Repeatable or comma-separated. Default for titan_stream: stats.updated_memory=memory,stats.updated_momentum=momentum.")]
 StepsFormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="table (Rich) or json.")]
@@ -20,6 +22,7 @@ def steps(
     detach: Annotated[bool, typer.Option("--detach", help="Also rerun with the carried values .detach()-ed (the fix).")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if the graph grows from step to step.")] = False,
     device: DeviceOpt = "meta",
+    seed: SeedOpt = 0,
     fmt: StepsFormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
@@ -49,7 +52,7 @@ def steps(
             raise ConfigError(f"--carry: missing for {spec.name}; name the outputs fed back to the next step, "
                               f"e.g. --carry 1.state=state (defaults exist for: {', '.join(DEFAULT_CARRY)})")
         links = parse_carry(carry) if carry else dict(DEFAULT_CARRY[family])
-        built = build(spec, device)
+        built = build(spec, device, seed)
         reports = [trace_steps(built.model, built.args, built.kwargs, links, n_steps, detach=d,
                                output_names=OUTPUT_NAMES.get(family, ())) for d in ((False, True) if detach else (False,))]
         if fmt is OutputFormat.JSON:

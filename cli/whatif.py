@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit_sweep, guarded, stderr_console,
+    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SeedOpt, check_writable, emit_sweep, guarded,
+    stderr_console,
     write_atomic,
 )
 
@@ -31,6 +32,7 @@ def whatif(
     workload: Annotated[list[str] | None, typer.Option("--workload", help="Treat this --set key as a workload knob. Repeatable.")] = None,
     module: Annotated[str | None, typer.Option("--module", help="Follow one submodule across the grid, e.g. slot_fuse.score_mlp.")] = None,
     device: DeviceOpt = "meta",
+    seed: SeedOpt = 0,
     flops: Annotated[str, typer.Option("--flops", help="MAC backend for the MACs columns: torch (default), fvcore, thop or none.")] = "torch",
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
@@ -69,7 +71,7 @@ def whatif(
         if not knobs:
             raise ConfigError("give at least one knob to vary, e.g. --rank 192,384 or --set d_model=256,512")
         axes = make_axes(spec, knobs, workload or [])
-        measure_fn = partial(measure, device=device, flops=None if flops == "none" else flops)
+        measure_fn = partial(measure, device=device, flops=None if flops == "none" else flops, seed=seed)
         sweep = _run(spec, axes, measure_fn, run_sweep)
         if module is not None:
             _check_module(sweep.base, module)

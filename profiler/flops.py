@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, assert_never
 
+from paramscope.profiler.assumptions import meta_execution
 from paramscope.profiler.backends.interface import Backend, CountingBackend, FlopCount
 from paramscope.profiler.errors import ConfigError, ParamscopeError
 
@@ -70,8 +71,12 @@ def count_macs(
     *,
     backward: bool = False,
     elementwise: bool = False,
+    seed: int = 0,
 ) -> FlopCount:
     """Run the model's forward once and count inclusive MACs per ``named_modules()`` path.
+
+    On meta the forward runs under ``meta_execution``: data-dependent ops work on stated,
+    seeded assumptions (``FlopCount.assumptions``); fvcore's JIT trace runs without it.
 
     Args:
         model: the model, on meta (no weights allocated), cpu or cuda.
@@ -80,6 +85,7 @@ def count_macs(
         backend: ``"torch"`` (default), ``"fvcore"`` or ``"thop"``.
         backward: also measure the backward pass, where the backend can.
         elementwise: also count output elements of element-wise ops (torch backend only).
+        seed: seeds the values a meta forward must assume (routing, tensor-to-bool...).
 
     Returns:
         A ``FlopCount``; FLOPs are ``2 * macs``.
@@ -92,9 +98,20 @@ def count_macs(
     adapter = backend_for(backend)
     if elementwise and adapter.name != Backend.TORCH:
         raise ConfigError(f"--elementwise needs --flops torch (not {adapter.name})")
-    count = adapter.count(model, tuple(args), dict(kwargs or {}), backward=backward, elementwise=elementwise)
+    on_meta = _on_meta(model, args, kwargs)
+    with meta_execution(model, seed=seed, active=on_meta and adapter.name != Backend.FVCORE) as log:
+        count = adapter.count(model, tuple(args), dict(kwargs or {}), backward=backward, elementwise=elementwise)
     elem = None if count.elementwise is None else _sum_uncalled_containers(model, count, count.elementwise)
-    return dataclasses.replace(count, macs=_sum_uncalled_containers(model, count), elementwise=elem)
+    return dataclasses.replace(count, macs=_sum_uncalled_containers(model, count), elementwise=elem,
+                               assumptions=(*count.assumptions, *log.assumptions))
+
+
+def _on_meta(model: Any, args: Any, kwargs: Any) -> bool:
+    """Any parameter or input on meta: the forward runs under ``meta_execution``."""
+    from paramscope.profiler.backends.interface import _tensor_leaves
+
+    first = next(iter(model.parameters()), None)
+    return (first is not None and first.is_meta) or any(t.is_meta for t in _tensor_leaves([args, kwargs]))
 
 
 def _sum_uncalled_containers(model: Any, count: FlopCount, values: Mapping[str, int] | None = None) -> dict[str, int]:
@@ -152,6 +169,7 @@ def audit(
     args: tuple[Any, ...] = (),
     kwargs: dict[str, Any] | None = None,
     backends: Iterable[Backend | str] = tuple(Backend),
+    seed: int = 0,
 ) -> AuditReport:
     """Count with several backends and compare them module by module.
 
@@ -162,7 +180,7 @@ def audit(
     errors: dict[str, str] = {}
     for name in names:
         try:
-            result = count_macs(model, args, kwargs, name)
+            result = count_macs(model, args, kwargs, name, seed=seed)
         except Exception as e:  # one broken backend must not hide the others
             log.info("audit: backend %s failed: %s", name, e)
             errors[name] = f"{type(e).__name__}: {e}"

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from paramscope.profiler.errors import ForwardFailed
+from paramscope.profiler.stats import Assumption
 
 if TYPE_CHECKING:
     import torch
@@ -67,6 +68,8 @@ class FlopCount:
 
     Not MACs and not part of FLOPs: 1 per output element of every pointwise op (activations,
     adds, muls) and of every norm/softmax op."""
+    assumptions: tuple[Assumption, ...] = ()
+    """Values the meta device could not know, assumed (seeded) where an op needed them."""
 
     @property
     def total_macs(self) -> int:

@@ -155,6 +155,18 @@ def footer_lines(profile: Profile) -> list[str]:
         more = f" and {len(u.where) - 3} more" if len(u.where) > 3 else ""
         lines.append(f"not counted: {u.name} x{u.count}{where}{more}")
     lines.extend(f"note: {n}" for n in profile.notes)
+    lines.extend(assumption_lines(profile))
+    return lines
+
+
+def assumption_lines(profile: Profile) -> list[str]:
+    """One ``assumed:`` line per assumption a meta forward made (values meta cannot know)."""
+    lines = []
+    for a in profile.assumptions:
+        line = f" ({a.line})" if a.line else ""
+        times = f" x{a.count}" if a.count > 1 else ""
+        read = f"; read by {', '.join(a.read_by)}" if a.read_by else ""
+        lines.append(f"assumed: {a.op} in {a.where or '(root)'}{line}{times}: {a.assumed}{read}")
     return lines
 
 
@@ -262,6 +274,8 @@ def profile_to_dict(profile: Profile, rows: list[ModuleStats] | None = None) -> 
         "shared": [{"owner": s.owner, "aliases": list(s.aliases), "numel": s.numel} for s in profile.shared],
         "uncounted": [{"name": u.name, "count": u.count, "where": list(u.where)} for u in profile.uncounted],
         "notes": list(profile.notes),
+        "assumptions": [{"op": a.op, "where": a.where, "line": a.line, "assumed": a.assumed, "count": a.count,
+                         "read_by": list(a.read_by)} for a in profile.assumptions],
     }
 
 
