@@ -157,11 +157,11 @@ def meta_execution(model: Any, *, seed: int = 0, active: bool = True,
     if not active:
         yield log
         return
-    from paramscope.profiler.backends.interface import _track_calls
+    from paramscope.profiler.forward import track_calls
     from paramscope.profiler.metamode import MetaMode, _tensors
 
     unknown = [] if replay is None else [*model.parameters(), *_tensors(replay)]
-    with _track_calls(model) as tracker:
+    with track_calls(model) as tracker:
         mode = MetaMode(seed, lambda: tracker.current, log, unknown)
         try:
             with mode:

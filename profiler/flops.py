@@ -12,6 +12,7 @@ from typing import Any, assert_never
 from paramscope.profiler.assumptions import meta_execution
 from paramscope.profiler.backends.interface import Backend, CountingBackend, FlopCount
 from paramscope.profiler.errors import ConfigError, ParamscopeError
+from paramscope.profiler.paths import within_any
 
 __all__ = ["DEFAULT_BACKEND", "UnknownBackend", "AuditRow", "AuditReport", "backend_for", "count_macs", "audit"]
 
@@ -108,10 +109,10 @@ def count_macs(
 
 def _on_meta(model: Any, args: Any, kwargs: Any) -> bool:
     """Any parameter or input on meta: the forward runs under ``meta_execution``."""
-    from paramscope.profiler.backends.interface import _tensor_leaves
+    from paramscope.profiler.forward import tensor_leaves
 
     first = next(iter(model.parameters()), None)
-    return (first is not None and first.is_meta) or any(t.is_meta for t in _tensor_leaves([args, kwargs]))
+    return (first is not None and first.is_meta) or any(t.is_meta for t in tensor_leaves([args, kwargs]))
 
 
 def _sum_uncalled_containers(model: Any, count: FlopCount, values: Mapping[str, int] | None = None) -> dict[str, int]:
@@ -202,16 +203,12 @@ def _row(path: str, counts: Mapping[str, FlopCount], names: tuple[str, ...], mod
     return AuditRow(path, macs, rel, flagged, _explain(path, counts, macs, model) if flagged else None)
 
 
-def _in_subtree(where: Iterable[str], path: str) -> bool:
-    return any(path == "" or w == path or w.startswith(path + ".") for w in where)
-
-
 def _explain(path: str, counts: Mapping[str, FlopCount], macs: Mapping[str, int | None], model: Any) -> str | None:
     """Known reasons, most specific first."""
     reasons: list[str] = []
     for name, result in counts.items():
         for op in result.uncounted:
-            if not _in_subtree(op.where, path):
+            if not within_any(op.where, path):
                 continue
             if name == "thop" and "(" in op.name:
                 reasons.append(f"thop could not count {op.name}")
