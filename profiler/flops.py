@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, assert_never
 
-from paramscope.profiler.assumptions import meta_execution
+from paramscope.profiler.assumptions import meta_execution, on_meta
 from paramscope.profiler.backends.interface import Backend, CountingBackend, FlopCount
 from paramscope.profiler.errors import ConfigError, ParamscopeError
 from paramscope.profiler.paths import within_any
@@ -99,20 +99,12 @@ def count_macs(
     adapter = backend_for(backend)
     if elementwise and adapter.name != Backend.TORCH:
         raise ConfigError(f"--elementwise needs --flops torch (not {adapter.name})")
-    on_meta = _on_meta(model, args, kwargs)
-    with meta_execution(model, seed=seed, active=on_meta and adapter.name != Backend.FVCORE) as log:
+    with meta_execution(model, seed=seed, active=on_meta(model, args, kwargs) and adapter.name != Backend.FVCORE) as log:
         count = adapter.count(model, tuple(args), dict(kwargs or {}), backward=backward, elementwise=elementwise)
     elem = None if count.elementwise is None else _sum_uncalled_containers(model, count, count.elementwise)
     return dataclasses.replace(count, macs=_sum_uncalled_containers(model, count), elementwise=elem,
                                assumptions=(*count.assumptions, *log.assumptions))
 
-
-def _on_meta(model: Any, args: Any, kwargs: Any) -> bool:
-    """Any parameter or input on meta: the forward runs under ``meta_execution``."""
-    from paramscope.profiler.forward import tensor_leaves
-
-    first = next(iter(model.parameters()), None)
-    return (first is not None and first.is_meta) or any(t.is_meta for t in tensor_leaves([args, kwargs]))
 
 
 def _sum_uncalled_containers(model: Any, count: FlopCount, values: Mapping[str, int] | None = None) -> dict[str, int]:

@@ -45,6 +45,7 @@ from torch import nn
 from torch.autograd.graph import saved_tensors_hooks
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from paramscope.profiler.assumptions import meta_execution, on_meta
 from paramscope.profiler.errors import ConfigError
 from paramscope.profiler.forward import CallTracker, device_of, module_hooks, run_forward, storage_key, storage_nbytes
 from paramscope.profiler.paths import did_you_mean, is_within
@@ -226,7 +227,8 @@ def plan_memory_sweep(
         One report per entry of ``dtypes``, in order.
     """
     keep_plan = _validate_keep(model, keep or {})
-    saved = _measure_saved(model, tuple(args), dict(kwargs or {}))
+    with meta_execution(model, active=on_meta(model, args, kwargs)):  # buffers real, data-dependent ops assumed
+        saved = _measure_saved(model, tuple(args), dict(kwargs or {}))
     device = device_of(model, args)
     return tuple(
         _build_report(model, Precision(d), train, keep_plan, saved, device) for d in dtypes

@@ -22,7 +22,7 @@ from torch.utils.weak import WeakTensorKeyDictionary
 from paramscope.profiler.assumptions import KNOWN_LIMIT, STAND_IN_LIMIT, AssumptionLog, _source_line, _Source
 from paramscope.profiler.errors import MetaUnsupported
 
-__all__ = ["MetaMode"]
+__all__ = ["MetaMode", "SkipMetaInit"]
 
 # ops that turn values into indices or decisions: seeded where they run when their input is
 # unknown, so everything downstream (one_hot, nonzero, sort, the expert loop) sees one draw
@@ -133,10 +133,8 @@ class MetaMode(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's c
 
     def read(self, origins: set[int], op: str) -> None:
         """Ops that needed values read these assumptions: they are reported."""
-        reader = (op, _source_line()) if origins else None
-        for i in origins:
-            self.log.sources[i].read = True
-            self.log.sources[i].read_by.setdefault(reader, None)  # type: ignore[arg-type]
+        if origins:
+            self.log.read(origins, (op, _source_line()))
 
     # ---- dispatch
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
@@ -249,6 +247,16 @@ class MetaMode(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's c
             return
         for m, r in zip(outs, _tensors(result), strict=False):
             self.remember(m, r, origins, bump if any(m is a for a in inputs) else 0)
+
+
+class SkipMetaInit(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's class is unannotated
+    """While building: a random in-place init of a meta tensor returns it untouched (no values to fill)."""
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        if torch.Tag.nondeterministic_seeded in func.tags and func._schema.is_mutable and args \
+                and isinstance(args[0], torch.Tensor) and args[0].is_meta:
+            return args[0]
+        return func(*args, **(kwargs or {}))
 
 
 def _state_outcome(new: list[_Source], result: Any) -> None:

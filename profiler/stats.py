@@ -81,6 +81,9 @@ class Assumption:
     """How many times the same assumption was made (once per layer, per call)."""
     read_by: tuple[str, ...] = ()
     """The ops (and source lines) that needed the assumed values: what the assumption changed."""
+    affects: tuple[str, ...] = ()
+    """Modules that ran after an op read the assumed values, inside the module that read them: their
+    figures follow the assumption (the per-expert split of a mixture of experts)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -109,7 +109,8 @@ def _cells(profile: Profile, m: ModuleStats, indent: bool) -> list[str]:
     if t.frozen:
         cells.append(fmt_int(m.frozen))
     if _has_macs(profile):
-        cells += ["" if m.is_param else fmt_int(m.macs), "" if m.is_param else fmt_pct(m.macs, t.macs),
+        assumed = "~" if any(m.path in a.affects for a in profile.assumptions) else ""
+        cells += ["" if m.is_param else assumed + fmt_int(m.macs), "" if m.is_param else fmt_pct(m.macs, t.macs),
                   "" if m.is_param else human(m.flops)]
     if _has_elementwise(profile):
         cells.append("" if m.is_param else fmt_int(m.elementwise))
@@ -167,6 +168,9 @@ def assumption_lines(profile: Profile) -> list[str]:
         times = f" x{a.count}" if a.count > 1 else ""
         read = f"; read by {', '.join(a.read_by)}" if a.read_by else ""
         lines.append(f"assumed: {a.op} in {a.where or '(root)'}{line}{times}: {a.assumed}{read}")
+    if any(a.affects for a in profile.assumptions):
+        lines.append("~ marks MACs that follow the assumptions (which tokens reach an expert, which branch runs); "
+                     "a top-k router's total does not depend on them")
     return lines
 
 
@@ -275,7 +279,7 @@ def profile_to_dict(profile: Profile, rows: list[ModuleStats] | None = None) -> 
         "uncounted": [{"name": u.name, "count": u.count, "where": list(u.where)} for u in profile.uncounted],
         "notes": list(profile.notes),
         "assumptions": [{"op": a.op, "where": a.where, "line": a.line, "assumed": a.assumed, "count": a.count,
-                         "read_by": list(a.read_by)} for a in profile.assumptions],
+                         "read_by": list(a.read_by), "affects": list(a.affects)} for a in profile.assumptions],
     }
 
 
