@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 
-from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SeedOpt, SetOpt, check_writable, emit, guarded,
-)
+from paramscope.cli.common import DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format
 
 
 def audit(
@@ -32,9 +29,10 @@ def audit(
     """
     from paramscope.profiler.build import build
     from paramscope.profiler.flops import audit as run_audit
-    from paramscope.profiler.render.audit import audit_to_dict, render_audit
+    from paramscope.profiler.render.audit import AUDIT, AuditView
     from paramscope.profiler.spec import load_spec
 
+    need_format(AUDIT, fmt)
     with guarded(debug):
         check_writable(output)
         built = build(load_spec(config, sets or []), device, seed)
@@ -44,7 +42,4 @@ def audit(
         for name in names:
             backend_for(name)  # an unknown name is a one-line error before any work
         report = run_audit(built.model, built.args, built.kwargs, names, seed=built.seed)
-        if fmt is OutputFormat.JSON:
-            emit(json.dumps(audit_to_dict(report), indent=2) + "\n", output)
-        else:
-            emit(render_audit(report, only_flagged=only_flagged), output)
+        emit(AUDIT.of(AuditView(report, only_flagged)), fmt, output)

@@ -6,7 +6,9 @@ from typing import Annotated
 
 import typer
 
-from paramscope.cli.common import DebugOpt, DeviceOpt, SeedOpt, SetOpt, guarded, stdout_console
+from paramscope.cli.common import (
+    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
+)
 
 
 def check(
@@ -15,6 +17,8 @@ def check(
     device: DeviceOpt = "meta",
     seed: SeedOpt = 0,
     flops: Annotated[str, typer.Option("--flops", help="MAC backend: torch (default), fvcore or thop.")] = "torch",
+    fmt: FormatOpt = OutputFormat.TABLE,
+    output: OutputOpt = None,
     sets: SetOpt = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -24,18 +28,17 @@ def check(
     """
     from paramscope.profiler.budget import check_budgets, parse_budget
     from paramscope.profiler.pipeline import measure
-    from paramscope.profiler.render.units import fmt_int
+    from paramscope.profiler.render.check import CHECK, CheckView
     from paramscope.profiler.spec import load_spec
 
+    need_format(CHECK, fmt)
     with guarded(debug):
+        check_writable(output)
         budgets = [parse_budget(b) for b in budget]
         needs_macs = any(b.metric in ("macs", "flops") for b in budgets)
         prof = measure(load_spec(config, sets or []), device=device, flops=flops if needs_macs else None,
                        seed=seed)
         results = check_budgets(prof, budgets)
-    console = stdout_console()
-    for r in results:
-        mark = "ok  " if r.ok else "OVER"
-        console.print(f"{mark} {r.budget.text}: {fmt_int(r.value)} (limit {fmt_int(r.budget.limit)})", markup=False)
+        emit(CHECK.of(CheckView(prof.model, results)), fmt, output)
     if not all(r.ok for r in results):
         raise typer.Exit(1)

@@ -7,7 +7,6 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -15,18 +14,16 @@ import typer
 from rich.console import Console
 
 from paramscope.profiler.errors import MetaUnsupported, OutputError, ParamscopeError
+from paramscope.profiler.render.formats import Format, Kind, Report
 
 __all__ = [
     "OutputFormat", "DebugOpt", "SetOpt", "DeviceOpt", "SeedOpt", "FormatOpt", "OutputOpt",
-    "fail", "guarded", "check_writable", "write_atomic", "emit", "emit_sweep", "stdout_console", "stderr_console",
+    "fail", "guarded", "check_writable", "write_atomic", "emit", "need_format", "show",
+    "stdout_console", "stderr_console",
 ]
 
-
-class OutputFormat(StrEnum):
-    TABLE = "table"
-    MD = "md"
-    CSV = "csv"
-    JSON = "json"
+OutputFormat = Format
+"""The ``--format`` choices (the registry's ``Format``)."""
 
 
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show full tracebacks for errors.")]
@@ -37,7 +34,7 @@ SetOpt = Annotated[
 DeviceOpt = Annotated[str, typer.Option("--device", "-d", help="meta (default: no weights allocated), cpu or cuda.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seeds example inputs, cpu weights and what a meta forward must assume "
                                       "(MoE routing, `if tensor:`); the assumptions are listed under the table.")]
-FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="table (Rich), md, csv or json.")]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table (Rich), md, csv or json.")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file (atomically) instead of stdout.")]
 
 
@@ -103,8 +100,21 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         raise OutputError(f"--output {path}: cannot write: {e.strerror or e}") from None
 
 
-def emit(content: Any, output: Path | None) -> None:
-    """Print a Rich renderable or text to stdout, or write text to ``output``."""
+def need_format(kind: Kind[Any], fmt: Format) -> None:
+    """Refuse, before any work, a format the report kind does not declare (one line, exit 2)."""
+    if fmt not in kind.formats:
+        forms = ", ".join(f.value for f in kind.formats)
+        fail(f"--format {fmt.value}: {kind.name} has no {fmt.value} form (it has {forms})")
+
+
+def emit(report: Report[Any], fmt: Format, output: Path | None) -> None:
+    """Render ``report`` in ``fmt`` to stdout or ``output``; a format it lacks is refused."""
+    need_format(report.kind, fmt)
+    show(report.render(fmt), output)
+
+
+def show(content: Any, output: Path | None = None) -> None:
+    """Print a Rich renderable or text to stdout, or write it to ``output`` (atomically)."""
     if output is not None:
         if not isinstance(content, str | bytes):
             console = Console(width=140, color_system=None, highlight=False)
@@ -119,17 +129,3 @@ def emit(content: Any, output: Path | None) -> None:
         sys.stdout.flush()
     else:
         stdout_console().print(content)
-
-
-def emit_sweep(sweep: Any, fmt: OutputFormat, module: str | None, output: Path | None) -> None:
-    """Render a what-if / diff comparison in the chosen format (shared by ``whatif`` and ``diff``)."""
-    from paramscope.profiler.render import sweep as render
-
-    if fmt is OutputFormat.JSON:
-        emit(render.sweep_json(sweep), output)
-    elif fmt is OutputFormat.MD:
-        emit(render.sweep_markdown(sweep, module), output)
-    elif fmt is OutputFormat.CSV:
-        emit(render.sweep_csv(sweep), output)
-    else:
-        emit(render.sweep_table(sweep, module), output)

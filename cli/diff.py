@@ -6,9 +6,7 @@ from typing import Annotated
 
 import typer
 
-from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SeedOpt, check_writable, emit_sweep, guarded,
-)
+from paramscope.cli.common import DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit, guarded
 
 
 def diff(
@@ -27,6 +25,7 @@ def diff(
     Example: paramscope diff rg_output_etth1 my_variant.yaml
     """
     from paramscope.profiler.pipeline import measure
+    from paramscope.profiler.render.sweep import WHATIF, SweepView
     from paramscope.profiler.spec import load_spec
     from paramscope.profiler.sweep import compare
 
@@ -36,4 +35,4 @@ def diff(
         a = measure(load_spec(base), device=device, flops=metric, seed=seed)
         b = measure(load_spec(other), device=device, flops=metric, seed=seed)
         result = compare(a, b)
-        emit_sweep(result, fmt, module, output)
+        emit(WHATIF.of(SweepView(result, module)), fmt, output)

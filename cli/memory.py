@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from typing import Annotated, TypeVar
 
 import typer
 
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SeedOpt, SetOpt, check_writable, emit, guarded,
+    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
 )
 
 _E = TypeVar("_E", bound=StrEnum)
@@ -47,6 +46,7 @@ def memory(
         except ValueError:
             raise ConfigError(f"{label} {value}: expected one of {', '.join(e.value for e in enum)}") from None
 
+    need_format(render.MEMORY, fmt)
     with guarded(debug):
         check_writable(output)
         dtypes = [choice(Precision, d, "--dtype") for d in dtype.split(",") if d.strip()]
@@ -59,14 +59,4 @@ def memory(
             plan[path] = choice(Precision, prec, "--keep")
         built = build(load_spec(config, sets or []), device, seed)
         reports = plan_memory_sweep(built.model, built.args, built.kwargs, dtypes=dtypes, train=optimizer, keep=plan)
-        if fmt is OutputFormat.JSON:
-            emit(json.dumps({"schema": "paramscope.memory/1", "model": built.spec.name,
-                             "plans": [render.memory_to_dict(r) for r in reports]}, indent=2) + "\n", output)
-        elif fmt is OutputFormat.CSV:
-            raise ConfigError("--format csv: memory has table, md and json forms")
-        elif fmt is OutputFormat.MD:
-            emit(render.memory_markdown(reports), output)
-        else:
-            emit(render.memory_table(reports, title=f"Memory by precision: {built.spec.name}"), output)
-            if modules:
-                emit(render.memory_modules_table(reports[0], top=modules), None)
+        emit(render.MEMORY.of(render.MemoryView(built.spec.name, reports, modules)), fmt, output)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, OutputFormat, OutputOpt, SeedOpt, SetOpt, check_writable, emit, guarded,
+    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
 )
 
 CarryOpt = Annotated[list[str] | None, typer.Option("--carry", "-c", help="OUTPUT_PATH=KEYWORD: feed this output back as this forward keyword, e.g. 1.updated_memory=memory (tuple index, then dict key). Repeatable or comma-separated. Default for titan_stream: stats.updated_memory=memory,stats.updated_momentum=momentum.")]
-StepsFormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="table (Rich) or json.")]
 
 
 def steps(
@@ -23,7 +21,7 @@ def steps(
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if the graph grows from step to step.")] = False,
     device: DeviceOpt = "meta",
     seed: SeedOpt = 0,
-    fmt: StepsFormatOpt = OutputFormat.TABLE,
+    fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
     debug: DebugOpt = False,
@@ -42,9 +40,8 @@ def steps(
     from paramscope.profiler.spec import load_spec
     from paramscope.profiler.steps import DEFAULT_CARRY, OUTPUT_NAMES, parse_carry, trace_steps
 
+    need_format(render.STEPS, fmt)
     with guarded(debug):
-        if fmt not in (OutputFormat.TABLE, OutputFormat.JSON):
-            raise ConfigError(f"--format {fmt.value}: expected table or json")
         check_writable(output)
         spec = load_spec(config, sets or [])
         family = spec.family or ""
@@ -55,10 +52,6 @@ def steps(
         built = build(spec, device, seed)
         reports = [trace_steps(built.model, built.args, built.kwargs, links, n_steps, detach=d,
                                output_names=OUTPUT_NAMES.get(family, ())) for d in ((False, True) if detach else (False,))]
-        if fmt is OutputFormat.JSON:
-            doc = {"schema": render.JSON_SCHEMA, "model": spec.name, "runs": [render.steps_to_dict(r) for r in reports]}
-            emit(json.dumps(doc, indent=2) + "\n", output)
-        else:
-            emit(render.steps_view(reports, spec.name), output)
+        emit(render.STEPS.of(render.StepsView(spec.name, reports)), fmt, output)
     if strict and reports[0].grows:
         raise typer.Exit(1)

@@ -8,8 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SeedOpt, check_writable, emit_sweep, guarded,
-    stderr_console,
+    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit, guarded, stderr_console,
     write_atomic,
 )
 
@@ -78,7 +77,7 @@ def whatif(
         if plot is not None:
             write_atomic(plot, render.sweep_plot(sweep))
             stderr_console().print(f"wrote {plot}", markup=False)
-        emit_sweep(sweep, fmt, module, output)
+        emit(render.WHATIF.of(render.SweepView(sweep, module)), fmt, output)
 
 
 def _check_knob(spec: Any, alias: str) -> None:
