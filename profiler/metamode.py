@@ -140,21 +140,23 @@ class MetaMode(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's c
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
         flat, spec = tree_flatten((args, kwargs))
-        on_meta = any(isinstance(a, torch.Tensor) and a.device.type == "meta" for a in flat) \
-            or str(kwargs.get("device")) == "meta"
+        inputs = [a for a in flat if isinstance(a, torch.Tensor)]
+        on_meta = any(t.is_meta for t in inputs) or ("device" in kwargs and str(kwargs["device"]) == "meta")
         if not on_meta and not self.replay:
             return func(*args, **kwargs)
-        if on_meta:  # a cpu buffer meets a meta activation: its meta twin, with the value remembered
-            flat = [self.to_meta(a) if isinstance(a, torch.Tensor) and a.device.type != "meta" and a.dim() > 0
-                    else a for a in flat]
+        if on_meta and any(not t.is_meta and t.dim() > 0 for t in inputs):
+            # a cpu buffer meets a meta activation: its meta twin, with the value remembered
+            flat = [self.to_meta(a) if isinstance(a, torch.Tensor) and not a.is_meta and a.dim() > 0 else a
+                    for a in flat]
             args, kwargs = tree_unflatten(flat, spec)
+            inputs = [a for a in flat if isinstance(a, torch.Tensor)]
         name, op = func.overloadpacket.__name__, _op_name(func)
         leaves_meta = name == "_to_copy" and on_meta and str(kwargs.get("device", "meta")) != "meta"
         if name in _DATA or leaves_meta:
             return self.compute(func, args, kwargs, op, pending=False, twin=on_meta and not leaves_meta)
         if name in _INDEXING and len(args) > 1 and isinstance(args[1], list | tuple):
             args = self.masks(args, op)
-        inputs = _tensors((args, kwargs))
+            inputs = _tensors((args, kwargs))
         if name in _SOURCES and sum(t.numel() for t in inputs) <= KNOWN_LIMIT \
                 and any(self.value(t) is None for t in inputs):
             return self.compute(func, args, kwargs, op, pending=True, twin=on_meta)
@@ -219,12 +221,13 @@ class MetaMode(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's c
 
     def propagate(self, func: Any, args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> None:
         """The value of ``out`` when every input's value is known (and it is small)."""
-        outs = _tensors(out)
-        if not outs:
-            return
         known = [self.value(t) for t in inputs]
         bump = int(bool(func._schema.is_mutable))
-        if any(k is None for k in known) or torch.Tag.nondeterministic_seeded in func.tags:
+        unknown = any(k is None for k in known) or torch.Tag.nondeterministic_seeded in func.tags
+        if unknown and not (self.replay or bump):  # the common case on meta: nothing to record
+            return
+        outs = _tensors(out)
+        if unknown:
             for m in outs:  # unknown (an in-place op on a known tensor makes it unknown)
                 self.known.pop(m, None)
                 if m.device.type != "meta":
