@@ -29,6 +29,7 @@ def check(
     from paramscope.profiler.budget import check_budgets, parse_budget
     from paramscope.profiler.pipeline import measure
     from paramscope.profiler.render.check import CHECK, CheckView
+    from paramscope.cli.parse import SET_ORIGIN, parse_sets
     from paramscope.profiler.spec import load_spec
 
     need_format(CHECK, fmt)
@@ -36,7 +37,7 @@ def check(
         check_writable(output)
         budgets = [parse_budget(b) for b in budget]
         needs_macs = any(b.metric in ("macs", "flops") for b in budgets)
-        prof = measure(load_spec(config, sets or []), device=device, flops=flops if needs_macs else None,
+        prof = measure(load_spec(config, parse_sets(sets), origin=SET_ORIGIN), device=device, flops=flops if needs_macs else None,
                        seed=seed)
         results = check_budgets(prof, budgets)
         emit(CHECK.of(CheckView(prof.model, results)), fmt, output)

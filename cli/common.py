@@ -6,14 +6,14 @@ import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 
-from paramscope.profiler.errors import MetaUnsupported, OutputError, ParamscopeError
+from paramscope.profiler.errors import ArgumentError, MetaUnsupported, OutputError, ParamscopeError
 from paramscope.profiler.render.formats import Format, Kind, Report
 
 __all__ = [
@@ -57,13 +57,19 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 @contextlib.contextmanager
-def guarded(debug: bool = False) -> Iterator[None]:
-    """Turn ``ParamscopeError`` into one line and exit code 2 (re-raised with ``--debug``)."""
+def guarded(debug: bool = False, flags: Mapping[str, str] | None = None) -> Iterator[None]:
+    """Turn ``ParamscopeError`` into one line and exit code 2 (re-raised with ``--debug``).
+
+    The library names the parameter an ``ArgumentError`` is about (``carry``, ``steps``); the
+    message names the flag instead: ``flags[parameter]``, else ``--parameter``.
+    """
     try:
         yield
     except ParamscopeError as e:
         if debug:
             raise
+        if isinstance(e, ArgumentError):
+            fail(e.worded((flags or {}).get(e.argument) or "--" + e.argument.replace("_", "-")))
         fail(str(e) + ("; it may run with --device cpu" if isinstance(e, MetaUnsupported) else ""))
 
 

@@ -9,10 +9,10 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from paramscope.model_zoo import registry
+from paramscope.model_zoo.base import Family
 from paramscope.profiler.config import coerce_dataclass
 from paramscope.profiler.errors import ConfigError, ParamscopeError, UnknownModel
 from paramscope.profiler.paths import did_you_mean
@@ -50,13 +50,13 @@ class Built:
     """Seeds the build (cpu weights, example inputs) and the assumptions of a meta forward."""
 
 
-def resolve_family(spec: ModelSpec) -> tuple[ModuleType, Any, Any]:
-    """Import the spec's zoo family and validate ``args``/``inputs`` against its dataclasses."""
+def resolve_family(spec: ModelSpec) -> tuple[Family, Any, Any]:
+    """Load the spec's zoo family and validate ``args``/``inputs`` against its dataclasses."""
     assert spec.family is not None
-    module = registry.load_family(spec.family)
-    cfg = coerce_dataclass(module.Config, spec.args, "args", spec.where)
-    inputs = coerce_dataclass(module.Inputs, spec.inputs, "inputs", spec.where)
-    return module, cfg, inputs
+    family = registry.load_family(spec.family)
+    cfg = coerce_dataclass(family.config_class, spec.args, "args", spec.where)
+    inputs = coerce_dataclass(family.inputs_class, spec.inputs, "inputs", spec.where)
+    return family, cfg, inputs
 
 
 def _check_device(device: str) -> None:
@@ -82,11 +82,11 @@ def build(spec: ModelSpec, device: str = "meta", seed: int = 0) -> Built:
         torch.manual_seed(seed)
         if spec.family is None:
             return _build_target(spec, device, seed)
-        module, cfg, inputs = resolve_family(spec)
+        family, cfg, inputs = resolve_family(spec)
         with _placement(device):
-            model = module.build(cfg)
+            model = family.build(cfg)
         try:
-            kwargs = dict(module.example_inputs(cfg, inputs, device))
+            kwargs = dict(family.example_inputs(cfg, inputs, device))
         except ValueError as e:  # zoo convention: "<inputs key>: what is wrong"
             key = str(e).split(":", 1)[0].strip()
             raise ConfigError(f"{spec.where('inputs.' + key)}inputs.{e}") from None
