@@ -28,7 +28,7 @@ def audit(
     Example: paramscope audit rg_output_etth1 --only-flagged
     """
     from paramscope.profiler.build import build
-    from paramscope.profiler.flops import audit as run_audit
+    from paramscope.profiler.audit import audit as run_audit
     from paramscope.profiler.render.audit import AUDIT, AuditView
     from paramscope.cli.parse import SET_ORIGIN, parse_sets
     from paramscope.profiler.spec import load_spec

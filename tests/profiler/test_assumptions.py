@@ -148,9 +148,9 @@ def test_mixtral_runs_on_meta_with_the_cpu_total(impl: str | None) -> None:
             model = dm.mixtral(impl)
         ids = torch.randint(0, 1000, (1, 64), device=device)
         counts[device] = count_macs(model.eval(), (), {"input_ids": ids})
-    assert counts["meta"].total_macs == counts["cpu"].total_macs
     assert counts["meta"].macs == counts["cpu"].macs
-    if impl == "eager":
-        assert counts["meta"].total_macs == dm.mixtral_macs(64) == 142_475_264
+    assert counts["meta"].total_macs == dm.mixtral_macs(64) == 142_475_264
+    assert counts["meta"].uncounted == counts["cpu"].uncounted == ()
+    if impl == "eager":  # the nonzero loop reads the routing; _grouped_mm only its shape
         (routing,) = counts["meta"].assumptions
         assert (routing.op, routing.where, routing.count) == ("aten::topk", "model.layers.*.mlp.gate", 2)
