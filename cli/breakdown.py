@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
+from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.common import (
     DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
 )
@@ -30,6 +31,8 @@ def breakdown(
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
+    inputs: InputOpt = None,
+    fargs: ArgOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Break a model's parameters and MACs/FLOPs down by submodule.
@@ -54,7 +57,7 @@ def breakdown(
             raise _bad("--elementwise needs --flops torch")
         check_writable(output)
         extra = [("inputs.batch_size", batch_size)] if batch_size is not None else []
-        spec = load_spec(config, [*parse_sets(sets), *extra], origin=SET_ORIGIN)
+        spec = load_spec(config, [*parse_sets(sets), *extra, *entry_sets(inputs, fargs)], origin=SET_ORIGIN)
         if latency and device == "meta":
             raise _bad("--latency needs real tensors: pass --device cpu or --device cuda")
         if depth < 1 or (top is not None and top < 1):

@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
+from paramscope.cli.parse import SET_ORIGIN
 from paramscope.cli.common import DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit, guarded
 
 
@@ -16,6 +18,8 @@ def diff(
     device: DeviceOpt = "meta",
     seed: SeedOpt = 0,
     flops: Annotated[str, typer.Option("--flops", help="MAC backend: torch (default), fvcore, thop or none.")] = "torch",
+    inputs: InputOpt = None,
+    fargs: ArgOpt = None,
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     debug: DebugOpt = False,
@@ -32,7 +36,7 @@ def diff(
     with guarded(debug):
         check_writable(output)
         metric = None if flops == "none" else flops
-        a = measure(load_spec(base), device=device, flops=metric, seed=seed)
-        b = measure(load_spec(other), device=device, flops=metric, seed=seed)
+        a = measure(load_spec(base, entry_sets(inputs, fargs), origin=SET_ORIGIN), device=device, flops=metric, seed=seed)
+        b = measure(load_spec(other, entry_sets(inputs, fargs), origin=SET_ORIGIN), device=device, flops=metric, seed=seed)
         result = compare(a, b)
         emit(WHATIF.of(SweepView(result, module)), fmt, output)

@@ -14,7 +14,7 @@ from typing import Any
 from paramscope.model_zoo import registry
 from paramscope.model_zoo.base import Family
 from paramscope.profiler.config import coerce_dataclass
-from paramscope.profiler.errors import ConfigError, ParamscopeError, UnknownModel
+from paramscope.profiler.errors import ArgumentError, ConfigError, ParamscopeError, UnknownModel
 from paramscope.profiler.paths import did_you_mean
 from paramscope.profiler.spec import ModelSpec
 
@@ -63,9 +63,9 @@ def _check_device(device: str) -> None:
     import torch
 
     if device not in DEVICES:
-        raise ConfigError(f"--device {device}: expected one of {', '.join(DEVICES)}")
+        raise ArgumentError("device", device, f"expected one of {', '.join(DEVICES)}")
     if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA device is available here; use --device cpu or meta")
+        raise ArgumentError("device", "cuda", "no CUDA device is available here; use cpu or meta")
 
 
 def build(spec: ModelSpec, device: str = "meta", seed: int = 0) -> Built:
@@ -238,6 +238,8 @@ def _build_target(spec: ModelSpec, device: str, seed: int) -> Built:
                           "not an nn.Module (or (module, example_inputs))")
     if spec.inputs:
         kwargs = {name: _input_tensor(spec, name, desc, device) for name, desc in spec.inputs.items()}
+        if isinstance(example, dict):  # the factory's defaults, each overridden by name
+            kwargs = {**_to_device(example, device), **kwargs}
         args: tuple[Any, ...] = ()
         if not _accepts_keywords(model, kwargs):  # e.g. nn.Sequential.forward(input): pass in YAML order
             args, kwargs = tuple(kwargs.values()), {}

@@ -123,6 +123,28 @@ class Profile:
     config: Mapping[str, Any] = field(default_factory=dict)
     """The args and inputs the model was built from (after overrides)."""
 
+    def table(self, depth: int | None = 2, top: int | None = None, width: int | None = None) -> str:
+        """The breakdown table as text (what ``paramscope breakdown`` prints)."""
+        from paramscope.profiler.render.table import profile_text
+
+        return profile_text(self, depth=depth, top=top, width=width)
+
+    def to_markdown(self, depth: int | None = None) -> str:
+        """A GitHub markdown table with the footer lines."""
+        from paramscope.profiler.render.table import breakdown_markdown, select_rows
+
+        return breakdown_markdown(self, select_rows(self, depth=depth))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``paramscope.breakdown/1`` JSON document, as plain data."""
+        from paramscope.profiler.render.table import profile_to_dict
+
+        return profile_to_dict(self)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
     @cached_property
     def by_path(self) -> Mapping[str, ModuleStats]:
         """Every row by its path (built once, on first use)."""
