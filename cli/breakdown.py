@@ -23,6 +23,7 @@ def breakdown(
     flops: Annotated[str, typer.Option("--flops", help="MAC/FLOP backend: torch (default), fvcore, thop, or none.")] = "torch",
     backward: Annotated[bool, typer.Option("--backward", help="Also count the backward pass (torch backend).")] = False,
     elementwise: Annotated[bool, typer.Option("--elementwise", help="Also count output elements of element-wise ops (activations, norms, softmax; torch backend); not MACs.")] = False,
+    ops: Annotated[str | None, typer.Option("--ops", metavar="PATH", help="Also show which aten ops this submodule's MACs come from, e.g. --ops slot_fuse ('' for the whole model; torch backend).")] = None,
     latency: Annotated[bool, typer.Option("--latency", help="Time every submodule's forward (needs --device cpu or cuda).")] = False,
     repeats: Annotated[int, typer.Option("--repeats", help="Timed forward passes for --latency.")] = 20,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed forward passes before timing.")] = 3,
@@ -69,7 +70,9 @@ def breakdown(
         rows = render.select_rows(prof, depth=depth, top=top, sort=sort)  # type: ignore[arg-type]
         if sort == "tree" and top is None and not expand:
             rows = render.collapse_repeats(rows)
-        emit(BREAKDOWN.of(BreakdownView(prof, tuple(rows), lat, depth=depth, top=top)), fmt, output)
+        if ops is not None:
+            _check_ops(prof, ops, fmt)
+        emit(BREAKDOWN.of(BreakdownView(prof, tuple(rows), lat, depth=depth, top=top, ops=ops)), fmt, output)
 
 
 def _latency(built: Any, repeats: int, warmup: int, clock: str) -> Any:
@@ -79,6 +82,18 @@ def _latency(built: Any, repeats: int, warmup: int, clock: str) -> Any:
         raise _bad(f"--clock {clock}: expected wall or thread")
     return measure_latency(built.model, built.args, built.kwargs, device=built.device,
                            repeats=repeats, warmup=warmup, clock=Clock(clock))
+
+
+def _check_ops(prof: Any, path: str, fmt: Any) -> None:
+    """``--ops PATH`` needs per-op counts (torch backend), a real submodule and a format with room for it."""
+    from paramscope.profiler.paths import did_you_mean
+
+    if prof.flops_backend != "torch":
+        raise _bad("--ops needs --flops torch (the backend that sees aten ops)")
+    if path and path not in prof.by_path:
+        raise _bad(f"--ops {path}: no such submodule{did_you_mean(path, [m.path for m in prof.modules if m.path])}")
+    if str(fmt) == "csv":
+        raise _bad("--ops has no csv form: use --format table, md or json")
 
 
 def _bad(message: str) -> Exception:
