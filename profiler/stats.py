@@ -36,11 +36,22 @@ class ModuleStats:
     """True for a direct-parameter row (e.g. ``output_hgate_bias``)."""
     elementwise: int | None = None
     """Inclusive output elements of element-wise ops (``--elementwise``); not MACs, not in FLOPs."""
+    bytes: int | None = None
+    """Inclusive bytes moved by the ops of one forward (``--bytes``; model in ``profiler/bytes.py``)."""
+    roofline_ms: float | None = None
+    """Roofline time on a hardware (``--hardware``): per op max(FLOPs/peak, bytes/bandwidth), summed."""
+    bound: str | None = None
+    """``"compute"`` or ``"memory"``: what limits most of ``roofline_ms`` (``--hardware``)."""
 
     @property
     def flops(self) -> int | None:
         """FLOPs = 2 x MACs (one multiply plus one add per MAC)."""
         return None if self.macs is None else 2 * self.macs
+
+    @property
+    def intensity(self) -> float | None:
+        """Arithmetic intensity, FLOPs per byte moved (None unless both are measured and bytes > 0)."""
+        return _intensity(self.flops, self.bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +105,24 @@ class Totals:
     """MACs of one backward pass (``--backward``), when the backend could measure it."""
     elementwise: int | None = None
     """Output elements of element-wise ops in one forward (``--elementwise``), when measured."""
+    bytes: int | None = None
+    """Bytes moved by one forward (``--bytes``), when measured."""
+    roofline_ms: float | None = None
+    """Roofline time of one forward on the ``--hardware``."""
+    bound: str | None = None
 
     @property
     def flops(self) -> int | None:
         return None if self.macs is None else 2 * self.macs
+
+    @property
+    def intensity(self) -> float | None:
+        """FLOPs per byte moved, for the whole model."""
+        return _intensity(self.flops, self.bytes)
+
+
+def _intensity(flops: int | None, moved: int | None) -> float | None:
+    return None if flops is None or not moved else flops / moved
 
 
 @dataclass(frozen=True)
@@ -122,6 +147,8 @@ class Profile:
     preset_of: str | None = None
     config: Mapping[str, Any] = field(default_factory=dict)
     """The args and inputs the model was built from (after overrides)."""
+    roofline: Any = None
+    """A ``paramscope.profiler.roofline.Roofline`` when a ``--hardware`` was given (per-module detail)."""
     op_macs: Mapping[str, Mapping[str, int]] = field(default_factory=dict, repr=False)
     """Inclusive MACs per path and aten op, where the backend sees ops (torch); see ``ops_of``."""
 
