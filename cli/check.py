@@ -8,7 +8,7 @@ import typer
 
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
+    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
 )
 
 if TYPE_CHECKING:
@@ -19,6 +19,7 @@ def check(
     config: Annotated[str, typer.Argument(help="A config YAML, a preset name or a zoo family.")],
     budget: Annotated[list[str], typer.Option("--budget", "-b", help="METRIC<=AMOUNT for the model or PATH.METRIC<=AMOUNT for a submodule; metrics: params, trainable, macs, flops; memory: peak<=16GB (simulated inference peak), train.peak<=16GB (fp32 Adam step). Repeatable.")],
     device: DeviceOpt = "meta",
+    seed: SeedOpt = 0,
     flops: Annotated[str, typer.Option("--flops", help="MAC backend: torch (default), fvcore or thop.")] = "torch",
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
@@ -43,7 +44,7 @@ def check(
         budgets = [parse_budget(b) for b in budget]
         needs_macs = any(b.metric in ("macs", "flops") for b in budgets)
         spec = load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN)
-        prof = measure(spec, device=device, flops=flops if needs_macs else None)
+        prof = measure(spec, device=device, flops=flops if needs_macs else None, seed=seed)
         results = check_budgets(prof, budgets, _memory_peaks(spec, device, memory_budgets(budgets)))
         emit(CHECK.of(CheckView(prof.model, results)), fmt, output)
     if not all(r.ok for r in results):

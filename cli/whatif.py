@@ -10,10 +10,10 @@ import typer
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.parse import SET_ORIGIN
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit, guarded, stderr_console,
+    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit, guarded, need_format, stderr_console,
     write_atomic,
 )
-from paramscope.cli.knobs import knob_grid, with_knob_flags
+from paramscope.cli.knobs import knob_grid, parse_values, with_knob_flags
 
 
 @with_knob_flags
@@ -26,9 +26,13 @@ def whatif(
     workload: Annotated[list[str] | None, typer.Option("--workload", help="Treat this --set key as a workload knob. Repeatable.")] = None,
     module: Annotated[str | None, typer.Option("--module", help="Follow one submodule across the grid, e.g. slot_fuse.score_mlp.")] = None,
     device: DeviceOpt = "meta",
+    seed: SeedOpt = 0,
     flops: Annotated[str, typer.Option("--flops", help="MAC backend for the MACs columns: torch (default), fvcore, thop or none.")] = "torch",
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
+    hardware: Annotated[str | None, typer.Option("--hardware", help="Predict forward time instead: comma-separated hardware (h100-sxm,l4,cpu or a YAML), roofline per op.")] = None,
+    dtype: Annotated[str | None, typer.Option("--dtype", help="With --hardware: comma-separated precisions, e.g. bf16,fp32 (default: as the model runs).")] = None,
+    fusion: Annotated[str, typer.Option("--fusion", help="With --hardware: none or elementwise (element-wise ops folded into their producer).")] = "none",
     plot: Annotated[Path | None, typer.Option("--plot", help="Also write a PNG chart (stacked parameters by submodule).")] = None,
     debug: DebugOpt = False,
     **knob_flags: str | None,
@@ -54,10 +58,15 @@ def whatif(
         check_writable(plot)
         spec = load_spec(config, entry_sets(inputs, fargs), origin=SET_ORIGIN)
         knobs = knob_grid(spec, knob_flags, knob or [], sets or [])
-        if not knobs:
+        if not knobs and hardware is None:
             raise ConfigError("give at least one knob to vary, e.g. --rank 192,384 or --set d_model=256,512")
         axes = make_axes(spec, knobs, workload or [])
-        measure_fn = partial(measure, device=device, flops=None if flops == "none" else flops)
+        if hardware is not None:
+            _predict(spec, axes, hardware, dtype, fusion, device, fmt, output)
+            return
+        if dtype is not None or fusion != "none":
+            raise ConfigError("--dtype and --fusion need --hardware (e.g. --hardware h100-sxm,l4 --dtype bf16,fp32)")
+        measure_fn = partial(measure, device=device, flops=None if flops == "none" else flops, seed=seed)
         sweep = _run(spec, axes, measure_fn, run_sweep)
         if module is not None:
             _check_module(sweep.base, module)
@@ -65,6 +74,31 @@ def whatif(
             write_atomic(plot, render.sweep_plot(sweep))
             stderr_console().print(f"wrote {plot}", markup=False)
         emit(render.WHATIF.of(render.SweepView(sweep, module)), fmt, output)
+
+
+def _predict(spec: Any, axes: Any, hardware: str, dtype: str | None, fusion: str, device: str,
+             fmt: OutputFormat, output: Path | None) -> None:
+    """``--hardware``: predicted forward time per knob value x hardware x precision."""
+    from paramscope.profiler.bytes import Fusion
+    from paramscope.profiler.errors import ConfigError
+    from paramscope.profiler.hardware import load_hardware
+    from paramscope.profiler.memory import Precision
+    from paramscope.profiler.predict import predict_grid
+    from paramscope.profiler.render import roofline as render
+
+    if fusion not in ("none", "elementwise"):
+        raise ConfigError(f"--fusion {fusion}: expected none or elementwise")
+    machines = [load_hardware(h) for h in parse_values(hardware, "--hardware", str)]
+    precisions: list[Precision | None] = [None]
+    if dtype is not None:
+        names = [str(d) for d in parse_values(dtype, "--dtype", str)]
+        bad = [d for d in names if d not in {p.value for p in Precision}]
+        if bad:
+            raise ConfigError(f"--dtype {bad[0]}: expected one of {', '.join(p.value for p in Precision)}")
+        precisions = [Precision(d) for d in names]
+    need_format(render.PREDICT, fmt)
+    grid = predict_grid(spec, axes, machines, precisions, fusion=Fusion(fusion), device=device)
+    emit(render.PREDICT.of(grid), fmt, output)
 
 
 def _check_module(base: Any, module: str) -> None:

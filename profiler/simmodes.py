@@ -272,8 +272,8 @@ def gru_as_on_cpu() -> Iterator[None]:
                 fq.suspended -= 1
         return original(*args, **kwargs)
 
-    _VF.gru = gru  # type: ignore[attr-defined]  # _VF resolves attributes lazily; an instance one wins
+    _VF.gru = gru
     try:
         yield
     finally:
-        del _VF.gru  # type: ignore[attr-defined]
+        del _VF.gru

@@ -62,3 +62,17 @@ def test_python_api_example_runs_and_prints_what_the_readme_shows(monkeypatch, c
     monkeypatch.setenv("COLUMNS", "100")
     exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - the README's own example
     _same(_block_after("## Python API"), capsys.readouterr().out)
+
+
+def _wide(*args: str) -> str:
+    res = CliRunner().invoke(app, list(args), env={"COLUMNS": "140"})
+    assert res.exit_code == 0, res.output
+    return res.stdout
+
+
+def test_roofline_examples_are_current() -> None:
+    for marker in ("$ paramscope breakdown gru_router_spectra --hardware", "$ paramscope whatif selective_lm --hardware"):
+        at = README.index(marker)
+        block = README[at:README.index("\n```", at)]
+        command = block.splitlines()[0]
+        _same("\n".join(block.splitlines()[1:]), _wide(*command.split()[2:]))
