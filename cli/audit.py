@@ -7,12 +7,13 @@ from typing import Annotated
 import typer
 
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
-from paramscope.cli.common import DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format
+from paramscope.cli.common import DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format
 
 
 def audit(
     config: Annotated[str, typer.Argument(help="A config YAML, a preset name or a zoo family.")],
     device: DeviceOpt = "meta",
+    seed: SeedOpt = 0,
     backends: Annotated[str, typer.Option("--backends", help="Comma-separated backends to compare.")] = "torch,fvcore,thop",
     only_flagged: Annotated[bool, typer.Option("--only-flagged", help="Show only modules where the backends disagree by more than 1%.")] = False,
     fmt: FormatOpt = OutputFormat.TABLE,
@@ -38,11 +39,11 @@ def audit(
     need_format(AUDIT, fmt)
     with guarded(debug):
         check_writable(output)
-        built = build(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN), device)
+        built = build(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN), device, seed)
         names = [b.strip() for b in backends.split(",") if b.strip()]
         from paramscope.profiler.flops import backend_for
 
         for name in names:
             backend_for(name)  # an unknown name is a one-line error before any work
-        report = run_audit(built.model, built.args, built.kwargs, names)
+        report = run_audit(built.model, built.args, built.kwargs, names, seed=built.seed)
         emit(AUDIT.of(AuditView(report, only_flagged)), fmt, output)

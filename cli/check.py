@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
+    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
 )
+
+if TYPE_CHECKING:
+    from paramscope.profiler.spec import ModelSpec
 
 
 def check(
     config: Annotated[str, typer.Argument(help="A config YAML, a preset name or a zoo family.")],
-    budget: Annotated[list[str], typer.Option("--budget", "-b", help="METRIC<=AMOUNT for the model or PATH.METRIC<=AMOUNT for a submodule (also >=, <, >; quote it for the shell); metrics: params, trainable, macs, flops, latency_ms (whole model, --device cpu). Repeatable.")],
+    budget: Annotated[list[str], typer.Option("--budget", "-b", help="METRIC<=AMOUNT for the model or PATH.METRIC<=AMOUNT for a submodule (also >=, <, >; quote it for the shell); metrics: params, trainable, macs, flops; memory: peak<=16G (simulated inference peak), train.peak<=16G (fp32 Adam step); latency_ms (whole model, --device cpu). Repeatable.")],
     device: DeviceOpt = "meta",
+    seed: SeedOpt = 0,
     flops: Annotated[str, typer.Option("--flops", help="MAC backend: torch (default), fvcore or thop.")] = "torch",
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
@@ -28,7 +32,7 @@ def check(
 
     Example: paramscope check rg_output_etth1 -b 'params<=11M' -b 'slot_fuse.params<=2M' -b 'macs<1G'
     """
-    from paramscope.profiler.budget import check_budgets
+    from paramscope.profiler.budget import check_budgets, memory_budgets
     from paramscope.profiler.pipeline import measure
     from paramscope.profiler.render.check import CHECK, CheckView
     from paramscope.cli.parse import SET_ORIGIN, parse_budget, parse_sets
@@ -40,15 +44,29 @@ def check(
         budgets = [parse_budget(b) for b in budget]
         needs_macs = any(b.metric in ("macs", "flops") for b in budgets)
         spec = load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN)
-        prof = measure(spec, device=device, flops=flops if needs_macs else None)
-        measured = _latency(spec, device) if any(b.metric == "latency_ms" for b in budgets) else {}
+        prof = measure(spec, device=device, flops=flops if needs_macs else None, seed=seed)
+        measured: dict[str, float] = dict(_memory_peaks(spec, device, memory_budgets(budgets)))
+        if any(b.metric == "latency_ms" for b in budgets):
+            measured.update(_latency(spec, device))
         results = check_budgets(prof, budgets, measured)
         emit(CHECK.of(CheckView(prof.model, results)), fmt, output)
     if not all(r.ok for r in results):
         raise typer.Exit(1)
 
 
-def _latency(spec: object, device: str) -> dict[str, float]:
+def _memory_peaks(spec: ModelSpec, device: str, wanted: tuple[str, ...]) -> dict[str, int]:
+    """The simulated peaks the memory budgets need (fp32; ``train.peak``: two Adam steps)."""
+    if not wanted:
+        return {}
+    from paramscope.profiler.build import build
+    from paramscope.profiler.memory import Optimizer, Precision, plan_memory
+
+    built = build(spec, device)
+    return {key: plan_memory(built.model, built.args, built.kwargs, dtype=Precision.FP32, device=device,
+                             train=Optimizer.ADAM if key == "train.peak" else None).peak_bytes for key in wanted}
+
+
+def _latency(spec: ModelSpec, device: str) -> dict[str, float]:
     """The whole model's median forward time (20 timed calls) for ``latency_ms`` budgets."""
     from paramscope.profiler.build import build
     from paramscope.profiler.errors import ConfigError
@@ -56,6 +74,6 @@ def _latency(spec: object, device: str) -> dict[str, float]:
 
     if device == "meta":
         raise ConfigError("--budget latency_ms: needs a real device, e.g. --device cpu")
-    built = build(spec, device)  # type: ignore[arg-type]
+    built = build(spec, device)
     report = measure_latency(built.model, built.args, built.kwargs, device=device)
     return {"latency_ms": report.total_ms.median_ms}

@@ -13,11 +13,11 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from paramscope.profiler.errors import ArgumentError, OutputError, ParamscopeError
+from paramscope.profiler.errors import ArgumentError, MetaUnsupported, OutputError, ParamscopeError
 from paramscope.profiler.render.formats import Format, Kind, Report
 
 __all__ = [
-    "OutputFormat", "DebugOpt", "SetOpt", "DeviceOpt", "FormatOpt", "OutputOpt",
+    "OutputFormat", "DebugOpt", "SetOpt", "DeviceOpt", "SeedOpt", "FormatOpt", "OutputOpt",
     "fail", "guarded", "check_writable", "write_atomic", "emit", "need_format", "show",
     "stdout_console", "stderr_console",
 ]
@@ -32,6 +32,8 @@ SetOpt = Annotated[
     typer.Option("--set", "-s", help="Override a config key, e.g. --set pred_len=720 or --set slot_fuse.hidden=512. Repeatable."),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", "-d", help="meta (default: no weights allocated), cpu or cuda.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seeds example inputs, cpu weights and what a meta forward must assume "
+                                      "(MoE routing, `if tensor:`); the assumptions are listed under the table.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table (Rich), md, csv or json.")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file (atomically) instead of stdout.")]
 
@@ -68,7 +70,7 @@ def guarded(debug: bool = False, flags: Mapping[str, str] | None = None) -> Iter
             raise
         if isinstance(e, ArgumentError):
             fail(e.worded((flags or {}).get(e.argument) or "--" + e.argument.replace("_", "-")))
-        fail(str(e))
+        fail(str(e) + ("; it may run with --device cpu" if isinstance(e, MetaUnsupported) else ""))
 
 
 def check_writable(path: Path | None) -> None:

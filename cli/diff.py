@@ -8,7 +8,7 @@ import typer
 
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.parse import SET_ORIGIN
-from paramscope.cli.common import DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit, guarded
+from paramscope.cli.common import DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit, guarded
 
 
 def diff(
@@ -16,6 +16,7 @@ def diff(
     other: Annotated[str, typer.Argument(help="The config to compare with it.")],
     module: Annotated[str | None, typer.Option("--module", help="Also list every changed submodule under this one, with both values.")] = None,
     device: DeviceOpt = "meta",
+    seed: SeedOpt = 0,
     flops: Annotated[str, typer.Option("--flops", help="MAC backend: torch (default), fvcore, thop or none.")] = "torch",
     inputs: InputOpt = None,
     fargs: ArgOpt = None,
@@ -38,8 +39,8 @@ def diff(
     with guarded(debug):
         check_writable(output)
         metric = None if flops == "none" else flops
-        a = measure(load_spec(base, entry_sets(inputs, fargs), origin=SET_ORIGIN), device=device, flops=metric)
-        b = measure(load_spec(other, entry_sets(inputs, fargs), origin=SET_ORIGIN), device=device, flops=metric)
+        a = measure(load_spec(base, entry_sets(inputs, fargs), origin=SET_ORIGIN), device=device, flops=metric, seed=seed)
+        b = measure(load_spec(other, entry_sets(inputs, fargs), origin=SET_ORIGIN), device=device, flops=metric, seed=seed)
         if module is not None:
             check_module(a, module)
         result = compare(a, b)

@@ -8,7 +8,7 @@ import typer
 
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
+    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
 )
 
 CarryOpt = Annotated[list[str] | None, typer.Option("--carry", "-c", help="OUTPUT_PATH=KEYWORD: feed this output back as this forward keyword, e.g. 1.updated_memory=memory (tuple index, then dict key). Repeatable or comma-separated. Default: the zoo family's carry (paramscope zoo show NAME).")]
@@ -21,6 +21,7 @@ def steps(
     detach: Annotated[bool, typer.Option("--detach", help="Also rerun with the carried values .detach()-ed (the fix).")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if the graph grows from step to step.")] = False,
     device: DeviceOpt = "meta",
+    seed: SeedOpt = 0,
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
@@ -54,7 +55,7 @@ def steps(
             raise ConfigError(f"--carry: missing for {spec.name}; name the outputs fed back to the next step, "
                               f"e.g. --carry 1.state=state (defaults exist for: {with_carry})")
         links = parse_carry(carry) if carry else dict(family.carry if family else ())
-        built = build(spec, device)
+        built = build(spec, device, seed)
         reports = [trace_steps(built.model, built.args, built.kwargs, links, n_steps, detach=d,
                                output_names=family.outputs if family else ()) for d in ((False, True) if detach else (False,))]
         emit(render.STEPS.of(render.StepsView(spec.name, reports)), fmt, output)

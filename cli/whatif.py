@@ -10,7 +10,7 @@ import typer
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.parse import SET_ORIGIN
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit, guarded, need_format, stderr_console,
+    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit, guarded, need_format, stderr_console,
     write_atomic,
 )
 from paramscope.cli.knobs import knob_grid, parse_values, with_knob_flags
@@ -27,6 +27,7 @@ def whatif(
     dim: Annotated[list[str] | None, typer.Option("--dim", metavar="INPUT.AXIS=V1,V2", help="A workload axis of a target: model's input shape: --dim x.1=96,336,720 (axis 1 of input x). Repeatable.")] = None,
     module: Annotated[str | None, typer.Option("--module", help="Follow one submodule across the grid, e.g. slot_fuse.score_mlp.")] = None,
     device: DeviceOpt = "meta",
+    seed: SeedOpt = 0,
     flops: Annotated[str, typer.Option("--flops", help="MAC backend for the MACs columns: torch (default), fvcore, thop or none.")] = "torch",
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
@@ -34,6 +35,7 @@ def whatif(
     dtype: Annotated[str | None, typer.Option("--dtype", help="With --hardware: comma-separated precisions, e.g. bf16,fp32 (default: as the model runs).")] = None,
     fusion: Annotated[str, typer.Option("--fusion", help="With --hardware: none or elementwise (element-wise ops folded into their producer).")] = "none",
     plot: Annotated[Path | None, typer.Option("--plot", help="Also write a PNG chart (stacked parameters by submodule).")] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", help="Worker processes measuring variants (default: the cores, capped by memory; 1 for grids under 8 configurations). Results are the same with any N.")] = None,
     debug: DebugOpt = False,
     **knob_flags: str | None,
 ) -> None:
@@ -68,8 +70,8 @@ def whatif(
             return
         if dtype is not None or fusion != "none":
             raise ConfigError("--dtype and --fusion need --hardware (e.g. --hardware h100-sxm,l4 --dtype bf16,fp32)")
-        measure_fn = partial(measure, device=device, flops=None if flops == "none" else flops)
-        sweep = _run(spec, axes, measure_fn, run_sweep)
+        measure_fn = partial(measure, device=device, flops=None if flops == "none" else flops, seed=seed)
+        sweep = _run(spec, axes, measure_fn, partial(run_sweep, jobs=_jobs(jobs, axes)))
         if module is not None:
             check_module(sweep.base, module)
         if plot is not None:
@@ -78,6 +80,17 @@ def whatif(
         emit(render.WHATIF.of(render.SweepView(sweep, module)), fmt, output)
     if all(v.status != "ok" for v in sweep.variants):
         raise typer.Exit(1)  # nothing could be measured: a CI job should notice
+
+
+def _jobs(jobs: int | None, axes: Any) -> int:
+    import math
+
+    from paramscope.profiler.errors import ConfigError
+    from paramscope.profiler.parallel import default_jobs
+
+    if jobs is not None and jobs < 1:
+        raise ConfigError(f"--jobs {jobs}: expected at least 1")
+    return default_jobs(math.prod(len(a.values) for a in axes)) if jobs is None else jobs
 
 
 def _predict(spec: Any, axes: Any, hardware: str, dtype: str | None, fusion: str, device: str,

@@ -10,16 +10,19 @@ from enum import StrEnum
 from paramscope.profiler.errors import ArgumentError
 from paramscope.profiler.stats import Profile
 
-__all__ = ["METRICS", "WHOLE_MODEL_METRICS", "Op", "Budget", "BudgetResult", "check_budgets"]
+__all__ = ["METRICS", "MEMORY_BUDGETS", "WHOLE_MODEL_METRICS", "Op", "Budget", "BudgetResult", "check_budgets",
+           "memory_budgets"]
 
-METRICS = ("params", "macs", "flops", "trainable", "latency_ms")
-"""What a budget can limit."""
+METRICS = ("params", "macs", "flops", "trainable", "peak", "latency_ms")
+"""What a budget can limit (``peak``: bytes, as ``peak`` or ``train.peak``)."""
+MEMORY_BUDGETS = ("peak", "train.peak")
+"""Memory budgets: the simulated inference peak and the fp32 Adam training step's peak, in bytes."""
 WHOLE_MODEL_METRICS = ("latency_ms",)
-"""Metrics measured for the whole model only (no ``path.``), passed to ``check_budgets`` as ``measured``."""
+"""Metrics measured for the whole model only (no ``path.``), passed to ``check_budgets`` in ``measured``."""
 
 
 class Op(StrEnum):
-    """How a measured value must compare with the limit (longest spellings first for parsing)."""
+    """How a measured value must compare with the limit."""
 
     LE = "<="
     GE = ">="
@@ -56,6 +59,8 @@ class BudgetResult:
 
 
 def _value(profile: Profile, budget: Budget, measured: Mapping[str, float]) -> int | float | None:
+    if budget.metric == "peak":
+        return measured.get(f"{budget.path}.peak" if budget.path else "peak")
     if budget.metric in WHOLE_MODEL_METRICS:
         if budget.path:
             raise ArgumentError("budgets", budget.text, f"{budget.metric} is measured for the whole model only")
@@ -76,10 +81,17 @@ def _value(profile: Profile, budget: Budget, measured: Mapping[str, float]) -> i
     return values[budget.metric]
 
 
-def check_budgets(profile: Profile, budgets: Sequence[Budget],
-                  measured: Mapping[str, float] | None = None) -> tuple[BudgetResult, ...]:
+def memory_budgets(budgets: Sequence[Budget]) -> tuple[str, ...]:
+    """The memory figures the budgets need: ``peak`` and/or ``train.peak``."""
+    wanted = {f"{b.path}.peak" if b.path else "peak" for b in budgets if b.metric == "peak"}
+    return tuple(k for k in MEMORY_BUDGETS if k in wanted)
+
+
+def check_budgets(profile: Profile, budgets: Sequence[Budget], measured: Mapping[str, float] | None = None,
+                  ) -> tuple[BudgetResult, ...]:
     """Each budget with its measured value (``ok`` is False when it fails, or was not measured).
 
-    ``measured`` holds the whole-model figures a Profile does not carry (``latency_ms``).
+    ``measured`` holds the figures a Profile does not carry: the simulated peaks (``peak``,
+    ``train.peak``) the memory budgets compare with, and ``latency_ms``.
     """
     return tuple(BudgetResult(b, _value(profile, b, measured or {})) for b in budgets)
