@@ -94,7 +94,7 @@ def test_check_memory_budgets() -> None:
     # rg_output_etth1: fp32 Adam step peak 191,114,704 B (the 191.1 MB), inference far below
     res = runner.invoke(app, ["check", "rg_output_etth1", "-b", "peak<=16GB", "-b", "train.peak<=190MB"])
     assert res.exit_code == 1, res.output
-    assert "ok   peak<=16GB" in res.stdout and "OVER train.peak<=190MB: 191,114,704" in res.stdout
+    assert "ok   peak<=16GB" in res.stdout and "FAIL train.peak<=190MB: 191,114,704" in res.stdout
     res = runner.invoke(app, ["check", "rg_output_etth1", "-b", "train.peak<=0.2GiB"])
     assert res.exit_code == 0, res.output  # 0.2 * 2**30 = 214,748,365
     res = runner.invoke(app, ["check", "rg_output_etth1", "-b", "encoder.peak<=1GB"])
