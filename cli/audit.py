@@ -7,7 +7,10 @@ from typing import Annotated
 
 import typer
 
-from paramscope.cli.common import DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded
+from paramscope.cli.boundary import about
+from paramscope.cli.common import (
+    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit, guarded,
+)
 
 
 def audit(
@@ -18,6 +21,7 @@ def audit(
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
+    timeout: TimeoutOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Count MACs with every backend (torch, fvcore, thop) and compare them per module.
@@ -32,16 +36,20 @@ def audit(
     from paramscope.profiler.render.audit import audit_to_dict, render_audit
     from paramscope.profiler.spec import load_spec
 
-    with guarded(debug):
-        check_writable(output)
-        built = build(load_spec(config, sets or []), device)
+    with guarded(debug, timeout):
+        check_writable(output, config)
         names = [b.strip() for b in backends.split(",") if b.strip()]
+        if not names:
+            from paramscope.profiler.errors import ConfigError
+
+            raise ConfigError(f"--backends {backends!r}: name at least one backend, e.g. --backends torch,fvcore")
         from paramscope.profiler.flops import backend_for
 
         for name in names:
             backend_for(name)  # an unknown name is a one-line error before any work
+        built = build(about(load_spec(config, sets or [])), device)
         report = run_audit(built.model, built.args, built.kwargs, names)
         if fmt is OutputFormat.JSON:
-            emit(json.dumps(audit_to_dict(report), indent=2) + "\n", output)
+            emit(json.dumps(audit_to_dict(report), indent=2) + "\n", output, config)
         else:
-            emit(render_audit(report, only_flagged=only_flagged), output)
+            emit(render_audit(report, only_flagged=only_flagged), output, config)

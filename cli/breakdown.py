@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
+from paramscope.cli.boundary import about
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded,
+    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit, guarded,
 )
 
 
@@ -30,6 +31,7 @@ def breakdown(
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
+    timeout: TimeoutOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Break a model's parameters and MACs/FLOPs down by submodule.
@@ -44,14 +46,14 @@ def breakdown(
     from paramscope.profiler.render import table as render
     from paramscope.profiler.spec import load_spec
 
-    with guarded(debug):
+    with guarded(debug, timeout):
         if sort not in ("tree", "params", "macs", "name"):
             raise _bad(f"--sort {sort}: expected tree, params, macs or name")
         if elementwise and flops != "torch":
             raise _bad("--elementwise needs --flops torch")
-        check_writable(output)
+        check_writable(output, config)
         extra = [f"inputs.batch_size={batch_size}"] if batch_size is not None else []
-        spec = load_spec(config, [*(sets or []), *extra])
+        spec = about(load_spec(config, [*(sets or []), *extra]))
         if latency and device == "meta":
             raise _bad("--latency needs real tensors: pass --device cpu or --device cuda")
         if latency and fmt is OutputFormat.CSV:
@@ -71,19 +73,19 @@ def breakdown(
                 from paramscope.profiler.render.latency import latency_to_dict
 
                 doc["latency"] = latency_to_dict(lat)
-            emit(json.dumps(doc, indent=2) + "\n", output)
+            emit(json.dumps(doc, indent=2) + "\n", output, config)
         elif fmt is OutputFormat.CSV:
-            emit(render.breakdown_csv(prof, rows), output)
+            emit(render.breakdown_csv(prof, rows), output, config)
         elif fmt is OutputFormat.MD:
             latency_md = "" if lat is None else "\n" + str(_latency_part(lat, depth, top, markdown=True))
-            emit(render.breakdown_markdown(prof, rows) + latency_md, output)
+            emit(render.breakdown_markdown(prof, rows) + latency_md, output, config)
         else:
             from rich.console import Group
 
             parts = [render.breakdown_table(prof, rows)]
             if lat is not None:
                 parts.append(_latency_part(lat, depth, top, markdown=False))
-            emit(Group(*parts), output)
+            emit(Group(*parts), output, config)
 
 
 def _latency_part(lat: Any, depth: int, top: int | None, *, markdown: bool) -> Any:

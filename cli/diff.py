@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from paramscope.cli.common import DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit_sweep, guarded
+from paramscope.cli.boundary import about
+from paramscope.cli.common import (
+    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, TimeoutOpt, check_writable, emit_sweep, guarded,
+)
 
 
 def diff(
@@ -17,6 +20,7 @@ def diff(
     flops: Annotated[str, typer.Option("--flops", help="MAC backend: torch (default), fvcore, thop or none.")] = "torch",
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
+    timeout: TimeoutOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Compare two models: total params and MACs, and every submodule that differs.
@@ -27,10 +31,25 @@ def diff(
     from paramscope.profiler.spec import load_spec
     from paramscope.profiler.sweep import compare
 
-    with guarded(debug):
-        check_writable(output)
+    with guarded(debug, timeout):
+        check_writable(output, base, other)
         metric = None if flops == "none" else flops
-        a = measure(load_spec(base), device=device, flops=metric)
-        b = measure(load_spec(other), device=device, flops=metric)
+        a = measure(about(load_spec(base)), device=device, flops=metric)
+        b = measure(about(load_spec(other)), device=device, flops=metric)
+        if module is not None:
+            _check_module(a, b, module)
         result = compare(a, b)
-        emit_sweep(result, fmt, module, output)
+        emit_sweep(result, fmt, module, output, base, other)
+
+
+def _check_module(a: Any, b: Any, module: str) -> None:
+    """``--module`` must name a submodule of at least one of the two models."""
+    import difflib
+
+    from paramscope.profiler.errors import ConfigError
+
+    names = sorted({m.path for p in (a, b) for m in p.modules if m.path and not m.is_param})
+    if module not in names:
+        close = difflib.get_close_matches(module, names, n=1)
+        raise ConfigError(f"--module {module}: no such submodule in either model"
+                          + (f"; did you mean '{close[0]}'?" if close else ""))

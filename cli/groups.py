@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
+from paramscope.cli.boundary import about
 from paramscope.cli.common import (
-    DebugOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, stderr_console,
+    DebugOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit, guarded, stderr_console,
 )
 
 GroupOpt = Annotated[list[str], typer.Option("--group", "-g", help="NAME=keyword1,keyword2: a group and its name keywords. Repeatable; the first matching group wins.")]
@@ -25,6 +26,7 @@ def groups(
     fmt: GroupsFormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
+    timeout: TimeoutOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Split parameters into groups by name keywords, as optimizer param groups are built.
@@ -40,22 +42,22 @@ def groups(
     from paramscope.profiler.render import groups as render
     from paramscope.profiler.spec import load_spec
 
-    with guarded(debug):
+    with guarded(debug, timeout):
         if fmt is OutputFormat.CSV:
             raise ConfigError("--format csv: expected table, md or json")
-        check_writable(output)
+        check_writable(output, config)
         parsed = [parse_group(item) for item in group]
         duplicate = next((n for i, (n, _) in enumerate(parsed) if n in dict(parsed[:i])), None)
         if duplicate is not None:
             raise ConfigError(f"--group {duplicate}: given twice; put all its keywords in one --group")
-        built = build(load_spec(config, sets or []), "meta")
+        built = build(about(load_spec(config, sets or [])), "meta")
         report = group_parameters(built.model, dict(parsed), rest)
         if fmt is OutputFormat.JSON:
-            emit(json.dumps({**render.groups_to_dict(report), "model": built.spec.name}, indent=2) + "\n", output)
+            emit(json.dumps({**render.groups_to_dict(report), "model": built.spec.name}, indent=2) + "\n", output, config)
         elif fmt is OutputFormat.MD:
-            emit(render.groups_markdown(report), output)
+            emit(render.groups_markdown(report), output, config)
         else:
-            emit(render.groups_table(report, title=f"Parameter groups: {built.spec.name}"), output)
+            emit(render.groups_table(report, title=f"Parameter groups: {built.spec.name}"), output, config)
     for line in render.warning_lines(report):
         stderr_console().print(line, markup=False, soft_wrap=True, style="bold yellow" if line.startswith("warning") else None)
     if strict and not report.clean:

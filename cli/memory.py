@@ -8,8 +8,9 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from paramscope.cli.boundary import about
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded,
+    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit, guarded,
 )
 
 _E = TypeVar("_E", bound=StrEnum)
@@ -25,6 +26,7 @@ def memory(
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
+    timeout: TimeoutOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Memory by precision: weights, gradients, optimizer state, saved activations (measured).
@@ -46,9 +48,11 @@ def memory(
         except ValueError:
             raise ConfigError(f"{label} {value}: expected one of {', '.join(e.value for e in enum)}") from None
 
-    with guarded(debug):
-        check_writable(output)
+    with guarded(debug, timeout):
+        check_writable(output, config)
         dtypes = [choice(Precision, d, "--dtype") for d in dtype.split(",") if d.strip()]
+        if not dtypes:
+            raise ConfigError(f"--dtype {dtype!r}: give at least one of {', '.join(p.value for p in Precision)}")
         optimizer = choice(Optimizer, train, "--train") if train else None
         plan: dict[str, Precision] = {}
         for item in keep or []:
@@ -56,7 +60,7 @@ def memory(
             if not sep or not path:
                 raise ConfigError(f"--keep {item}: expected PRECISION:PATH, e.g. --keep fp32:load_balancer")
             plan[path] = choice(Precision, prec, "--keep")
-        built = build(load_spec(config, sets or []), device)
+        built = build(about(load_spec(config, sets or [])), device)
         reports = plan_memory_sweep(built.model, built.args, built.kwargs, dtypes=dtypes, train=optimizer, keep=plan)
         if fmt is OutputFormat.JSON:
             emit(json.dumps({"schema": "paramscope.memory/1", "model": built.spec.name,
@@ -64,8 +68,8 @@ def memory(
         elif fmt is OutputFormat.CSV:
             raise ConfigError("--format csv: memory has table, md and json forms")
         elif fmt is OutputFormat.MD:
-            emit(render.memory_markdown(reports), output)
+            emit(render.memory_markdown(reports), output, config)
         else:
-            emit(render.memory_table(reports, title=f"Memory by precision: {built.spec.name}"), output)
+            emit(render.memory_table(reports, title=f"Memory by precision: {built.spec.name}"), output, config)
             if modules:
                 emit(render.memory_modules_table(reports[0], top=modules), None)

@@ -7,7 +7,10 @@ from typing import Annotated
 
 import typer
 
-from paramscope.cli.common import DebugOpt, DeviceOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded
+from paramscope.cli.boundary import about
+from paramscope.cli.common import (
+    DebugOpt, DeviceOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit, guarded,
+)
 
 CarryOpt = Annotated[list[str] | None, typer.Option("--carry", "-c", help="OUTPUT_PATH=KEYWORD: feed this output back as this forward keyword, e.g. 1.updated_memory=memory (tuple index, then dict key). Repeatable or comma-separated. Default for titan_stream: stats.updated_memory=memory,stats.updated_momentum=momentum.")]
 StepsFormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="table (Rich) or json.")]
@@ -23,6 +26,7 @@ def steps(
     fmt: StepsFormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
+    timeout: TimeoutOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Check whether a stateful model's autograd graph grows from step to step.
@@ -33,29 +37,34 @@ def steps(
 
     Example: paramscope steps titan_stream --steps 6 --detach
     """
+    from paramscope.cli.progress import progress
     from paramscope.profiler.build import build
     from paramscope.profiler.errors import ConfigError
     from paramscope.profiler.render import steps as render
     from paramscope.profiler.spec import load_spec
     from paramscope.profiler.steps import DEFAULT_CARRY, OUTPUT_NAMES, parse_carry, trace_steps
 
-    with guarded(debug):
+    with guarded(debug, timeout):
         if fmt not in (OutputFormat.TABLE, OutputFormat.JSON):
             raise ConfigError(f"--format {fmt.value}: expected table or json")
-        check_writable(output)
-        spec = load_spec(config, sets or [])
+        check_writable(output, config)
+        spec = about(load_spec(config, sets or []))
         family = spec.family or ""
         if not carry and family not in DEFAULT_CARRY:
             raise ConfigError(f"--carry: missing for {spec.name}; name the outputs fed back to the next step, "
                               f"e.g. --carry 1.state=state (defaults exist for: {', '.join(DEFAULT_CARRY)})")
         links = parse_carry(carry) if carry else dict(DEFAULT_CARRY[family])
         built = build(spec, device)
-        reports = [trace_steps(built.model, built.args, built.kwargs, links, n_steps, detach=d,
-                               output_names=OUTPUT_NAMES.get(family, ())) for d in ((False, True) if detach else (False,))]
+        runs = (False, True) if detach else (False,)
+        reports = []
+        for d in runs:
+            with progress("steps" + (" (detached)" if d else ""), n_steps, min_total=50) as report:
+                reports.append(trace_steps(built.model, built.args, built.kwargs, links, n_steps, detach=d,
+                                           output_names=OUTPUT_NAMES.get(family, ()), progress=report))
         if fmt is OutputFormat.JSON:
             doc = {"schema": render.JSON_SCHEMA, "model": spec.name, "runs": [render.steps_to_dict(r) for r in reports]}
-            emit(json.dumps(doc, indent=2) + "\n", output)
+            emit(json.dumps(doc, indent=2) + "\n", output, config)
         else:
-            emit(render.steps_view(reports, spec.name), output)
+            emit(render.steps_view(reports, spec.name), output, config)
     if strict and reports[0].grows:
         raise typer.Exit(1)

@@ -7,10 +7,13 @@ from typing import Annotated, Any
 
 import typer
 
+from paramscope.cli.boundary import about
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit_sweep, guarded, stderr_console,
-    write_atomic,
+    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, TimeoutOpt, check_writable, emit_sweep, guarded,
+    stderr_console, write_atomic,
 )
+
+MAX_VARIANTS = 1000
 
 _KNOB_HELP = "Comma-separated values, e.g. 192,384."
 ValuesOpt = Annotated[str | None, typer.Option(help=_KNOB_HELP)]
@@ -35,6 +38,8 @@ def whatif(
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Also write a PNG chart (stacked parameters by submodule).")] = None,
+    max_variants: Annotated[int, typer.Option("--max-variants", help="Refuse a grid with more variants than this.")] = MAX_VARIANTS,
+    timeout: TimeoutOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Compare variants of a model over a grid of knob values (params, MACs, what changed, scaling).
@@ -52,10 +57,12 @@ def whatif(
     from paramscope.profiler.spec import load_spec, parse_set
     from paramscope.profiler.sweep import make_axes, run_sweep
 
-    with guarded(debug):
-        check_writable(output)
-        check_writable(plot)
-        spec = load_spec(config)
+    with guarded(debug, timeout):
+        if plot is not None and output is not None and plot.resolve() == output.resolve():
+            raise ConfigError(f"--output {output}: is also the --plot file; give them different names")
+        check_writable(output, config, plot)
+        check_writable(plot, config)
+        spec = about(load_spec(config))
         knobs: dict[str, list[Any]] = {}
         named = {"rank": rank, "pred_len": pred_len, "hidden": hidden, "router_dim": router_dim, "variant": variant,
                  "head": head, "skip_interval": skip_interval, "seq_len": seq_len, "batch_size": batch_size}
@@ -68,15 +75,16 @@ def whatif(
             knobs[key] = _values(item.partition("=")[2], f"--set {key}")
         if not knobs:
             raise ConfigError("give at least one knob to vary, e.g. --rank 192,384 or --set d_model=256,512")
+        _check_grid(knobs, max_variants)
         axes = make_axes(spec, knobs, workload or [])
         measure_fn = partial(measure, device=device, flops=None if flops == "none" else flops)
         sweep = _run(spec, axes, measure_fn, run_sweep)
         if module is not None:
             _check_module(sweep.base, module)
         if plot is not None:
-            write_atomic(plot, render.sweep_plot(sweep))
+            write_atomic(plot, render.sweep_plot(sweep), config)
             stderr_console().print(f"wrote {plot}", markup=False)
-        emit_sweep(sweep, fmt, module, output)
+        emit_sweep(sweep, fmt, module, output, config, plot)
 
 
 def _check_knob(spec: Any, alias: str) -> None:
@@ -93,9 +101,8 @@ def _check_knob(spec: Any, alias: str) -> None:
 
 
 def _values(raw: str, label: str) -> list[Any]:
-    import yaml
-
     from paramscope.profiler.errors import ConfigError
+    from paramscope.profiler.yamlsafe import load_document
 
     parts = [p.strip() for p in raw.split(",") if p.strip()]
     if not parts:
@@ -103,8 +110,10 @@ def _values(raw: str, label: str) -> list[Any]:
     values = []
     for part in parts:
         try:
-            values.append(yaml.safe_load(part))
-        except yaml.YAMLError:
+            values.append(load_document(part, f"{label} {part}", located=False)[0])
+        except ConfigError as e:
+            if "malformed YAML" not in str(e):
+                raise
             raise ConfigError(f"{label} {part!r}: not a value; give plain comma-separated values, e.g. {label} 192,384") from None
     return values
 
@@ -120,16 +129,25 @@ def _check_module(base: Any, module: str) -> None:
         raise ConfigError(f"--module {module}: no such submodule" + (f"; did you mean '{close[0]}'?" if close else ""))
 
 
+def _check_grid(knobs: dict[str, list[Any]], limit: int) -> None:
+    """A grid larger than ``--max-variants`` is refused before anything is built."""
+    import math
+
+    from paramscope.profiler.errors import ConfigError
+
+    n = math.prod(len(v) for v in knobs.values())
+    if limit < 1:
+        raise ConfigError(f"--max-variants {limit}: expected at least 1")
+    if n > limit:
+        sizes = " x ".join(str(len(v)) for v in knobs.values())
+        raise ConfigError(f"the grid has {n:,} variants ({sizes}); the limit is {limit:,}: "
+                          "give fewer values or raise --max-variants")
+
+
 def _run(spec: Any, axes: Any, measure_fn: Any, run_sweep: Any) -> Any:
-    from rich.progress import Progress
+    import math
 
-    n = 1
-    for a in axes:
-        n *= len(a.values)
-    with Progress(console=stderr_console(), transient=True, disable=n < 3) as bar:
-        task = bar.add_task("what if", total=n)
+    from paramscope.cli.progress import progress
 
-        def progress(done: int, total: int, label: str) -> None:
-            bar.update(task, completed=done, description=label)
-
-        return run_sweep(spec, axes, measure_fn=measure_fn, progress=progress)
+    with progress("what if", math.prod(len(a.values) for a in axes)) as report:
+        return run_sweep(spec, axes, measure_fn=measure_fn, progress=report)

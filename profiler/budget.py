@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 from paramscope.profiler.errors import ConfigError
 from paramscope.profiler.stats import Profile
@@ -42,7 +43,8 @@ def parse_amount(text: str, label: str) -> int:
     m = re.fullmatch(r"\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([kKmMgGtT]?)\s*", text)
     if not m:
         raise ConfigError(f"{label}: expected a number such as 12M, 1.5G or 10371074, got {text!r}")
-    number = float(m.group(1).replace("_", "").replace(",", ""))
+    # exact: a float would turn params<=9007199254740993 into ...992 and 400 digits into inf
+    number = Fraction(m.group(1).replace("_", "").replace(",", ""))
     return round(number * _SUFFIX[m.group(2).lower()])
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -30,6 +30,7 @@ __all__ = [
 ]
 
 MIN_STEPS = 3
+MAX_STEPS = 1000
 """Step 1 runs without carried state and step 2 is the first with it: growth shows from step 3."""
 
 DEFAULT_CARRY: Mapping[str, Mapping[str, str]] = {
@@ -270,6 +271,7 @@ class _SavedTracker:
 def trace_steps(
     model: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], carry: Mapping[str, str], steps: int,
     *, detach: bool = False, output_names: Sequence[str] = (),
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> StepsReport:
     """Run ``steps`` training-mode forwards, feeding outputs back, and measure the graph each time.
 
@@ -282,6 +284,7 @@ def trace_steps(
         steps: forwards to run (at least ``MIN_STEPS``).
         detach: ``.detach()`` carried values before feeding them back (the fix).
         output_names: names of the output tuple's items, usable as a path's first segment.
+        progress: called as ``progress(done, steps, label)`` after each step.
 
     Returns:
         A ``StepsReport`` with one row per step.
@@ -295,6 +298,9 @@ def trace_steps(
 
     if steps < MIN_STEPS:
         raise ConfigError(f"--steps {steps}: use at least {MIN_STEPS} (step 1 has no carried state; growth shows from step 3)")
+    if steps > MAX_STEPS:
+        raise ConfigError(f"--steps {steps:,}: at most {MAX_STEPS:,} (a growing graph costs time and memory with "
+                          "the square of the steps; growth shows from step 3)")
     if not carry:
         raise ConfigError("--carry: empty; name an output to feed back, e.g. --carry 1.updated_memory=memory")
     _check_keywords(model, carry)
@@ -315,6 +321,8 @@ def trace_steps(
             del values
             nodes = count_graph_nodes(out)
             rows.append(StepRow(step, nodes, nodes - rows[-1].graph_nodes if rows else None, tracker.held_bytes()))
+            if progress:
+                progress(step, steps, f"step {step}")
     finally:
         for m, flag in modes.items():
             m.training = flag
