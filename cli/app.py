@@ -42,7 +42,12 @@ app.add_typer(zoo_app, name="zoo")
 def main() -> None:
     """Console-script entry point."""
     _hold_closed_stdout()
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:  # Ctrl-C before a command's guard (while importing torch)
+        from paramscope.cli.boundary import fail
+
+        fail("interrupted (Ctrl-C)", 130)
 
 
 def _hold_closed_stdout() -> None:

@@ -87,12 +87,12 @@ def _forward_message(e: BaseException) -> str:
 
     text = one_line(str(e))
     cause = e.__cause__ or e.__context__
-    m = re.match(r"forward failed in '([^']*)': (.*)$", text)
+    m = re.match(r"forward failed in '([^']*)'( at step \d+)?:\s*(.*)$", text)
     if m:
-        where = f"module '{m.group(1)}'" if m.group(1) else "the model's top-level forward"
-        detail = m.group(2)
+        where = (f"module '{m.group(1)}'" if m.group(1) else "the model's top-level forward") + (m.group(2) or "")
+        detail = m.group(3)
         if cause is not None and not detail.startswith(type(cause).__name__):
-            detail = f"{type(cause).__name__}: {detail}"
+            detail = f"{type(cause).__name__}: {detail}" if detail else type(cause).__name__
         text = f"forward failed in {where}: {detail}"
     source = _state["source"]
     return f"{source}: {text}" if source and not text.startswith(str(source)) else text

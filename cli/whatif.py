@@ -119,14 +119,12 @@ def _values(raw: str, label: str) -> list[Any]:
 
 
 def _check_module(base: Any, module: str) -> None:
-    import difflib
-
     from paramscope.profiler.errors import ConfigError
+    from paramscope.profiler.paths import did_you_mean
 
     names = [m.path for m in base.modules if not m.is_param]
     if module not in names:
-        close = difflib.get_close_matches(module, names, n=1)
-        raise ConfigError(f"--module {module}: no such submodule" + (f"; did you mean '{close[0]}'?" if close else ""))
+        raise ConfigError(f"--module {module}: no such submodule{did_you_mean(module, names, known=False)}")
 
 
 def _check_grid(knobs: dict[str, list[Any]], limit: int) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import difflib
 import importlib
 import inspect
 import sys
@@ -16,6 +15,7 @@ from typing import Any
 from paramscope.model_zoo import registry
 from paramscope.profiler.config import coerce_dataclass
 from paramscope.profiler.errors import ConfigError, ParamscopeError, UnknownModel
+from paramscope.profiler.paths import did_you_mean
 from paramscope.profiler.spec import ModelSpec
 
 __all__ = ["Built", "build", "resolve_family", "check_target_args", "DEVICES"]
@@ -153,8 +153,7 @@ def _load_factory(spec: ModelSpec) -> Any:
     factory = getattr(mod, attr, None)
     if factory is None or not callable(factory):
         names = [n for n in dir(mod) if not n.startswith("_") and callable(getattr(mod, n))]
-        close = difflib.get_close_matches(attr, names, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(attr, names, known=False)
         raise UnknownModel(f"{where}target: '{mod_name}' has no callable '{attr}'{hint}")
     return factory
 
@@ -169,8 +168,7 @@ def _check_factory_args(spec: ModelSpec, factory: Any) -> None:
         return
     for key in spec.args:
         if key not in params:
-            close = difflib.get_close_matches(key, list(params), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(params) or 'none'})"
+            hint = did_you_mean(key, params, paren=True)
             raise ConfigError(f"{spec.where('args.' + key)}args.{key}: unknown key for {spec.target}{hint}")
 
 

@@ -7,13 +7,13 @@ The zoo declares its builders' arguments as (nested) frozen dataclasses; this mo
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import types
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from paramscope.profiler.errors import ConfigError
+from paramscope.profiler.paths import did_you_mean
 
 __all__ = ["coerce_dataclass", "coerce_value", "describe_type"]
 
@@ -96,9 +96,7 @@ def coerce_dataclass(cls: type, data: Mapping[str, Any], prefix: str, locate: Lo
     for key, value in data.items():
         dotted = f"{prefix}.{key}" if prefix else str(key)
         if key not in names:
-            close = difflib.get_close_matches(str(key), names, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(names)})"
-            raise ConfigError(f"{locate(dotted)}{dotted}: unknown key{hint}")
+            raise ConfigError(f"{locate(dotted)}{dotted}: unknown key{did_you_mean(str(key), names, paren=True)}")
         kwargs[key] = coerce_value(hints[key], value, dotted, locate)
     try:
         return cls(**kwargs)

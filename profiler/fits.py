@@ -66,7 +66,9 @@ def check_fits(spec: ModelSpec, device: str) -> None:
     try:
         built = build(spec, "meta")
     except ParamscopeError:
-        return  # the real build reports it, or the factory does not support meta
+        if spec.family is not None:  # the zoo builds on meta: what fails there fails on cpu too
+            raise
+        return  # a user's factory may not support meta: the real build reports its own errors
     needs = resident_bytes(built.model, built.args, built.kwargs)
     total, available = memory_info()
     if needs > available:

@@ -11,6 +11,7 @@ from typing import Any, assert_never
 
 from paramscope.profiler.backends.interface import Backend, CountingBackend, FlopCount
 from paramscope.profiler.errors import ConfigError, ParamscopeError
+from paramscope.profiler.paths import within_any
 
 __all__ = ["DEFAULT_BACKEND", "UnknownBackend", "AuditRow", "AuditReport", "backend_for", "count_macs", "audit"]
 
@@ -184,16 +185,12 @@ def _row(path: str, counts: Mapping[str, FlopCount], names: tuple[str, ...], mod
     return AuditRow(path, macs, rel, flagged, _explain(path, counts, macs, model) if flagged else None)
 
 
-def _in_subtree(where: Iterable[str], path: str) -> bool:
-    return any(path == "" or w == path or w.startswith(path + ".") for w in where)
-
-
 def _explain(path: str, counts: Mapping[str, FlopCount], macs: Mapping[str, int | None], model: Any) -> str | None:
     """Known reasons, most specific first."""
     reasons: list[str] = []
     for name, result in counts.items():
         for op in result.uncounted:
-            if not _in_subtree(op.where, path):
+            if not within_any(op.where, path):
                 continue
             if name == "thop" and "(" in op.name:
                 reasons.append(f"thop could not count {op.name}")

@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from paramscope.profiler.errors import ConfigError, ForwardFailed, ParamscopeError
+from paramscope.profiler.forward import module_hooks, run_forward, tensor_leaves
 
 __all__ = ["Clock", "Timing", "LatencyRow", "LatencyReport", "measure_latency"]
 
@@ -189,18 +190,12 @@ def _clock(clock: Clock, dev: torch.device, threads: int | None) -> tuple[_CpuCl
 # --- device and state ---------------------------------------------------------------------------
 
 
-def _tensors(args: Sequence[Any], kwargs: Mapping[str, Any]) -> Iterator[torch.Tensor]:
-    for v in (*args, *kwargs.values()):
-        if isinstance(v, torch.Tensor):
-            yield v
-
-
 def _check_device(model: nn.Module, args: Sequence[Any], kwargs: Mapping[str, Any], device: str) -> torch.device:
     try:
         dev = torch.device(device)
     except RuntimeError:
         raise ParamscopeError(f"unknown device {device!r}: pass --device cpu or --device cuda") from None
-    tensors = [*model.parameters(), *model.buffers(), *_tensors(args, kwargs)]
+    tensors = [*model.parameters(), *model.buffers(), *tensor_leaves([list(args), dict(kwargs)])]
     if dev.type == "meta" or any(t.device.type == "meta" for t in tensors):
         raise ParamscopeError(META_MESSAGE)
     if dev.type not in ("cpu", "cuda"):
@@ -280,17 +275,11 @@ class _Runner:
 
     def __init__(self, model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], clock: _CpuClock | _CudaClock) -> None:
         self.model, self.args, self.kwargs, self.clock = model, args, kwargs, clock
-        self.paths = [(p, m) for p, m in model.named_modules()]
 
     def _call(self, where: Callable[[], str]) -> float:
         self.clock.sync()
         start = self.clock.mark()
-        try:
-            self.model(*self.args, **self.kwargs)
-        except ParamscopeError:
-            raise
-        except Exception as e:
-            raise ForwardFailed(f"forward failed in '{where()}': {e}") from e
+        run_forward(self.model, self.args, self.kwargs, where)
         end = self.clock.mark()
         self.clock.sync()
         return self.clock.elapsed_ms(start, end)
@@ -306,31 +295,24 @@ class _Runner:
         """Whole time and ``{path: (calls, inclusive_ms, self_ms)}`` of one hooked call."""
         records: list[list[Any]] = []  # [path, parent index, start mark, end mark]
         stack: list[int] = []
-        handles = []
-        try:
-            for path, mod in self.paths:
-                handles.append(mod.register_forward_pre_hook(self._pre(path, records, stack)))
-                handles.append(mod.register_forward_hook(self._post(records, stack)))
+        with module_hooks(self.model, self._pre(records, stack), self._post(records, stack)):
             total = self._call(lambda: records[stack[-1]][0] if stack else "")
-        finally:
-            for h in handles:
-                h.remove()
         return total, self._resolve(records)
 
-    def _pre(self, path: str, records: list[list[Any]], stack: list[int]) -> Callable[..., None]:
+    def _pre(self, records: list[list[Any]], stack: list[int]) -> Callable[[str], None]:
         clock = self.clock
 
-        def pre(_m: nn.Module, _a: Any) -> None:
+        def pre(path: str) -> None:
             records.append([path, stack[-1] if stack else -1, None, None])
             stack.append(len(records) - 1)
             records[-1][2] = clock.mark()  # last, so the bookkeeping is not timed
 
         return pre
 
-    def _post(self, records: list[list[Any]], stack: list[int]) -> Callable[..., None]:
+    def _post(self, records: list[list[Any]], stack: list[int]) -> Callable[[str], None]:
         clock = self.clock
 
-        def post(_m: nn.Module, _a: Any, _o: Any) -> None:
+        def post(_path: str) -> None:
             end = clock.mark()  # first, so the bookkeeping is not timed
             records[stack.pop()][3] = end
 

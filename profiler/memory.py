@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -46,7 +45,9 @@ from torch import nn
 from torch.autograd.graph import saved_tensors_hooks
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from paramscope.profiler.errors import ConfigError, ForwardFailed, ParamscopeError
+from paramscope.profiler.errors import ConfigError
+from paramscope.profiler.forward import CallTracker, device_of, module_hooks, run_forward, storage_key, storage_nbytes
+from paramscope.profiler.paths import did_you_mean, is_within
 
 __all__ = [
     "Precision",
@@ -164,7 +165,7 @@ class MemoryReport:
 
     def subtree(self, path: str) -> MemoryTotals:
         """Column sums over ``path`` and everything under it ("" = the whole model)."""
-        return _sum_rows(r for r in self.rows if _under(r.path, path))
+        return _sum_rows(r for r in self.rows if is_within(r.path, path))
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +227,7 @@ def plan_memory_sweep(
     """
     keep_plan = _validate_keep(model, keep or {})
     saved = _measure_saved(model, tuple(args), dict(kwargs or {}))
-    device = _device_type(model, args)
+    device = device_of(model, args)
     return tuple(
         _build_report(model, Precision(d), train, keep_plan, saved, device) for d in dtypes
     )
@@ -235,18 +236,13 @@ def plan_memory_sweep(
 # --- plan ---------------------------------------------------------------------------------------
 
 
-def _under(path: str, prefix: str) -> bool:
-    return prefix == "" or path == prefix or path.startswith(prefix + ".")
-
-
 def _validate_keep(model: nn.Module, keep: Mapping[str, Precision]) -> dict[str, Precision]:
     paths = [p for p, _ in model.named_modules(remove_duplicate=False)]
     known = set(paths)
     plan: dict[str, Precision] = {}
     for path, prec in keep.items():
         if path not in known:
-            close = difflib.get_close_matches(path, paths, n=5, cutoff=0.5)
-            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            hint = did_you_mean(path, paths, known=False, n=5, cutoff=0.5)
             raise ConfigError(f"keep: no submodule named {path!r} in {type(model).__name__}{hint}")
         try:
             plan[path] = Precision(prec)
@@ -259,7 +255,7 @@ def _validate_keep(model: nn.Module, keep: Mapping[str, Precision]) -> dict[str,
 def _precision_of(path: str, dtype: Precision, keep: Mapping[str, Precision]) -> Precision:
     best: tuple[int, Precision] | None = None
     for prefix, prec in keep.items():
-        if _under(path, prefix) and (best is None or len(prefix) >= best[0]):
+        if is_within(path, prefix) and (best is None or len(prefix) >= best[0]):
             best = (len(prefix), prec)
     return dtype if best is None else best[1]
 
@@ -334,74 +330,38 @@ def _sum_rows(rows: Any) -> MemoryTotals:
     return MemoryTotals(*(sum(getattr(r, c) for r in rows) for c in columns))
 
 
-def _device_type(model: nn.Module, args: Sequence[Any]) -> str:
-    for t in (*model.parameters(), *model.buffers(), *args):
-        if isinstance(t, torch.Tensor):
-            return t.device.type
-    return "cpu"
-
-
 # --- measurement of saved activations -----------------------------------------------------------
-
-
-def _storage_key(t: torch.Tensor) -> tuple[Any, ...]:
-    """Identity of the allocation behind ``t``: the StorageImpl (works on meta, where data_ptr is 0)."""
-    try:
-        s = t.untyped_storage()
-    except (RuntimeError, NotImplementedError):  # sparse / opaque tensors have no storage
-        return ("tensor", id(t))
-    cdata = getattr(s, "_cdata", None)
-    if cdata is not None:
-        return ("storage", cdata)
-    if t.device.type != "meta" and s.data_ptr() != 0:
-        return ("ptr", t.device.type, t.device.index, s.data_ptr())
-    return ("tensor", id(t))
-
-
-def _storage_nbytes(t: torch.Tensor) -> int:
-    try:
-        return int(t.untyped_storage().nbytes())
-    except (RuntimeError, NotImplementedError):
-        return t.numel() * t.element_size()
 
 
 def _measure_saved(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[_Saved]:
     """Run one training forward and record each storage saved for backward, once."""
-    exclude = {_storage_key(t) for t in (*model.parameters(), *model.buffers())}
-    stack: list[str] = []
+    exclude = {storage_key(t) for t in (*model.parameters(), *model.buffers())}
     seen: dict[tuple[Any, ...], _Saved] = {}
     alive: list[torch.Tensor] = []  # keep saved tensors alive so storage keys are never reused
 
     def pack(t: torch.Tensor) -> torch.Tensor:
-        key = _storage_key(t)
+        key = storage_key(t)
         if key not in exclude and key not in seen:
             alive.append(t)
-            seen[key] = _Saved(stack[-1] if stack else "", _storage_nbytes(t),
+            seen[key] = _Saved(tracker.current, storage_nbytes(t),
                                t.element_size(), t.is_floating_point())
         # a detached alias: returning ``t`` itself would let a node hold its own output with
         # its grad_fn, a reference cycle that keeps the whole graph (real memory on cpu) alive
         return t.detach()
 
-    handles = _push_pop_hooks(model, stack)
+    tracker = CallTracker()
     modes = {m: m.training for m in model.modules()}
     snapshot = _snapshot_buffers(model)
     try:
         model.train()
-        with torch.enable_grad(), sdpa_kernel(SDPBackend.MATH), saved_tensors_hooks(pack, _identity):
-            try:
-                out = model(*args, **kwargs)
-            except ParamscopeError:
-                raise
-            except Exception as e:
-                where = stack[-1] if stack else ""
-                raise ForwardFailed(f"forward failed in '{where}': {e}") from e
+        with (torch.enable_grad(), sdpa_kernel(SDPBackend.MATH), saved_tensors_hooks(pack, _identity),
+              module_hooks(model, tracker.enter, tracker.leave)):
+            out = run_forward(model, args, kwargs, lambda: tracker.current)
         del out
     finally:
         # the graph's saved variables hold ``pack`` (and so ``alive``): clearing it breaks the
         # cycle graph -> pack -> alive -> tensor -> graph that gc cannot see through C++
         alive.clear()
-        for h in handles:
-            h.remove()
         for m, flag in modes.items():
             m.training = flag
         _restore_buffers(model, snapshot)
@@ -410,24 +370,6 @@ def _measure_saved(model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, An
 
 def _identity(t: torch.Tensor) -> torch.Tensor:
     return t
-
-
-def _push_pop_hooks(model: nn.Module, stack: list[str]) -> list[Any]:
-    """Pre/post forward hooks keeping ``stack`` = paths of the modules running, innermost last.
-
-    The post hook does not run when forward raises, so the stack then names the failing module.
-    """
-    handles = []
-    for path, mod in model.named_modules():
-        def pre(_m: nn.Module, _a: Any, path: str = path) -> None:
-            stack.append(path)
-
-        def post(_m: nn.Module, _a: Any, _o: Any) -> None:
-            stack.pop()
-
-        handles.append(mod.register_forward_pre_hook(pre))
-        handles.append(mod.register_forward_hook(post))
-    return handles
 
 
 def _snapshot_buffers(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -6,18 +6,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from paramscope.profiler.paths import parent_of
 from paramscope.profiler.stats import SharedParam
 
-__all__ = ["ParamCounts", "count_params", "is_within"]
-
-
-def is_within(path: str, prefix: str) -> bool:
-    """True when ``path`` is ``prefix`` or below it ("" is the root and contains everything)."""
-    return prefix == "" or path == prefix or path.startswith(prefix + ".")
-
-
-def _parent(path: str) -> str:
-    return path.rsplit(".", 1)[0] if "." in path else ""
+__all__ = ["ParamCounts", "count_params"]
 
 
 @dataclass(frozen=True)
@@ -49,14 +41,14 @@ def count_params(model: Any) -> ParamCounts:
     direct: dict[str, list[tuple[str, int, bool]]] = defaultdict(list)
     for pid, names in names_by_id.items():
         p = first[pid]
-        owner = _parent(names[0])
+        owner = parent_of(names[0])
         direct[owner].append((names[0], p.numel(), p.requires_grad))
         _add_up(params, owner, p.numel())
         if p.requires_grad:
             _add_up(trainable, owner, p.numel())
     buffers = dict.fromkeys(paths, 0)
     for name, b in model.named_buffers():
-        _add_up(buffers, _parent(name), b.numel())
+        _add_up(buffers, parent_of(name), b.numel())
     shared = tuple(
         SharedParam(owner=names[0], aliases=tuple(names[1:]), numel=first[pid].numel())
         for pid, names in names_by_id.items()
@@ -72,4 +64,4 @@ def _add_up(table: dict[str, int], path: str, n: int) -> None:
             table[path] += n
         if path == "":
             return
-        path = _parent(path)
+        path = parent_of(path)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from paramscope.profiler.params import ParamCounts, count_params, is_within
+from paramscope.profiler.forward import device_of
+from paramscope.profiler.params import ParamCounts, count_params
+from paramscope.profiler.paths import is_within, parent_of
 from paramscope.profiler.stats import ModuleStats, Profile, Totals, Uncounted
 
 __all__ = ["profile_model", "input_shapes"]
@@ -27,12 +29,19 @@ def _shared_marks(counts: ParamCounts) -> dict[str, list[str]]:
     """Module path -> human notes on the tied parameters it holds directly."""
     marks: dict[str, list[str]] = {}
     for sp in counts.shared:
-        owner_mod = sp.owner.rsplit(".", 1)[0] if "." in sp.owner else ""
-        marks.setdefault(owner_mod, []).append(f"{sp.owner} = {', '.join(sp.aliases)} (counted here)")
+        marks.setdefault(parent_of(sp.owner), []).append(f"{sp.owner} = {', '.join(sp.aliases)} (counted here)")
         for alias in sp.aliases:
-            mod = alias.rsplit(".", 1)[0] if "." in alias else ""
-            marks.setdefault(mod, []).append(f"{alias} = {sp.owner} (counted there)")
+            marks.setdefault(parent_of(alias), []).append(f"{alias} = {sp.owner} (counted there)")
     return marks
+
+
+def _direct_rows(counts: ParamCounts, path: str) -> list[ModuleStats]:
+    """Rows for the parameters a container holds directly (not through a child module)."""
+    return [
+        ModuleStats(path=pname, type="Parameter", depth=pname.count(".") + 1, params=numel,
+                    trainable=numel if trainable else 0, frozen=0 if trainable else numel, buffers=0, is_param=True)
+        for pname, numel, trainable in counts.direct.get(path, ())
+    ]
 
 
 def profile_model(
@@ -52,7 +61,7 @@ def profile_model(
         kwargs: keyword example inputs of ``forward``.
         name: display name; defaults to the class name.
         flops: a ``FlopCount`` from ``paramscope.profiler.flops.count_macs`` (or None).
-        device: device label; defaults to the first parameter's device.
+        device: device label; defaults to where the parameters (or buffers, or inputs) are.
 
     Returns:
         A ``Profile`` whose ``modules`` are in ``named_modules()`` pre-order.
@@ -64,8 +73,10 @@ def profile_model(
     calls: Mapping[str, int] = flops.calls if flops is not None else {}
     elem: Mapping[str, int] | None = getattr(flops, "elementwise", None)
     rows: list[ModuleStats] = []
-    pending: list[str] = []
+    open_containers: list[str] = []  # the containers whose subtree the walk is inside, outermost first
     for path, mod in model.named_modules():
+        while open_containers and not is_within(path, open_containers[-1]):
+            rows.extend(_direct_rows(counts, open_containers.pop()))
         depth = 0 if path == "" else path.count(".") + 1
         p = counts.params[path]
         t = counts.trainable[path]
@@ -75,16 +86,10 @@ def profile_model(
             calls=calls.get(path) if flops is not None else None,
             shared_with=tuple(marks.get(path, ())), elementwise=None if elem is None else elem.get(path, 0),
         ))
-        if any(True for _ in mod.children()):
-            pending.append(path)
-    for path in reversed(pending):  # a container's own parameters go after its subtree
-        last = max(i for i, r in enumerate(rows) if is_within(r.path, path))
-        rows[last + 1:last + 1] = [
-            ModuleStats(path=pname, type="Parameter", depth=pname.count(".") + 1, params=numel,
-                        trainable=numel if trainable else 0, frozen=0 if trainable else numel,
-                        buffers=0, is_param=True)
-            for pname, numel, trainable in counts.direct.get(path, ())
-        ]
+        if next(mod.children(), None) is not None:
+            open_containers.append(path)
+    while open_containers:  # pre-order: a container's own parameters go right after its subtree
+        rows.extend(_direct_rows(counts, open_containers.pop()))
     total = Totals(
         params=counts.params[""], trainable=counts.trainable[""],
         frozen=counts.params[""] - counts.trainable[""], buffers=counts.buffers[""],
@@ -93,8 +98,7 @@ def profile_model(
         elementwise=None if elem is None else elem.get("", 0),
     )
     if device is None:
-        first = next(iter(model.parameters()), None)
-        device = str(first.device.type) if first is not None else "cpu"
+        device = device_of(model, args, kwargs)
     uncounted = tuple(Uncounted(u.name, u.count, tuple(u.where)) for u in getattr(flops, "uncounted", ()))
     return Profile(
         model=name or type(model).__name__, model_class=type(model).__name__, device=device,

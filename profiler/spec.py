@@ -8,7 +8,6 @@ A config names a zoo family (``model: rg_output``) or any importable factory
 from __future__ import annotations
 
 import copy
-import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 from paramscope.model_zoo import registry
 from paramscope.profiler.errors import ConfigError, UnknownModel
+from paramscope.profiler.paths import did_you_mean
 from paramscope.profiler.yamlsafe import load_document, load_value, read_config_text
 
 __all__ = ["ModelSpec", "load_spec", "spec_from_dict", "apply_overrides", "parse_set"]
@@ -93,9 +93,7 @@ def load_spec(config: str, sets: Sequence[str] = ()) -> ModelSpec:
         spec = spec_from_dict({"model": config}, name=config, source=f"family {config}")
     else:
         known = sorted({*registry.presets(), *registry.family_names()})
-        close = difflib.get_close_matches(config, known, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(known)}"
-        raise UnknownModel(f"{config}: no such file, preset or zoo family{hint}")
+        raise UnknownModel(f"{config}: no such file, preset or zoo family{did_you_mean(config, known)}")
     return apply_overrides(spec, sets)
 
 
@@ -116,15 +114,12 @@ def spec_from_dict(
 
     for key in data:
         if key not in TOP_KEYS:
-            close = difflib.get_close_matches(str(key), TOP_KEYS, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(TOP_KEYS)})"
-            raise ConfigError(f"{where(str(key))}{key}: unknown key{hint}")
+            raise ConfigError(f"{where(str(key))}{key}: unknown key{did_you_mean(str(key), TOP_KEYS, paren=True)}")
     family, target = data.get("model"), data.get("target")
     if (family is None) == (target is None):
         raise ConfigError(f"{source}: give exactly one of 'model: <zoo family>' or 'target: \"pkg.module:factory\"'")
     if family is not None and family not in registry.family_names():
-        close = difflib.get_close_matches(str(family), registry.family_names(), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(registry.family_names())}"
+        hint = did_you_mean(str(family), registry.family_names())
         raise UnknownModel(f"{where('model')}model: unknown zoo family '{family}'{hint}")
     if target is not None and (not isinstance(target, str) or ":" not in target):
         raise ConfigError(f"{where('target')}target: expected \"pkg.module:factory\", got {target!r}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 __all__ = ["ModuleStats", "SharedParam", "Totals", "Uncounted", "Profile"]
@@ -102,9 +103,14 @@ class Profile:
     config: Mapping[str, Any] = field(default_factory=dict)
     """The args and inputs the model was built from (after overrides)."""
 
-    def get(self, path: str) -> ModuleStats:
-        """The row for ``path``; ``KeyError`` if there is none."""
+    @cached_property
+    def by_path(self) -> Mapping[str, ModuleStats]:
+        """Every row by its path (built once, on first use)."""
+        index: dict[str, ModuleStats] = {}
         for m in self.modules:
-            if m.path == path:
-                return m
-        raise KeyError(path)
+            index.setdefault(m.path, m)
+        return index
+
+    def get(self, path: str) -> ModuleStats:
+        """The row for ``path`` in O(1); ``KeyError`` if there is none."""
+        return self.by_path[path]

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import inspect
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from paramscope.profiler.errors import ConfigError, ForwardFailed, ParamscopeError
+from paramscope.profiler.errors import ConfigError
+from paramscope.profiler.forward import device_of, run_forward, storage_key, storage_nbytes, tensor_leaves, track_calls
 
 __all__ = [
     "DEFAULT_CARRY", "MIN_STEPS", "OUTPUT_NAMES", "CarryLink", "StepRow", "StepsReport", "Verdict",
@@ -178,23 +179,9 @@ def _resolve(out: Any, path: str, kwarg: str, names: Sequence[str]) -> Any:
             alias = f"; the items are named {', '.join(names)}" if i == 0 and names else ""
             raise ConfigError(f"--carry {path}={kwarg}: {where} has no '{seg}': it is {_describe(obj)}{alias}")
         obj = nxt
-    if not list(_tensors(obj)):
+    if not list(tensor_leaves(obj)):
         raise ConfigError(f"--carry {path}={kwarg}: output {path} is {_describe(obj)}, not a tensor")
     return obj
-
-
-def _tensors(obj: Any) -> Iterator[Any]:
-    """Every tensor in a nest of tuples, lists and dicts."""
-    import torch
-
-    if isinstance(obj, torch.Tensor):
-        yield obj
-    elif isinstance(obj, Mapping):
-        for v in obj.values():
-            yield from _tensors(v)
-    elif isinstance(obj, tuple | list):
-        for v in obj:
-            yield from _tensors(v)
 
 
 def _detach(obj: Any) -> Any:
@@ -211,7 +198,7 @@ def _detach(obj: Any) -> Any:
 
 def count_graph_nodes(outputs: Any) -> int:
     """grad_fn nodes reachable through ``next_functions`` from every tensor in ``outputs``."""
-    stack = [t.grad_fn for t in _tensors(outputs) if t.grad_fn is not None]
+    stack = [t.grad_fn for t in tensor_leaves(outputs) if t.grad_fn is not None]
     seen: set[Any] = set()
     while stack:
         node = stack.pop()
@@ -231,13 +218,6 @@ class _Packed:
         self.tensor = tensor
 
 
-def _storage_key(t: Any) -> Any:
-    try:
-        return t.untyped_storage()._cdata
-    except (RuntimeError, NotImplementedError, AttributeError):  # sparse / opaque tensors
-        return ("tensor", id(t))
-
-
 class _SavedTracker:
     """saved_tensors_hooks that keep track of which saved storages the graph still holds.
 
@@ -246,17 +226,17 @@ class _SavedTracker:
     """
 
     def __init__(self, model: Any) -> None:
-        self.exclude = {_storage_key(t) for t in (*model.parameters(), *model.buffers())}
+        self.exclude = {storage_key(t) for t in (*model.parameters(), *model.buffers())}
         self.live: list[tuple[weakref.ref[_Packed], Any, int]] = []
 
     def pack(self, t: Any) -> Any:
-        key = _storage_key(t)
+        key = storage_key(t)
         if key in self.exclude:
             return t
         # hold a detached alias: holding ``t`` itself (an output whose grad_fn is the saving node)
         # would make a node -> packed -> t -> node cycle, and no graph would ever be freed
         packed = _Packed(t.detach())
-        self.live.append((weakref.ref(packed), key, int(t.untyped_storage().nbytes())))
+        self.live.append((weakref.ref(packed), key, storage_nbytes(t)))
         return packed
 
     @staticmethod
@@ -313,10 +293,10 @@ def trace_steps(
     try:
         model.train()
         for step in range(1, steps + 1):
-            with torch.enable_grad(), saved_tensors_hooks(tracker.pack, tracker.unpack):
-                out = _forward(model, args, {**kwargs, **fed}, step)
+            with torch.enable_grad(), saved_tensors_hooks(tracker.pack, tracker.unpack), track_calls(model) as calls:
+                out = run_forward(model, args, {**kwargs, **fed}, lambda: calls.current, step=step)
             values = {path: _resolve(out, path, kwarg, output_names) for path, kwarg in carry.items()}
-            graph_flags = {p: any(t.grad_fn is not None for t in _tensors(v)) for p, v in values.items()}
+            graph_flags = {p: any(t.grad_fn is not None for t in tensor_leaves(v)) for p, v in values.items()}
             fed = {carry[p]: (_detach(v) if detach else v) for p, v in values.items()}
             del values
             nodes = count_graph_nodes(out)
@@ -328,19 +308,6 @@ def trace_steps(
             m.training = flag
     del out, fed
     links = tuple(CarryLink(p, k, graph_flags.get(p, False)) for p, k in carry.items())
-    return StepsReport(tuple(rows), links, detach, _device(model, args, kwargs))
+    return StepsReport(tuple(rows), links, detach, device_of(model, args, kwargs))
 
 
-def _forward(model: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], step: int) -> Any:
-    try:
-        return model(*args, **kwargs)
-    except ParamscopeError:
-        raise
-    except Exception as e:
-        raise ForwardFailed(f"forward failed at step {step}: {type(e).__name__}: {e}") from e
-
-
-def _device(model: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
-    for t in (*model.parameters(), *_tensors(list(args)), *_tensors(dict(kwargs))):
-        return str(t.device.type)
-    return "cpu"

@@ -56,14 +56,15 @@ def read_config_text(path: Path) -> str:
         raise ConfigError(f"{path}: is a directory, not a config file") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
+    st = os.fstat(fd)
+    problem = ("is a directory, not a config file" if _is_dir(st.st_mode)
+               else "not a regular file (a device, FIFO or socket); give a YAML file" if not _is_regular(st.st_mode)
+               else f"{st.st_size:,} bytes; a config may be at most {MAX_CONFIG_BYTES:,} bytes"
+               if st.st_size > MAX_CONFIG_BYTES else None)
+    if problem is not None:
+        os.close(fd)
+        raise ConfigError(f"{path}: {problem}")
     with os.fdopen(fd, "rb") as f:
-        st = os.fstat(fd)
-        if _is_dir(st.st_mode):
-            raise ConfigError(f"{path}: is a directory, not a config file")
-        if not _is_regular(st.st_mode):
-            raise ConfigError(f"{path}: not a regular file (a device, FIFO or socket); give a YAML file")
-        if st.st_size > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path}: {st.st_size:,} bytes; a config may be at most {MAX_CONFIG_BYTES:,} bytes")
         try:
             raw = f.read(MAX_CONFIG_BYTES + 1)
         except OSError as e:

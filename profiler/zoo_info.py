@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +11,7 @@ import yaml
 from paramscope.model_zoo import registry
 from paramscope.model_zoo.base import FamilyInfo
 from paramscope.profiler.errors import UnknownModel
+from paramscope.profiler.paths import did_you_mean
 
 __all__ = ["PresetInfo", "FamilyDetails", "preset_infos", "family_details"]
 
@@ -48,9 +48,7 @@ def family_details(name: str) -> FamilyDetails:
     family = by_preset[name].family if name in by_preset else name
     if family not in registry.family_names():
         known = sorted({*registry.family_names(), *by_preset})
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(known)}"
-        raise UnknownModel(f"{name}: no zoo family or preset of that name{hint}")
+        raise UnknownModel(f"{name}: no zoo family or preset of that name{did_you_mean(name, known)}")
     module = registry.load_family(family)
     return FamilyDetails(
         family=registry.get_family(family),

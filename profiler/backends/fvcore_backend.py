@@ -15,13 +15,13 @@ from typing import Any
 from paramscope.profiler.backends.interface import (
     FlopCount,
     _shared_module_notes,
-    _tensor_leaves,
-    _track_calls,
     _uncounted,
     _with_all_paths,
 )
 from paramscope.profiler.backends.torch_backend import native_mha_macs, rnn_layer_macs, sdpa_macs
 from paramscope.profiler.errors import BackendUnavailable
+from paramscope.profiler.forward import tensor_leaves as _tensor_leaves
+from paramscope.profiler.forward import track_calls as _track_calls
 
 __all__ = ["FvcoreBackend"]
 

@@ -7,16 +7,15 @@ fvcore's "flops" are MACs, thop counts MACs.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from paramscope.profiler.errors import ForwardFailed
+from paramscope.profiler.forward import CallTracker, forward_failed
 
 if TYPE_CHECKING:
     import torch
@@ -96,72 +95,9 @@ class CountingBackend(Protocol):
 # helpers shared by the adapters (private to the backends package)
 
 
-@dataclass(slots=True)
-class _CallTracker:
-    """Counts forward calls per path and remembers which module was running when one raised."""
-
-    calls: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
-    stack: list[str] = field(default_factory=list)
-
-    @property
-    def current(self) -> str:
-        return self.stack[-1] if self.stack else ""
-
-
-@contextmanager
-def _track_calls(model: torch.nn.Module) -> Iterator[_CallTracker]:
-    """Forward hooks on every module (removed on exit) that count calls and keep a path stack.
-
-    A module that raises never runs its post-hook, so after an exception the top of the stack
-    is the innermost module that failed.
-    """
-    tracker = _CallTracker()
-    handles = []
-
-    def pre(path: str) -> Any:
-        def hook(_mod: Any, _inp: Any) -> None:
-            tracker.calls[path] += 1
-            tracker.stack.append(path)
-
-        return hook
-
-    def post(path: str) -> Any:
-        def hook(_mod: Any, _inp: Any, _out: Any) -> None:
-            if tracker.stack and tracker.stack[-1] == path:
-                tracker.stack.pop()
-
-        return hook
-
-    try:
-        for path, mod in model.named_modules():
-            handles.append(mod.register_forward_pre_hook(pre(path)))
-            handles.append(mod.register_forward_hook(post(path)))
-        yield tracker
-    finally:
-        for h in handles:
-            h.remove()
-
-
-def _forward_failed(tracker: _CallTracker, exc: BaseException) -> ForwardFailed:
+def _forward_failed(tracker: CallTracker, exc: BaseException) -> ForwardFailed:
     """The ``ForwardFailed`` for an exception raised inside the model's forward."""
-    return ForwardFailed(f"forward failed in '{tracker.current}': {exc}")
-
-
-def _tensor_leaves(obj: Any, _depth: int = 0) -> list[torch.Tensor]:
-    """Tensors inside an output: tensor, tuple/list, dict (HF ModelOutput), dataclass; others skipped."""
-    import torch
-
-    if isinstance(obj, torch.Tensor):
-        return [obj]
-    if _depth > 8:
-        return []
-    if isinstance(obj, Mapping):
-        return [t for v in obj.values() for t in _tensor_leaves(v, _depth + 1)]
-    if isinstance(obj, (tuple, list)):
-        return [t for v in obj for t in _tensor_leaves(v, _depth + 1)]
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return [t for f in dataclasses.fields(obj) for t in _tensor_leaves(getattr(obj, f.name), _depth + 1)]
-    return []
+    return forward_failed(tracker.current, exc)
 
 
 def _shared_module_notes(model: torch.nn.Module, how: str) -> tuple[str, ...]:

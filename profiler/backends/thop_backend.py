@@ -20,12 +20,12 @@ from paramscope.profiler.backends.interface import (
     FlopCount,
     _forward_failed,
     _shared_module_notes,
-    _track_calls,
     _uncounted,
     _with_all_paths,
 )
 from paramscope.profiler.backends.torch_backend import rnn_layer_macs
 from paramscope.profiler.errors import BackendUnavailable, ForwardFailed
+from paramscope.profiler.forward import track_calls as _track_calls
 
 __all__ = ["ThopBackend"]
 

@@ -12,7 +12,6 @@ matmul-like work but no formula is reported as uncounted instead of a silent zer
 from __future__ import annotations
 
 import dataclasses
-
 import logging
 import re
 from collections import defaultdict
@@ -24,12 +23,12 @@ from paramscope.profiler.backends.interface import (
     FlopCount,
     _forward_failed,
     _shared_module_notes,
-    _tensor_leaves,
-    _track_calls,
     _uncounted,
     _with_all_paths,
 )
 from paramscope.profiler.errors import BackendUnavailable, ForwardFailed
+from paramscope.profiler.forward import tensor_leaves as _tensor_leaves
+from paramscope.profiler.forward import track_calls as _track_calls
 
 __all__ = ["TorchBackend", "rnn_layer_macs", "sdpa_macs", "native_mha_macs"]
 

@@ -1,0 +1,139 @@
+"""Helpers of every forward pass paramscope runs, each written once.
+
+Module-tracking hooks (which submodule is running, how often each ran), the ``ForwardFailed``
+wording, the tensors inside a nest of outputs, the identity of a tensor's storage and the
+device a model and its inputs live on. Used by the counting backends, memory, latency and steps.
+torch is imported lazily: a params-only breakdown never runs a forward.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import chain
+from typing import TYPE_CHECKING, Any
+
+from paramscope.profiler.errors import ForwardFailed, ParamscopeError
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "CallTracker", "module_hooks", "track_calls", "forward_failed", "run_forward", "tensor_leaves",
+    "storage_key", "storage_nbytes", "device_of",
+]
+
+Hook = Callable[[str], None]
+
+
+@contextmanager
+def module_hooks(model: torch.nn.Module, pre: Hook, post: Hook) -> Iterator[None]:
+    """Call ``pre(path)`` before and ``post(path)`` after each submodule's forward; removed on exit.
+
+    ``path`` is the ``named_modules()`` name. A module that raises never runs its post hook.
+    """
+    handles = []
+    try:
+        for path, mod in model.named_modules():
+            handles.append(mod.register_forward_pre_hook(lambda _m, _a, path=path: pre(path)))
+            handles.append(mod.register_forward_hook(lambda _m, _a, _o, path=path: post(path)))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@dataclass(slots=True)
+class CallTracker:
+    """Forward calls per path, and the paths of the modules running (innermost last)."""
+
+    calls: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    stack: list[str] = field(default_factory=list)
+
+    @property
+    def current(self) -> str:
+        """The innermost module running ("" outside any); after an exception, the one that raised."""
+        return self.stack[-1] if self.stack else ""
+
+    def enter(self, path: str) -> None:
+        self.calls[path] += 1
+        self.stack.append(path)
+
+    def leave(self, path: str) -> None:
+        if self.stack and self.stack[-1] == path:
+            self.stack.pop()
+
+
+@contextmanager
+def track_calls(model: torch.nn.Module) -> Iterator[CallTracker]:
+    """A ``CallTracker`` kept up to date by hooks on every submodule (removed on exit)."""
+    tracker = CallTracker()
+    with module_hooks(model, tracker.enter, tracker.leave):
+        yield tracker
+
+
+def forward_failed(where: str, exc: BaseException, *, step: int | None = None) -> ForwardFailed:
+    """The one wording of a forward that raised: ``forward failed in '<path>'[ at step N]: <error>``."""
+    at = f" at step {step}" if step is not None else ""
+    return ForwardFailed(f"forward failed in '{where}'{at}: {str(exc) or type(exc).__name__}")
+
+
+def run_forward(model: Any, args: Sequence[Any], kwargs: Mapping[str, Any], where: Callable[[], str] = lambda: "",
+                *, step: int | None = None) -> Any:
+    """``model(*args, **kwargs)``; an error of the model becomes ``ForwardFailed`` naming ``where()``."""
+    try:
+        return model(*args, **kwargs)
+    except ParamscopeError:
+        raise
+    except Exception as e:
+        raise forward_failed(where(), e, step=step) from e
+
+
+def tensor_leaves(obj: Any, _depth: int = 0) -> list[torch.Tensor]:
+    """Tensors inside ``obj``: tensor, tuple/list, dict (HF ModelOutput), dataclass; others skipped."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if _depth > 8:
+        return []
+    if isinstance(obj, Mapping):
+        return [t for v in obj.values() for t in tensor_leaves(v, _depth + 1)]
+    if isinstance(obj, (tuple, list)):
+        return [t for v in obj for t in tensor_leaves(v, _depth + 1)]
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return [t for f in dataclasses.fields(obj) for t in tensor_leaves(getattr(obj, f.name), _depth + 1)]
+    return []
+
+
+def storage_key(t: torch.Tensor) -> tuple[Any, ...]:
+    """Identity of the allocation behind ``t``: the StorageImpl (works on meta, where data_ptr is 0)."""
+    try:
+        s = t.untyped_storage()
+    except (RuntimeError, NotImplementedError):  # sparse / opaque tensors have no storage
+        return ("tensor", id(t))
+    cdata = getattr(s, "_cdata", None)
+    if cdata is not None:
+        return ("storage", cdata)
+    if t.device.type != "meta" and s.data_ptr() != 0:
+        return ("ptr", t.device.type, t.device.index, s.data_ptr())
+    return ("tensor", id(t))
+
+
+def storage_nbytes(t: torch.Tensor) -> int:
+    """Bytes of the whole storage behind ``t`` (a view holds all of it)."""
+    try:
+        return int(t.untyped_storage().nbytes())
+    except (RuntimeError, NotImplementedError):
+        return t.numel() * t.element_size()
+
+
+def device_of(model: torch.nn.Module, args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None) -> str:
+    """Device type of the first parameter, else buffer, else input tensor; ``"cpu"`` when none."""
+    inputs = tensor_leaves([list(args), dict(kwargs or {})])
+    for t in chain(model.parameters(), model.buffers(), inputs):
+        return str(t.device.type)
+    return "cpu"
