@@ -36,7 +36,7 @@ def _tensor_bytes(obj: Any) -> int:
     import torch
 
     if isinstance(obj, torch.Tensor):
-        return obj.numel() * obj.element_size()
+        return int(obj.numel() * obj.element_size())
     if isinstance(obj, dict):
         return sum(_tensor_bytes(v) for v in obj.values())
     if isinstance(obj, tuple | list):
@@ -47,7 +47,7 @@ def _tensor_bytes(obj: Any) -> int:
 def resident_bytes(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
     """Bytes of the unique parameters and buffers of ``model`` plus its example inputs."""
     tensors = {id(t): t for t in (*model.parameters(), *model.buffers())}
-    return sum(t.numel() * t.element_size() for t in tensors.values()) + _tensor_bytes(args) + _tensor_bytes(kwargs)
+    return int(sum(t.numel() * t.element_size() for t in tensors.values())) + _tensor_bytes(args) + _tensor_bytes(kwargs)
 
 
 def _gb(n: int) -> str:

@@ -11,6 +11,7 @@ from typing import Any, assert_never
 
 from paramscope.profiler.backends.interface import Backend, CountingBackend, FlopCount
 from paramscope.profiler.errors import ConfigError, ParamscopeError
+from paramscope.profiler.guard import preserved
 from paramscope.profiler.paths import within_any
 
 __all__ = ["DEFAULT_BACKEND", "UnknownBackend", "AuditRow", "AuditReport", "backend_for", "count_macs", "audit"]
@@ -93,7 +94,8 @@ def count_macs(
     adapter = backend_for(backend)
     if elementwise and adapter.name != Backend.TORCH:
         raise ConfigError(f"--elementwise needs --flops torch (not {adapter.name})")
-    count = adapter.count(model, tuple(args), dict(kwargs or {}), backward=backward, elementwise=elementwise)
+    with preserved(model):  # BatchNorm statistics, .grad, hooks, flags and RNG as the user left them
+        count = adapter.count(model, tuple(args), dict(kwargs or {}), backward=backward, elementwise=elementwise)
     elem = None if count.elementwise is None else _sum_uncalled_containers(model, count, count.elementwise)
     return dataclasses.replace(count, macs=_sum_uncalled_containers(model, count), elementwise=elem)
 

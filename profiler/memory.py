@@ -47,6 +47,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from paramscope.profiler.errors import ConfigError
 from paramscope.profiler.forward import CallTracker, device_of, module_hooks, run_forward, storage_key, storage_nbytes
+from paramscope.profiler.guard import preserved
 from paramscope.profiler.paths import did_you_mean, is_within
 
 __all__ = [
@@ -226,7 +227,8 @@ def plan_memory_sweep(
         One report per entry of ``dtypes``, in order.
     """
     keep_plan = _validate_keep(model, keep or {})
-    saved = _measure_saved(model, tuple(args), dict(kwargs or {}))
+    with preserved(model):  # .grad, hooks, flags and RNG (dropout) as the user left them
+        saved = _measure_saved(model, tuple(args), dict(kwargs or {}))
     device = device_of(model, args)
     return tuple(
         _build_report(model, Precision(d), train, keep_plan, saved, device) for d in dtypes

@@ -273,6 +273,17 @@ def trace_steps(
         ConfigError: too few steps, an empty carry, a keyword forward does not take, a bad path.
         ForwardFailed: the forward raised.
     """
+    from paramscope.profiler.guard import preserved
+
+    with preserved(model):  # buffers, .grad, hooks, flags and RNG as the user left them
+        return _trace_steps(model, args, kwargs, carry, steps, detach=detach, output_names=output_names,
+                            progress=progress)
+
+
+def _trace_steps(
+    model: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], carry: Mapping[str, str], steps: int,
+    *, detach: bool, output_names: Sequence[str], progress: Callable[[int, int, str], None] | None,
+) -> StepsReport:
     import torch
     from torch.autograd.graph import saved_tensors_hooks
 
