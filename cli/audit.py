@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
@@ -10,6 +9,7 @@ import typer
 from paramscope.cli.boundary import about
 from paramscope.cli.common import (
     DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit, guarded,
+    need_format,
 )
 
 
@@ -33,9 +33,10 @@ def audit(
     """
     from paramscope.profiler.build import build
     from paramscope.profiler.flops import audit as run_audit
-    from paramscope.profiler.render.audit import audit_to_dict, render_audit
+    from paramscope.profiler.render.audit import AUDIT, AuditView
     from paramscope.profiler.spec import load_spec
 
+    need_format(AUDIT, fmt)
     with guarded(debug, timeout):
         check_writable(output, config)
         names = [b.strip() for b in backends.split(",") if b.strip()]
@@ -49,7 +50,4 @@ def audit(
             backend_for(name)  # an unknown name is a one-line error before any work
         built = build(about(load_spec(config, sets or [])), device)
         report = run_audit(built.model, built.args, built.kwargs, names)
-        if fmt is OutputFormat.JSON:
-            emit(json.dumps(audit_to_dict(report), indent=2) + "\n", output, config)
-        else:
-            emit(render_audit(report, only_flagged=only_flagged), output, config)
+        emit(AUDIT.of(AuditView(report, only_flagged)), fmt, output, config)

@@ -31,6 +31,7 @@ from typing import IO, Any, NoReturn, TypeVar
 import typer
 
 from paramscope.profiler.errors import ParamscopeError
+from paramscope.profiler.render.text import clean as escape_controls
 
 __all__ = [
     "escape_controls", "one_line", "fail", "guarded", "real_stdout", "stdout_errors", "write_stdout",
@@ -46,13 +47,6 @@ _T = TypeVar("_T")
 
 class _TimedOut(BaseException):
     """Raised by the SIGALRM handler; a BaseException so user code's ``except Exception`` lets it pass."""
-
-
-def escape_controls(text: str) -> str:
-    """``text`` with control characters shown as escapes (``\\x1b``), so a name cannot drive the terminal."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def one_line(message: str) -> str:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
 
 from paramscope.cli.boundary import about
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit, guarded,
+    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit, guarded, need_format,
 )
 
 
@@ -43,9 +42,11 @@ def breakdown(
     """
     from paramscope.profiler.build import build
     from paramscope.profiler.pipeline import measure_built
+    from paramscope.profiler.render.breakdown import BREAKDOWN, BreakdownView
     from paramscope.profiler.render import table as render
     from paramscope.profiler.spec import load_spec
 
+    need_format(BREAKDOWN, fmt)
     with guarded(debug, timeout):
         if sort not in ("tree", "params", "macs", "name"):
             raise _bad(f"--sort {sort}: expected tree, params, macs or name")
@@ -56,8 +57,6 @@ def breakdown(
         spec = about(load_spec(config, [*(sets or []), *extra]))
         if latency and device == "meta":
             raise _bad("--latency needs real tensors: pass --device cpu or --device cuda")
-        if latency and fmt is OutputFormat.CSV:
-            raise _bad("--latency has no csv form: use --format table, md or json")
         if depth < 1 or (top is not None and top < 1):
             raise _bad(f"--depth {depth} / --top {top}: both must be at least 1")
         built = build(spec, device)
@@ -67,40 +66,7 @@ def breakdown(
         rows = render.select_rows(prof, depth=depth, top=top, sort=sort)  # type: ignore[arg-type]
         if sort == "tree" and top is None and not expand:
             rows = render.collapse_repeats(rows)
-        if fmt is OutputFormat.JSON:
-            doc = render.profile_to_dict(prof)
-            if lat is not None:
-                from paramscope.profiler.render.latency import latency_to_dict
-
-                doc["latency"] = latency_to_dict(lat)
-            emit(json.dumps(doc, indent=2) + "\n", output, config)
-        elif fmt is OutputFormat.CSV:
-            emit(render.breakdown_csv(prof, rows), output, config)
-        elif fmt is OutputFormat.MD:
-            latency_md = "" if lat is None else "\n" + str(_latency_part(lat, depth, top, markdown=True))
-            emit(render.breakdown_markdown(prof, rows) + latency_md, output, config)
-        else:
-            from rich.console import Group
-
-            parts = [render.breakdown_table(prof, rows)]
-            if lat is not None:
-                parts.append(_latency_part(lat, depth, top, markdown=False))
-            emit(Group(*parts), output, config)
-
-
-def _latency_part(lat: Any, depth: int, top: int | None, *, markdown: bool) -> Any:
-    from paramscope.profiler.render.latency import latency_markdown, latency_table
-
-    shown = _to_depth(lat, depth)
-    return latency_markdown(shown) if markdown else latency_table(shown, top=top)
-
-
-def _to_depth(report: Any, depth: int) -> Any:
-    """The latency rows down to ``depth`` (the root stays), as the breakdown table shows them."""
-    import dataclasses
-
-    rows = tuple(r for r in report.rows if not r.path or r.path.count(".") < depth)
-    return dataclasses.replace(report, rows=rows)
+        emit(BREAKDOWN.of(BreakdownView(prof, tuple(rows), lat, depth=depth, top=top)), fmt, output, config)
 
 
 def _latency(built: Any, repeats: int, warmup: int, clock: str) -> Any:

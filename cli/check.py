@@ -6,8 +6,10 @@ from typing import Annotated
 
 import typer
 
-from paramscope.cli.boundary import about, stdout_errors
-from paramscope.cli.common import DebugOpt, DeviceOpt, SetOpt, TimeoutOpt, guarded, stdout_console
+from paramscope.cli.boundary import about
+from paramscope.cli.common import (
+    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit, guarded, need_format,
+)
 
 
 def check(
@@ -15,6 +17,8 @@ def check(
     budget: Annotated[list[str], typer.Option("--budget", "-b", help="METRIC<=AMOUNT for the model or PATH.METRIC<=AMOUNT for a submodule; metrics: params, trainable, macs, flops. Repeatable.")],
     device: DeviceOpt = "meta",
     flops: Annotated[str, typer.Option("--flops", help="MAC backend: torch (default), fvcore or thop.")] = "torch",
+    fmt: FormatOpt = OutputFormat.TABLE,
+    output: OutputOpt = None,
     sets: SetOpt = None,
     timeout: TimeoutOpt = None,
     debug: DebugOpt = False,
@@ -25,19 +29,16 @@ def check(
     """
     from paramscope.profiler.budget import check_budgets, parse_budget
     from paramscope.profiler.pipeline import measure
-    from paramscope.profiler.render.units import fmt_int
+    from paramscope.profiler.render.check import CHECK, CheckView
     from paramscope.profiler.spec import load_spec
 
+    need_format(CHECK, fmt)
     with guarded(debug, timeout):
+        check_writable(output, config)
         budgets = [parse_budget(b) for b in budget]
         needs_macs = any(b.metric in ("macs", "flops") for b in budgets)
         prof = measure(about(load_spec(config, sets or [])), device=device, flops=flops if needs_macs else None)
         results = check_budgets(prof, budgets)
-    # a reader that left (`| true`) must not turn the verdict into another exit code
-    with guarded(debug), stdout_errors():
-        console = stdout_console()
-        for r in results:
-            mark = "ok  " if r.ok else "OVER"
-            console.print(f"{mark} {r.budget.text}: {fmt_int(r.value)} (limit {fmt_int(r.budget.limit)})", markup=False)
+        emit(CHECK.of(CheckView(prof.model, results)), fmt, output, config)
     if not all(r.ok for r in results):
         raise typer.Exit(1)

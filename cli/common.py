@@ -6,7 +6,6 @@ import contextlib
 import os
 import stat
 import tempfile
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,18 +14,16 @@ from rich.console import Console
 
 from paramscope.cli.boundary import fail, guarded, real_stdout, stdout_errors, write_stdout
 from paramscope.profiler.errors import OutputError
+from paramscope.profiler.render.formats import Format, Kind, Report
 
 __all__ = [
     "OutputFormat", "DebugOpt", "SetOpt", "DeviceOpt", "FormatOpt", "OutputOpt",
-    "fail", "guarded", "TimeoutOpt", "check_writable", "write_atomic", "emit", "emit_sweep", "stdout_console", "stderr_console",
+    "fail", "guarded", "TimeoutOpt", "check_writable", "write_atomic", "emit", "need_format", "show",
+    "stdout_console", "stderr_console",
 ]
 
-
-class OutputFormat(StrEnum):
-    TABLE = "table"
-    MD = "md"
-    CSV = "csv"
-    JSON = "json"
+OutputFormat = Format
+"""The ``--format`` choices (the registry's ``Format``)."""
 
 
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show full tracebacks for errors.")]
@@ -35,7 +32,7 @@ SetOpt = Annotated[
     typer.Option("--set", "-s", help="Override a config key, e.g. --set pred_len=720 or --set slot_fuse.hidden=512. Repeatable."),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", "-d", help="meta (default: no weights allocated), cpu or cuda.")]
-FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="table (Rich), md, csv or json.")]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table (Rich), md, csv or json.")]
 TimeoutOpt = Annotated[float | None, typer.Option("--timeout", help="Give up (one error line, exit 2) when building and measuring takes longer than this many seconds.")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file (atomically) instead of stdout.")]
 
@@ -124,8 +121,24 @@ def write_atomic(path: Path, data: str | bytes, *inputs: str | Path | None) -> N
                 os.unlink(tmp)
 
 
-def emit(content: Any, output: Path | None, *inputs: str | Path | None) -> None:
-    """Print a Rich renderable or text to stdout, or write text to ``output``."""
+def need_format(kind: Kind[Any], fmt: Format) -> None:
+    """Refuse, before any work, a format the report kind does not declare (one line, exit 2)."""
+    if fmt not in kind.formats:
+        forms = ", ".join(f.value for f in kind.formats)
+        fail(f"--format {fmt.value}: {kind.name} has no {fmt.value} form (it has {forms})")
+
+
+def emit(report: Report[Any], fmt: Format, output: Path | None, *inputs: str | Path | None) -> None:
+    """Render ``report`` in ``fmt`` to stdout or ``output``; a format it lacks is refused.
+
+    ``inputs`` (the config, the ``--plot`` file) are never overwritten by ``output``.
+    """
+    need_format(report.kind, fmt)
+    show(report.render(fmt), output, *inputs)
+
+
+def show(content: Any, output: Path | None = None, *inputs: str | Path | None) -> None:
+    """Print a Rich renderable or text to stdout, or write it to ``output`` (atomically)."""
     if output is not None:
         if not isinstance(content, str | bytes):
             console = Console(width=140, color_system=None, highlight=False)
@@ -140,18 +153,3 @@ def emit(content: Any, output: Path | None, *inputs: str | Path | None) -> None:
     else:
         with stdout_errors():
             stdout_console().print(content)
-
-
-def emit_sweep(sweep: Any, fmt: OutputFormat, module: str | None, output: Path | None,
-               *inputs: str | Path | None) -> None:
-    """Render a what-if / diff comparison in the chosen format (shared by ``whatif`` and ``diff``)."""
-    from paramscope.profiler.render import sweep as render
-
-    if fmt is OutputFormat.JSON:
-        emit(render.sweep_json(sweep), output, *inputs)
-    elif fmt is OutputFormat.MD:
-        emit(render.sweep_markdown(sweep, module), output, *inputs)
-    elif fmt is OutputFormat.CSV:
-        emit(render.sweep_csv(sweep), output, *inputs)
-    else:
-        emit(render.sweep_table(sweep, module), output, *inputs)

@@ -8,7 +8,7 @@ import typer
 
 from paramscope.cli.boundary import about
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, TimeoutOpt, check_writable, emit_sweep, guarded,
+    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, TimeoutOpt, check_writable, emit, guarded,
 )
 
 
@@ -28,6 +28,7 @@ def diff(
     Example: paramscope diff rg_output_etth1 my_variant.yaml
     """
     from paramscope.profiler.pipeline import measure
+    from paramscope.profiler.render.sweep import WHATIF, SweepView
     from paramscope.profiler.spec import load_spec
     from paramscope.profiler.sweep import compare
 
@@ -39,17 +40,14 @@ def diff(
         if module is not None:
             _check_module(a, b, module)
         result = compare(a, b)
-        emit_sweep(result, fmt, module, output, base, other)
+        emit(WHATIF.of(SweepView(result, module)), fmt, output, base, other)
 
 
 def _check_module(a: Any, b: Any, module: str) -> None:
     """``--module`` must name a submodule of at least one of the two models."""
-    import difflib
-
     from paramscope.profiler.errors import ConfigError
+    from paramscope.profiler.paths import did_you_mean
 
     names = sorted({m.path for p in (a, b) for m in p.modules if m.path and not m.is_param})
     if module not in names:
-        close = difflib.get_close_matches(module, names, n=1)
-        raise ConfigError(f"--module {module}: no such submodule in either model"
-                          + (f"; did you mean '{close[0]}'?" if close else ""))
+        raise ConfigError(f"--module {module}: no such submodule in either model{did_you_mean(module, names, known=False)}")

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 
 from paramscope.cli.boundary import about
 from paramscope.cli.common import (
-    DebugOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit, guarded, stderr_console,
+    DebugOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit, guarded, need_format, stderr_console,
 )
 
 GroupOpt = Annotated[list[str], typer.Option("--group", "-g", help="NAME=keyword1,keyword2: a group and its name keywords. Repeatable; the first matching group wins.")]
 RestOpt = Annotated[str | None, typer.Option("--rest", help="Where unmatched parameters go: an existing group, a new group name, or 'ignore'. Default: a group 'unmatched'.")]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit 1 if a group matches nothing, or (without --rest) a parameter matches no group.")]
-GroupsFormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="table (Rich), md or json.")]
 
 
 def groups(
@@ -23,7 +21,7 @@ def groups(
     group: GroupOpt,
     rest: RestOpt = None,
     strict: StrictOpt = False,
-    fmt: GroupsFormatOpt = OutputFormat.TABLE,
+    fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
     timeout: TimeoutOpt = None,
@@ -42,9 +40,8 @@ def groups(
     from paramscope.profiler.render import groups as render
     from paramscope.profiler.spec import load_spec
 
+    need_format(render.GROUPS, fmt)
     with guarded(debug, timeout):
-        if fmt is OutputFormat.CSV:
-            raise ConfigError("--format csv: expected table, md or json")
         check_writable(output, config)
         parsed = [parse_group(item) for item in group]
         duplicate = next((n for i, (n, _) in enumerate(parsed) if n in dict(parsed[:i])), None)
@@ -52,12 +49,7 @@ def groups(
             raise ConfigError(f"--group {duplicate}: given twice; put all its keywords in one --group")
         built = build(about(load_spec(config, sets or [])), "meta")
         report = group_parameters(built.model, dict(parsed), rest)
-        if fmt is OutputFormat.JSON:
-            emit(json.dumps({**render.groups_to_dict(report), "model": built.spec.name}, indent=2) + "\n", output, config)
-        elif fmt is OutputFormat.MD:
-            emit(render.groups_markdown(report), output, config)
-        else:
-            emit(render.groups_table(report, title=f"Parameter groups: {built.spec.name}"), output, config)
+        emit(render.GROUPS.of(render.GroupsView(built.spec.name, report)), fmt, output, config)
     for line in render.warning_lines(report):
         stderr_console().print(line, markup=False, soft_wrap=True, style="bold yellow" if line.startswith("warning") else None)
     if strict and not report.clean:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from typing import Annotated, TypeVar
 
@@ -10,7 +9,7 @@ import typer
 
 from paramscope.cli.boundary import about
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit, guarded,
+    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit, guarded, need_format,
 )
 
 _E = TypeVar("_E", bound=StrEnum)
@@ -48,6 +47,7 @@ def memory(
         except ValueError:
             raise ConfigError(f"{label} {value}: expected one of {', '.join(e.value for e in enum)}") from None
 
+    need_format(render.MEMORY, fmt)
     with guarded(debug, timeout):
         check_writable(output, config)
         dtypes = [choice(Precision, d, "--dtype") for d in dtype.split(",") if d.strip()]
@@ -62,14 +62,4 @@ def memory(
             plan[path] = choice(Precision, prec, "--keep")
         built = build(about(load_spec(config, sets or [])), device)
         reports = plan_memory_sweep(built.model, built.args, built.kwargs, dtypes=dtypes, train=optimizer, keep=plan)
-        if fmt is OutputFormat.JSON:
-            emit(json.dumps({"schema": "paramscope.memory/1", "model": built.spec.name,
-                             "plans": [render.memory_to_dict(r) for r in reports]}, indent=2) + "\n", output)
-        elif fmt is OutputFormat.CSV:
-            raise ConfigError("--format csv: memory has table, md and json forms")
-        elif fmt is OutputFormat.MD:
-            emit(render.memory_markdown(reports), output, config)
-        else:
-            emit(render.memory_table(reports, title=f"Memory by precision: {built.spec.name}"), output, config)
-            if modules:
-                emit(render.memory_modules_table(reports[0], top=modules), None)
+        emit(render.MEMORY.of(render.MemoryView(built.spec.name, reports, modules)), fmt, output, config)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 
 from paramscope.cli.boundary import about
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit, guarded,
+    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit, guarded, need_format,
 )
 
 CarryOpt = Annotated[list[str] | None, typer.Option("--carry", "-c", help="OUTPUT_PATH=KEYWORD: feed this output back as this forward keyword, e.g. 1.updated_memory=memory (tuple index, then dict key). Repeatable or comma-separated. Default for titan_stream: stats.updated_memory=memory,stats.updated_momentum=momentum.")]
-StepsFormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="table (Rich) or json.")]
 
 
 def steps(
@@ -23,7 +21,7 @@ def steps(
     detach: Annotated[bool, typer.Option("--detach", help="Also rerun with the carried values .detach()-ed (the fix).")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if the graph grows from step to step.")] = False,
     device: DeviceOpt = "meta",
-    fmt: StepsFormatOpt = OutputFormat.TABLE,
+    fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
     timeout: TimeoutOpt = None,
@@ -44,9 +42,8 @@ def steps(
     from paramscope.profiler.spec import load_spec
     from paramscope.profiler.steps import DEFAULT_CARRY, OUTPUT_NAMES, parse_carry, trace_steps
 
+    need_format(render.STEPS, fmt)
     with guarded(debug, timeout):
-        if fmt not in (OutputFormat.TABLE, OutputFormat.JSON):
-            raise ConfigError(f"--format {fmt.value}: expected table or json")
         check_writable(output, config)
         spec = about(load_spec(config, sets or []))
         family = spec.family or ""
@@ -55,16 +52,11 @@ def steps(
                               f"e.g. --carry 1.state=state (defaults exist for: {', '.join(DEFAULT_CARRY)})")
         links = parse_carry(carry) if carry else dict(DEFAULT_CARRY[family])
         built = build(spec, device)
-        runs = (False, True) if detach else (False,)
         reports = []
-        for d in runs:
+        for d in (False, True) if detach else (False,):
             with progress("steps" + (" (detached)" if d else ""), n_steps, min_total=50) as report:
                 reports.append(trace_steps(built.model, built.args, built.kwargs, links, n_steps, detach=d,
                                            output_names=OUTPUT_NAMES.get(family, ()), progress=report))
-        if fmt is OutputFormat.JSON:
-            doc = {"schema": render.JSON_SCHEMA, "model": spec.name, "runs": [render.steps_to_dict(r) for r in reports]}
-            emit(json.dumps(doc, indent=2) + "\n", output, config)
-        else:
-            emit(render.steps_view(reports, spec.name), output, config)
+        emit(render.STEPS.of(render.StepsView(spec.name, reports)), fmt, output, config)
     if strict and reports[0].grows:
         raise typer.Exit(1)

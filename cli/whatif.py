@@ -9,7 +9,7 @@ import typer
 
 from paramscope.cli.boundary import about
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, TimeoutOpt, check_writable, emit_sweep, guarded,
+    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, TimeoutOpt, check_writable, emit, guarded,
     stderr_console, write_atomic,
 )
 
@@ -84,7 +84,7 @@ def whatif(
         if plot is not None:
             write_atomic(plot, render.sweep_plot(sweep), config)
             stderr_console().print(f"wrote {plot}", markup=False)
-        emit_sweep(sweep, fmt, module, output, config, plot)
+        emit(render.WHATIF.of(render.SweepView(sweep, module)), fmt, output, config, plot)
 
 
 def _check_knob(spec: Any, alias: str) -> None:

@@ -34,9 +34,6 @@ class ModuleStats:
     """Parameters in this subtree that are the same tensor as a parameter elsewhere (``a ~ b``)."""
     is_param: bool = False
     """True for a direct-parameter row (e.g. ``output_hgate_bias``)."""
-    latency_ms: float | None = None
-    """Median inclusive forward latency, when measured."""
-    self_ms: float | None = None
     elementwise: int | None = None
     """Inclusive output elements of element-wise ops (``--elementwise``); not MACs, not in FLOPs."""
 

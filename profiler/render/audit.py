@@ -1,18 +1,50 @@
-"""Rich renderable for an ``AuditReport``: the backends side by side, disagreements highlighted."""
+"""The ``audit`` report: the MAC backends side by side per module, disagreements highlighted."""
 
 from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from paramscope.profiler.flops import AuditReport
+from paramscope.profiler.flops import AuditReport, AuditRow
+from paramscope.profiler.render.formats import Kind
+from paramscope.profiler.render.text import md_cell
 
-__all__ = ["render_audit"]
+__all__ = ["AUDIT", "AuditView", "render_audit", "audit_to_dict"]
+
+
+@dataclass(frozen=True)
+class AuditView:
+    report: AuditReport
+    only_flagged: bool = False
+    """Show only the modules whose backends disagree by more than 1%."""
+
+    @property
+    def rows(self) -> tuple[AuditRow, ...]:
+        return self.report.flagged if self.only_flagged else self.report.rows
 
 
 def _macs(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
+
+
+def _cells(report: AuditReport, row: AuditRow) -> list[str]:
+    return [row.path or "(root)", *(_macs(row.macs.get(n)) for n in report.backends),
+            f"{row.max_rel_diff:.1%}", row.explanation or ""]
+
+
+def _heads(report: AuditReport) -> list[str]:
+    return ["module", *(f"{n} MACs" for n in report.backends), "max diff", "why"]
+
+
+def _error_lines(report: AuditReport) -> list[str]:
+    return [f"{name}: not compared ({error})" for name, error in report.errors.items()]
 
 
 def render_audit(report: AuditReport, *, only_flagged: bool = False) -> RenderableType:
@@ -20,25 +52,40 @@ def render_audit(report: AuditReport, *, only_flagged: bool = False) -> Renderab
 
     Rows whose backends disagree by more than 1% are shown in bold red with the reason, where known.
     """
+    view = AuditView(report, only_flagged)
     table = Table(title="MACs per module, by backend", show_lines=False)
-    table.add_column("module")
-    for name in report.backends:
-        table.add_column(f"{name} MACs", justify="right")
-    table.add_column("max diff", justify="right")
-    table.add_column("why")
-    for row in report.rows:
-        if only_flagged and not row.flagged:
-            continue
-        style = "bold red" if row.flagged else None
-        cells = [row.path or "(root)", *(_macs(row.macs.get(n)) for n in report.backends)]
-        table.add_row(*cells, f"{row.max_rel_diff:.1%}", row.explanation or "", style=style)
-    parts: list[RenderableType] = [table]
-    for name, error in report.errors.items():
-        parts.append(Text(f"{name}: not compared ({error})", style="yellow"))
-    return Group(*parts)
+    for i, head in enumerate(_heads(report)):
+        table.add_column(head, justify="left" if i == 0 or head == "why" else "right", overflow="fold")
+    for row in view.rows:
+        table.add_row(*_cells(report, row), style="bold red" if row.flagged else None)
+    return Group(table, *(Text(line, style="yellow") for line in _error_lines(report)))
 
 
-def audit_to_dict(report: AuditReport) -> dict[str, object]:
+def _md(v: AuditView) -> str:
+    heads = _heads(v.report)
+    out = ["### MACs per module, by backend", "", "| " + " | ".join(heads) + " |",
+           "| " + " | ".join("---" if i == 0 or h == "why" else "---:" for i, h in enumerate(heads)) + " |"]
+    for row in v.rows:
+        cells = _cells(v.report, row)
+        cells[0] = f"**{md_cell(cells[0])}**" if row.flagged else md_cell(cells[0])
+        out.append("| " + " | ".join([cells[0], *(md_cell(c) for c in cells[1:])]) + " |")
+    lines = _error_lines(v.report)
+    return "\n".join(out + ([""] + [f"- {line}" for line in lines] if lines else [])) + "\n"
+
+
+def _csv(v: AuditView) -> str:
+    """Exact integers, one column per backend (empty where a backend failed)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    names = v.report.backends
+    w.writerow(["path", *(f"{n}_macs" for n in names), "max_rel_diff", "flagged", "explanation"])
+    for row in v.rows:
+        w.writerow([row.path, *("" if row.macs.get(n) is None else row.macs[n] for n in names),
+                    f"{row.max_rel_diff:.6f}", int(row.flagged), row.explanation or ""])
+    return buf.getvalue()
+
+
+def audit_to_dict(report: AuditReport) -> dict[str, Any]:
     """Schema ``paramscope.audit/1``: each backend's inclusive MACs per module, exact ints."""
     return {
         "schema": "paramscope.audit/1",
@@ -55,3 +102,11 @@ def audit_to_dict(report: AuditReport) -> dict[str, object]:
         },
         "notes": {name: list(count.notes) for name, count in report.counts.items()},
     }
+
+
+def _dict(v: AuditView) -> Mapping[str, Any]:
+    return audit_to_dict(v.report)
+
+
+AUDIT: Kind[AuditView] = Kind("audit", table=lambda v: render_audit(v.report, only_flagged=v.only_flagged),
+                              md=_md, csv=_csv, to_dict=_dict)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from rich.table import Table
 
 from paramscope.profiler.groups import IGNORE, GroupReport, ParamGroup
+from paramscope.profiler.render.formats import Kind
+from paramscope.profiler.render.text import md_row
 from paramscope.profiler.render.units import fmt_int, fmt_pct, human
 
-__all__ = ["JSON_SCHEMA", "groups_markdown", "groups_table", "groups_to_dict", "warning_lines"]
+__all__ = ["GROUPS", "GroupsView", "JSON_SCHEMA", "groups_markdown", "groups_table", "groups_to_dict", "warning_lines"]
 
 JSON_SCHEMA = "paramscope.groups/1"
 _EXAMPLES = 3
@@ -61,10 +67,10 @@ def groups_markdown(report: GroupReport) -> str:
     lines = ["| group | tensors | elements | % elements | keywords (hits) | example names |",
              "|---|---:|---:|---:|---|---|"]
     for g in report.groups:
-        lines.append(f"| {g.name} | {g.tensors}{_rest_note(report, g)} | {fmt_int(g.elements)} | "
-                     f"{fmt_pct(g.elements, report.total_elements)} | {_keywords(g)} | {_examples(g)} |")
+        lines.append(md_row([g.name, f"{g.tensors}{_rest_note(report, g)}", fmt_int(g.elements),
+                             fmt_pct(g.elements, report.total_elements), _keywords(g), _examples(g)]))
     lines.append(f"| **total** | {report.total_tensors} | {fmt_int(report.total_elements)} | 100.0% | | |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\nfirst matching group wins; keyword (parameters it assigned)\n"
 
 
 def groups_to_dict(report: GroupReport) -> dict[str, Any]:
@@ -116,3 +122,30 @@ def warning_lines(report: GroupReport) -> list[str]:
         lines.append(f"note: {len(report.overlaps)} parameters match keywords of more than one group; "
                      f"the first group wins: {shown}{more}")
     return lines
+
+
+@dataclass(frozen=True)
+class GroupsView:
+    model: str
+    report: GroupReport
+
+
+def _csv(v: GroupsView) -> str:
+    """One row per group: exact counts, keywords joined by ``;``."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["group", "tensors", "elements", "share", "matched", "keywords"])
+    total = v.report.total_elements
+    for g in v.report.groups:
+        w.writerow([g.name, g.tensors, g.elements, f"{g.elements / total:.6f}" if total else "", g.matched,
+                    ";".join(g.keywords)])
+    return buf.getvalue()
+
+
+def _dict(v: GroupsView) -> Mapping[str, Any]:
+    return {**groups_to_dict(v.report), "model": v.model}
+
+
+GROUPS: Kind[GroupsView] = Kind(
+    "groups", table=lambda v: groups_table(v.report, title=f"Parameter groups: {v.model}"),
+    md=lambda v: f"### Parameter groups: {v.model}\n\n" + groups_markdown(v.report), csv=_csv, to_dict=_dict)

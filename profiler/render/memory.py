@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from rich.console import Group, RenderableType
 from rich.filesize import decimal
 from rich.table import Table
 
 from paramscope.profiler.memory import MemoryReport, MemoryRow, MemoryTotals
+from paramscope.profiler.render.formats import Kind
+from paramscope.profiler.render.text import clean, md_row
 
-__all__ = ["memory_table", "memory_modules_table", "memory_markdown", "memory_to_dict", "plan_label"]
+__all__ = ["MEMORY", "MemoryView", "memory_table", "memory_modules_table", "memory_markdown", "memory_to_dict", "plan_label"]
 
 _COLUMNS: tuple[tuple[str, str], ...] = (
     ("weights", "weights_bytes"),
@@ -69,8 +75,7 @@ def memory_modules_table(report: MemoryReport, *, top: int | None = None) -> Tab
 
     Cells are human units only; exact bytes are in ``memory_to_dict`` and ``memory_markdown``.
     """
-    rows = sorted((r for r in report.rows if r.total_bytes), key=lambda r: r.total_bytes, reverse=True)
-    rows = rows[:top] if top is not None else rows
+    rows = _largest(report, top)
     cols = _used_columns(rows)
     table = Table(title=f"Memory per module: {plan_label(report)}")
     table.add_column("module", overflow="fold")
@@ -80,7 +85,7 @@ def memory_modules_table(report: MemoryReport, *, top: int | None = None) -> Tab
         table.add_column(name, justify="right")
     table.add_column("total", justify="right", style="bold")
     for r in rows:
-        table.add_row(r.path or "<root>", r.type, r.precision.value,
+        table.add_row(clean(r.path) or "<root>", r.type, r.precision.value,
                       *(_human(getattr(r, a)) for _, a in cols), _human(r.total_bytes))
     return table
 
@@ -92,7 +97,25 @@ def memory_markdown(reports: Sequence[MemoryReport]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" + "---:|" * (len(head) - 1)]
     for r in reports:
         cells = [plan_label(r), *(_md_cell(getattr(r.totals, a)) for _, a in cols), _md_cell(r.peak_estimate_bytes)]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(md_row(cells))
+    return "\n".join(lines) + "\n\npeak estimate = sum of the columns; exact bytes, decimal units in brackets\n"
+
+
+def _largest(report: MemoryReport, top: int | None) -> list[MemoryRow]:
+    rows = sorted((r for r in report.rows if r.total_bytes), key=lambda r: r.total_bytes, reverse=True)
+    return rows[:top] if top is not None else rows
+
+
+def memory_modules_markdown(report: MemoryReport, *, top: int | None = None) -> str:
+    """The per-module table of one plan in markdown (exact bytes, human units in brackets)."""
+    rows = _largest(report, top)
+    cols = _used_columns(rows)
+    head = ["module", "type", "precision", *(n for n, _ in cols), "total"]
+    lines = [f"### Memory per module: {plan_label(report)}", "",
+             "| " + " | ".join(head) + " |", "|---|---|---|" + "---:|" * (len(head) - 3)]
+    for r in rows:
+        lines.append(md_row([r.path or "<root>", r.type, r.precision.value,
+                             *(_md_cell(getattr(r, a)) for _, a in cols), _md_cell(r.total_bytes)]))
     return "\n".join(lines) + "\n"
 
 
@@ -114,3 +137,46 @@ def memory_to_dict(report: MemoryReport) -> dict[str, Any]:
             for r in report.rows
         ],
     }
+
+
+@dataclass(frozen=True)
+class MemoryView:
+    """What ``memory`` shows: one report per plan, and the N largest modules of the first plan."""
+
+    model: str
+    reports: Sequence[MemoryReport]
+    modules: int | None = None
+
+
+def _table(v: MemoryView) -> RenderableType:
+    parts: list[RenderableType] = [memory_table(v.reports, title=f"Memory by precision: {v.model}")]
+    if v.modules:
+        parts.append(memory_modules_table(v.reports[0], top=v.modules))
+    return Group(*parts)
+
+
+def _md(v: MemoryView) -> str:
+    text = f"### Memory by precision: {v.model}\n\n" + memory_markdown(v.reports)
+    return text + ("\n" + memory_modules_markdown(v.reports[0], top=v.modules) if v.modules else "")
+
+
+def _csv(v: MemoryView) -> str:
+    """One row per plan (``module`` empty), then with ``--modules`` the first plan's largest modules."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["plan", "module", "type", "precision", *(a for _, a in _COLUMNS), "total_bytes"])
+    for r in v.reports:
+        w.writerow([plan_label(r), "", "", r.dtype.value, *(getattr(r.totals, a) for _, a in _COLUMNS),
+                    r.peak_estimate_bytes])
+    if v.modules:
+        for m in _largest(v.reports[0], v.modules):
+            w.writerow([plan_label(v.reports[0]), m.path, m.type, m.precision.value,
+                        *(getattr(m, a) for _, a in _COLUMNS), m.total_bytes])
+    return buf.getvalue()
+
+
+def _dict(v: MemoryView) -> Mapping[str, Any]:
+    return {"schema": "paramscope.memory/1", "model": v.model, "plans": [memory_to_dict(r) for r in v.reports]}
+
+
+MEMORY: Kind[MemoryView] = Kind("memory", table=_table, md=_md, csv=_csv, to_dict=_dict)

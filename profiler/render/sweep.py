@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -13,10 +13,11 @@ from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
 
+from paramscope.profiler.render.formats import Kind
 from paramscope.profiler.render.units import fmt_int, human
 from paramscope.profiler.sweep import ScalingLaw, Sweep, Variant
 
-__all__ = ["sweep_table", "sweep_markdown", "sweep_csv", "sweep_to_dict", "sweep_json", "law_lines", "sweep_plot"]
+__all__ = ["WHATIF", "SweepView", "sweep_table", "sweep_markdown", "sweep_csv", "sweep_to_dict", "law_lines", "sweep_plot"]
 
 JSON_SCHEMA = "paramscope.whatif/1"
 
@@ -184,8 +185,21 @@ def sweep_to_dict(sweep: Sweep) -> dict[str, Any]:
     }
 
 
-def sweep_json(sweep: Sweep) -> str:
-    return json.dumps(sweep_to_dict(sweep), indent=2) + "\n"
+@dataclass(frozen=True)
+class SweepView:
+    """A sweep and the submodule followed across it (``--module``)."""
+
+    sweep: Sweep
+    module: str | None = None
+
+
+def _view_dict(v: SweepView) -> Mapping[str, Any]:
+    return sweep_to_dict(v.sweep)
+
+
+WHATIF: Kind[SweepView] = Kind(
+    "whatif", table=lambda v: sweep_table(v.sweep, v.module), md=lambda v: sweep_markdown(v.sweep, v.module),
+    csv=lambda v: sweep_csv(v.sweep), to_dict=_view_dict)
 
 
 def sweep_plot(sweep: Sweep) -> bytes:

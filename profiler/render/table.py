@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import json
 from typing import Any, Literal
 
 from rich.markup import escape
@@ -17,7 +16,7 @@ from paramscope.profiler.stats import ModuleStats, Profile
 
 __all__ = [
     "SortKey", "select_rows", "collapse_repeats", "breakdown_table", "breakdown_markdown", "breakdown_csv",
-    "profile_to_dict", "breakdown_json", "footer_lines", "JSON_SCHEMA",
+    "profile_to_dict", "footer_lines", "JSON_SCHEMA",
 ]
 
 JSON_SCHEMA = "paramscope.breakdown/1"
@@ -232,9 +231,6 @@ def _module_dict(m: ModuleStats, elementwise: bool = False) -> dict[str, Any]:
         d["is_parameter"] = True
     if m.shared_with:
         d["shared"] = list(m.shared_with)
-    if m.latency_ms is not None:
-        d["latency_ms"] = m.latency_ms
-        d["self_ms"] = m.self_ms
     return d
 
 
@@ -263,7 +259,3 @@ def profile_to_dict(profile: Profile, rows: list[ModuleStats] | None = None) -> 
         "uncounted": [{"name": u.name, "count": u.count, "where": list(u.where)} for u in profile.uncounted],
         "notes": list(profile.notes),
     }
-
-
-def breakdown_json(profile: Profile, rows: list[ModuleStats] | None = None) -> str:
-    return json.dumps(profile_to_dict(profile, rows), indent=2) + "\n"

@@ -1,0 +1,88 @@
+"""The ``breakdown`` report: the per-module table, with per-module latency when it was measured."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Group, RenderableType
+
+from paramscope.profiler.render import table
+from paramscope.profiler.render.formats import Kind
+from paramscope.profiler.stats import ModuleStats, Profile
+
+if TYPE_CHECKING:  # profiler.latency imports torch; the renderers import it only when there is latency
+    from paramscope.profiler.latency import LatencyReport
+
+__all__ = ["BREAKDOWN", "BreakdownView"]
+
+
+@dataclass(frozen=True)
+class BreakdownView:
+    """What ``breakdown`` shows: a profile, the rows chosen from it, and optional latency."""
+
+    profile: Profile
+    rows: Sequence[ModuleStats]
+    latency: LatencyReport | None = None
+    """Every module's latency (JSON has all of it; table, md and csv the rows down to ``depth``)."""
+    depth: int | None = None
+    top: int | None = None
+
+    @property
+    def shown_latency(self) -> LatencyReport | None:
+        """The latency rows down to ``depth`` (the root stays), as the table shows them."""
+        if self.latency is None or self.depth is None:
+            return self.latency
+        depth = self.depth
+        rows = tuple(r for r in self.latency.rows if not r.path or r.path.count(".") < depth)
+        return dataclasses.replace(self.latency, rows=rows)
+
+
+def _table(v: BreakdownView) -> RenderableType:
+    parts: list[RenderableType] = [table.breakdown_table(v.profile, list(v.rows))]
+    if (lat := v.shown_latency) is not None:
+        from paramscope.profiler.render.latency import latency_table
+
+        parts.append(latency_table(lat, top=v.top))
+    return Group(*parts)
+
+
+def _md(v: BreakdownView) -> str:
+    text = table.breakdown_markdown(v.profile, list(v.rows))
+    if (lat := v.shown_latency) is not None:
+        from paramscope.profiler.render.latency import latency_markdown
+
+        text += "\n" + latency_markdown(lat)
+    return text
+
+
+def _csv(v: BreakdownView) -> str:
+    """The breakdown csv; with latency, each row's median inclusive and self ms joined by path."""
+    text = table.breakdown_csv(v.profile, list(v.rows))
+    if v.latency is None:
+        return text
+    times = {r.path: (r.inclusive_ms.median_ms, r.self_ms.median_ms) for r in v.latency.rows}
+    lines = list(csv.reader(io.StringIO(text)))
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([*lines[0], "latency_ms", "self_ms"])
+    for row in lines[1:]:
+        ms = times.get(row[0])
+        w.writerow([*row, *(("", "") if ms is None else (f"{ms[0]:.6f}", f"{ms[1]:.6f}"))])
+    return buf.getvalue()
+
+
+def _dict(v: BreakdownView) -> Mapping[str, Any]:
+    doc = table.profile_to_dict(v.profile)
+    if v.latency is not None:
+        from paramscope.profiler.render.latency import latency_to_dict
+
+        doc["latency"] = latency_to_dict(v.latency)
+    return doc
+
+
+BREAKDOWN: Kind[BreakdownView] = Kind("breakdown", table=_table, md=_md, csv=_csv, to_dict=_dict)
