@@ -259,7 +259,6 @@ CASES: list[Case] = [
     Case("flops-empty", ("breakdown", RG, "--flops", ""), "unknown FLOP backend"),
     Case("elementwise-fvcore", ("breakdown", RG, "--flops", "fvcore", "--elementwise"), "--elementwise"),
     Case("latency-meta", ("breakdown", RG, "--latency"), "--latency needs real tensors"),
-    Case("latency-csv", ("breakdown", RG, "--latency", "--device", "cpu", "--format", "csv"), "no csv form"),
     Case("clock-bogus", ("breakdown", SMALL, "--latency", "--device", "cpu", "--clock", "sun", "--flops", "none"), "--clock sun"),
     # ---- output files -----------------------------------------------------------------------
     Case("output-is-config", ("breakdown", C, "--flops", "none", "--output", C), "is also an input",
@@ -298,7 +297,6 @@ CASES: list[Case] = [
     Case("memory-dtype-bogus", ("memory", RG, "--dtype", "fp8"), "--dtype fp8"),
     Case("memory-train-bogus", ("memory", RG, "--train", "lion"), "--train lion"),
     Case("memory-keep-bad", ("memory", RG, "--keep", "load_balancer"), "PRECISION:PATH"),
-    Case("memory-csv", ("memory", RG, "--format", "csv"), "csv"),
     Case("audit-backends-empty", ("audit", RG, "--backends", ""), "--backends"),
     Case("audit-backends-commas", ("audit", RG, "--backends", " , "), "--backends"),
     Case("audit-backends-bogus", ("audit", RG, "--backends", "torch,papi"), "unknown FLOP backend"),
@@ -306,7 +304,6 @@ CASES: list[Case] = [
     Case("diff-missing", ("diff", RG, "{d}/nope.yaml"), "no such file"),
     Case("steps-too-few", ("steps", "titan_stream", "--steps", "2"), "at least 3"),
     Case("steps-too-many", ("steps", "titan_stream", "--steps", "100000"), "at most 1,000"),
-    Case("steps-md", ("steps", "titan_stream", "--format", "md"), "expected table or json"),
     Case("steps-no-carry", ("steps", RG), "--carry"),
     Case("groups-bad", ("groups", RG, "--group", "nokeywords"), "--group"),
     Case("groups-duplicate", ("groups", RG, "--group", "a=x", "--group", "a=y"), "given twice"),
