@@ -32,8 +32,9 @@ def audit(
     Example: paramscope audit rg_output_etth1 --only-flagged
     """
     from paramscope.profiler.build import build
-    from paramscope.profiler.flops import audit as run_audit
+    from paramscope.profiler.audit import audit as run_audit
     from paramscope.profiler.render.audit import AUDIT, AuditView
+    from paramscope.cli.parse import SET_ORIGIN, parse_sets
     from paramscope.profiler.spec import load_spec
 
     need_format(AUDIT, fmt)
@@ -48,6 +49,6 @@ def audit(
 
         for name in names:
             backend_for(name)  # an unknown name is a one-line error before any work
-        built = build(about(load_spec(config, sets or [])), device)
+        built = build(about(load_spec(config, parse_sets(sets), origin=SET_ORIGIN)), device)
         report = run_audit(built.model, built.args, built.kwargs, names)
         emit(AUDIT.of(AuditView(report, only_flagged)), fmt, output, config)

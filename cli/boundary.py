@@ -25,7 +25,7 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import IO, Any, NoReturn, TypeVar
 
 import typer
@@ -92,9 +92,11 @@ def _forward_message(e: BaseException) -> str:
     return f"{source}: {text}" if source and not text.startswith(str(source)) else text
 
 
-def _describe(e: BaseException) -> tuple[str, int]:
-    from paramscope.profiler.errors import ForwardFailed
+def _describe(e: BaseException, flags: Mapping[str, str] | None = None) -> tuple[str, int]:
+    from paramscope.profiler.errors import ArgumentError, ForwardFailed
 
+    if isinstance(e, ArgumentError):  # the library names its parameter; the user typed a flag
+        return e.worded((flags or {}).get(e.argument) or "--" + e.argument.replace("_", "-")), 2
     if isinstance(e, ForwardFailed):
         return _forward_message(e), 2
     if isinstance(e, ParamscopeError):
@@ -201,8 +203,12 @@ def _deadline(seconds: float | None) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def guarded(debug: bool = False, timeout: float | None = None) -> Iterator[None]:
-    """Run a command's work: user output to stderr, every escaping exception one line (see module doc)."""
+def guarded(debug: bool = False, timeout: float | None = None, flags: Mapping[str, str] | None = None) -> Iterator[None]:
+    """Run a command's work: user output to stderr, every escaping exception one line (see module doc).
+
+    ``flags`` maps a library parameter an ``ArgumentError`` names (``carry``) to the flag the
+    message should name instead (default ``--parameter``).
+    """
     saved = sys.stdout
     _state["stdout"] = saved
     try:
@@ -213,7 +219,7 @@ def guarded(debug: bool = False, timeout: float | None = None) -> Iterator[None]
     except BaseException as e:  # noqa: BLE001 - the boundary: nothing escapes as a traceback
         if isinstance(e, GeneratorExit):
             raise
-        message, code = _describe(e)
+        message, code = _describe(e, flags)
         if debug:
             traceback.print_exception(e, file=sys.stderr)
         fail(message, code)

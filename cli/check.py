@@ -8,7 +8,8 @@ import typer
 
 from paramscope.cli.boundary import about
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit, guarded, need_format,
+    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit, guarded,
+    need_format,
 )
 
 
@@ -30,6 +31,7 @@ def check(
     from paramscope.profiler.budget import check_budgets, parse_budget
     from paramscope.profiler.pipeline import measure
     from paramscope.profiler.render.check import CHECK, CheckView
+    from paramscope.cli.parse import SET_ORIGIN, parse_sets
     from paramscope.profiler.spec import load_spec
 
     need_format(CHECK, fmt)
@@ -37,7 +39,7 @@ def check(
         check_writable(output, config)
         budgets = [parse_budget(b) for b in budget]
         needs_macs = any(b.metric in ("macs", "flops") for b in budgets)
-        prof = measure(about(load_spec(config, sets or [])), device=device, flops=flops if needs_macs else None)
+        prof = measure(about(load_spec(config, parse_sets(sets), origin=SET_ORIGIN)), device=device, flops=flops if needs_macs else None)
         results = check_budgets(prof, budgets)
         emit(CHECK.of(CheckView(prof.model, results)), fmt, output, config)
     if not all(r.ok for r in results):

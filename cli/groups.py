@@ -8,7 +8,8 @@ import typer
 
 from paramscope.cli.boundary import about
 from paramscope.cli.common import (
-    DebugOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit, guarded, need_format, stderr_console,
+    DebugOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit, guarded, need_format,
+    stderr_console,
 )
 
 GroupOpt = Annotated[list[str], typer.Option("--group", "-g", help="NAME=keyword1,keyword2: a group and its name keywords. Repeatable; the first matching group wins.")]
@@ -36,18 +37,19 @@ def groups(
     """
     from paramscope.profiler.build import build
     from paramscope.profiler.errors import ConfigError
-    from paramscope.profiler.groups import group_parameters, parse_group
+    from paramscope.cli.parse import SET_ORIGIN, parse_group, parse_sets
+    from paramscope.profiler.groups import group_parameters
     from paramscope.profiler.render import groups as render
     from paramscope.profiler.spec import load_spec
 
     need_format(render.GROUPS, fmt)
-    with guarded(debug, timeout):
+    with guarded(debug, timeout, flags={"groups": "--group"}):
         check_writable(output, config)
         parsed = [parse_group(item) for item in group]
         duplicate = next((n for i, (n, _) in enumerate(parsed) if n in dict(parsed[:i])), None)
         if duplicate is not None:
             raise ConfigError(f"--group {duplicate}: given twice; put all its keywords in one --group")
-        built = build(about(load_spec(config, sets or [])), "meta")
+        built = build(about(load_spec(config, parse_sets(sets), origin=SET_ORIGIN)), "meta")
         report = group_parameters(built.model, dict(parsed), rest)
         emit(render.GROUPS.of(render.GroupsView(built.spec.name, report)), fmt, output, config)
     for line in render.warning_lines(report):

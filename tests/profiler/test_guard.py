@@ -16,7 +16,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from paramscope.profiler.flops import audit, count_macs
+from paramscope.profiler.audit import audit
+from paramscope.profiler.flops import count_macs
 from paramscope.profiler.latency import measure_latency
 from paramscope.profiler.memory import Optimizer, Precision, plan_memory_sweep
 
