@@ -9,6 +9,7 @@ import typer
 
 from paramscope.cli.audit import audit
 from paramscope.cli.breakdown import breakdown
+from paramscope.cli.calibrate import calibrate
 from paramscope.cli.check import check
 from paramscope.cli.diff import diff
 from paramscope.cli.groups import groups
@@ -36,6 +37,7 @@ app.command("check")(check)
 app.command("diff")(diff)
 app.command("groups")(groups)
 app.command("steps")(steps)
+app.command("calibrate")(calibrate)
 app.add_typer(zoo_app, name="zoo")
 
 

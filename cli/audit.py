@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.boundary import about
 from paramscope.cli.common import (
     DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit, guarded,
@@ -21,6 +22,8 @@ def audit(
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
+    inputs: InputOpt = None,
+    fargs: ArgOpt = None,
     timeout: TimeoutOpt = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -49,6 +52,6 @@ def audit(
 
         for name in names:
             backend_for(name)  # an unknown name is a one-line error before any work
-        built = build(about(load_spec(config, parse_sets(sets), origin=SET_ORIGIN)), device)
+        built = build(about(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN)), device)
         report = run_audit(built.model, built.args, built.kwargs, names)
         emit(AUDIT.of(AuditView(report, only_flagged)), fmt, output, config)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.boundary import about
 from paramscope.cli.common import (
     DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit, guarded,
@@ -23,6 +25,12 @@ def breakdown(
     flops: Annotated[str, typer.Option("--flops", help="MAC/FLOP backend: torch (default), fvcore, thop, or none.")] = "torch",
     backward: Annotated[bool, typer.Option("--backward", help="Also count the backward pass (torch backend).")] = False,
     elementwise: Annotated[bool, typer.Option("--elementwise", help="Also count output elements of element-wise ops (activations, norms, softmax; torch backend); not MACs.")] = False,
+    bytes_moved: Annotated[bool, typer.Option("--bytes", help="Also count the bytes each module's ops read and write, and FLOPs per byte (arithmetic intensity).")] = False,
+    fusion: Annotated[str, typer.Option("--fusion", help="With --bytes/--hardware: none (each op its own kernel) or elementwise (element-wise ops folded into their producer).")] = "none",
+    hardware: Annotated[str | None, typer.Option("--hardware", help="Roofline time per module on a built-in accelerator (h100-sxm, h200, a100-80gb, l4, rtx-4090, mi300x, cpu) or a profile YAML; implies --bytes.")] = None,
+    dtype: Annotated[str | None, typer.Option("--dtype", help="With --bytes/--hardware: store and compute floating tensors at fp32, bf16, fp16 or int8 (default: as the model runs).")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="With --hardware: write a roofline PNG (each module a point under the roof; with --latency also its measured FLOP/s).")] = None,
+    ops: Annotated[str | None, typer.Option("--ops", metavar="PATH", help="Also show which aten ops this submodule's MACs come from, e.g. --ops slot_fuse ('' for the whole model; torch backend).")] = None,
     latency: Annotated[bool, typer.Option("--latency", help="Time every submodule's forward (needs --device cpu or cuda).")] = False,
     repeats: Annotated[int, typer.Option("--repeats", help="Timed forward passes for --latency.")] = 20,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed forward passes before timing.")] = 3,
@@ -31,6 +39,8 @@ def breakdown(
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
+    inputs: InputOpt = None,
+    fargs: ArgOpt = None,
     timeout: TimeoutOpt = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -54,21 +64,54 @@ def breakdown(
             raise _bad(f"--sort {sort}: expected tree, params, macs or name")
         if elementwise and flops != "torch":
             raise _bad("--elementwise needs --flops torch")
+        if fusion not in ("none", "elementwise"):
+            raise _bad(f"--fusion {fusion}: expected none or elementwise")
         check_writable(output, config)
+        check_writable(plot)
+        if plot is not None and hardware is None:
+            raise _bad("--plot needs --hardware NAME (the roof to plot under)")
+        hw, precision = _hardware(hardware, dtype)
         extra = [("inputs.batch_size", batch_size)] if batch_size is not None else []
-        spec = about(load_spec(config, [*parse_sets(sets), *extra], origin=SET_ORIGIN))
+        spec = about(load_spec(config, [*parse_sets(sets), *extra, *entry_sets(inputs, fargs)], origin=SET_ORIGIN))
         if latency and device == "meta":
             raise _bad("--latency needs real tensors: pass --device cpu or --device cuda")
         if depth < 1 or (top is not None and top < 1):
             raise _bad(f"--depth {depth} / --top {top}: both must be at least 1")
         built = build(spec, device)
         prof = measure_built(built, flops=None if flops == "none" else flops, backward=backward,
-                             elementwise=elementwise)
+                             elementwise=elementwise, bytes_moved=bytes_moved or dtype is not None, fusion=fusion,
+                             hardware=hw, precision=precision)
         lat = _latency(built, repeats, warmup, clock) if latency else None
         rows = render.select_rows(prof, depth=depth, top=top, sort=sort)  # type: ignore[arg-type]
         if sort == "tree" and top is None and not expand:
             rows = render.collapse_repeats(rows)
-        emit(BREAKDOWN.of(BreakdownView(prof, tuple(rows), lat, depth=depth, top=top)), fmt, output, config)
+        if plot is not None:
+            measured = None if lat is None else {r.path: r.inclusive_ms.median_ms for r in lat.rows}
+            _plot(prof, rows, plot, measured)
+        if ops is not None:
+            _check_ops(prof, ops, fmt)
+        emit(BREAKDOWN.of(BreakdownView(prof, tuple(rows), lat, depth=depth, top=top, ops=ops)), fmt, output, config)
+
+
+def _hardware(name: str | None, dtype: str | None) -> tuple[Any, Any]:
+    from paramscope.profiler.hardware import load_hardware
+    from paramscope.profiler.memory import Precision
+
+    precision = None
+    if dtype is not None:
+        try:
+            precision = Precision(dtype)
+        except ValueError:
+            raise _bad(f"--dtype {dtype}: expected one of {', '.join(p.value for p in Precision)}") from None
+    return (None if name is None else load_hardware(name)), precision
+
+
+def _plot(prof: Any, rows: Any, path: Path, measured: Any) -> None:
+    from paramscope.cli.common import stderr_console
+    from paramscope.profiler.render.roofline import plot_roofline
+
+    plot_roofline(prof, rows, path, measured)
+    stderr_console().print(f"wrote {path}", markup=False)
 
 
 def _latency(built: Any, repeats: int, warmup: int, clock: str) -> Any:
@@ -78,6 +121,18 @@ def _latency(built: Any, repeats: int, warmup: int, clock: str) -> Any:
         raise _bad(f"--clock {clock}: expected wall or thread")
     return measure_latency(built.model, built.args, built.kwargs, device=built.device,
                            repeats=repeats, warmup=warmup, clock=Clock(clock))
+
+
+def _check_ops(prof: Any, path: str, fmt: Any) -> None:
+    """``--ops PATH`` needs per-op counts (torch backend), a real submodule and a format with room for it."""
+    from paramscope.profiler.paths import did_you_mean
+
+    if prof.flops_backend != "torch":
+        raise _bad("--ops needs --flops torch (the backend that sees aten ops)")
+    if path and path not in prof.by_path:
+        raise _bad(f"--ops {path}: no such submodule{did_you_mean(path, [m.path for m in prof.modules if m.path])}")
+    if str(fmt) == "csv":
+        raise _bad("--ops has no csv form: use --format table, md or json")
 
 
 def _bad(message: str) -> Exception:

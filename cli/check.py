@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.boundary import about
 from paramscope.cli.common import (
     DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit, guarded,
@@ -21,6 +22,8 @@ def check(
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
+    inputs: InputOpt = None,
+    fargs: ArgOpt = None,
     timeout: TimeoutOpt = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -39,7 +42,7 @@ def check(
         check_writable(output, config)
         budgets = [parse_budget(b) for b in budget]
         needs_macs = any(b.metric in ("macs", "flops") for b in budgets)
-        prof = measure(about(load_spec(config, parse_sets(sets), origin=SET_ORIGIN)), device=device, flops=flops if needs_macs else None)
+        prof = measure(about(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN)), device=device, flops=flops if needs_macs else None)
         results = check_budgets(prof, budgets)
         emit(CHECK.of(CheckView(prof.model, results)), fmt, output, config)
     if not all(r.ok for r in results):

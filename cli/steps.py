@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.boundary import about
 from paramscope.cli.common import (
     DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit, guarded,
@@ -25,6 +26,8 @@ def steps(
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
+    inputs: InputOpt = None,
+    fargs: ArgOpt = None,
     timeout: TimeoutOpt = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -48,7 +51,7 @@ def steps(
     need_format(render.STEPS, fmt)
     with guarded(debug, timeout):
         check_writable(output, config)
-        spec = about(load_spec(config, parse_sets(sets), origin=SET_ORIGIN))
+        spec = about(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN))
         family = registry.get_family(spec.family) if spec.family else None
         if not carry and not (family and family.carry):
             with_carry = ", ".join(f.name for f in registry.FAMILIES if f.carry)

@@ -7,12 +7,14 @@ from typing import Annotated, Any
 
 import typer
 
+from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
+from paramscope.cli.parse import SET_ORIGIN
 from paramscope.cli.boundary import about
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, TimeoutOpt, check_writable, emit, guarded,
+    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, TimeoutOpt, check_writable, emit, guarded, need_format,
     stderr_console, write_atomic,
 )
-from paramscope.cli.knobs import knob_grid, with_knob_flags
+from paramscope.cli.knobs import knob_grid, parse_values, with_knob_flags
 
 MAX_VARIANTS = 1000
 """Default of ``--max-variants``: a larger grid is refused before anything is built."""
@@ -23,12 +25,17 @@ def whatif(
     config: Annotated[str, typer.Argument(help="A config YAML, a preset name or a zoo family.")],
     knob: Annotated[list[str] | None, typer.Option("--knob", "-k", metavar="NAME=V1,V2", help="Any knob of the model's zoo family with values: --knob rank=192,384 (the same as --rank 192,384). Repeatable.")] = None,
     sets: Annotated[list[str] | None, typer.Option("--set", "-s", help="Any config key with values: --set d_model=256,512. Repeatable.")] = None,
+    inputs: InputOpt = None,
+    fargs: ArgOpt = None,
     workload: Annotated[list[str] | None, typer.Option("--workload", help="Treat this --set key as a workload knob. Repeatable.")] = None,
     module: Annotated[str | None, typer.Option("--module", help="Follow one submodule across the grid, e.g. slot_fuse.score_mlp.")] = None,
     device: DeviceOpt = "meta",
     flops: Annotated[str, typer.Option("--flops", help="MAC backend for the MACs columns: torch (default), fvcore, thop or none.")] = "torch",
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
+    hardware: Annotated[str | None, typer.Option("--hardware", help="Predict forward time instead: comma-separated hardware (h100-sxm,l4,cpu or a YAML), roofline per op.")] = None,
+    dtype: Annotated[str | None, typer.Option("--dtype", help="With --hardware: comma-separated precisions, e.g. bf16,fp32 (default: as the model runs).")] = None,
+    fusion: Annotated[str, typer.Option("--fusion", help="With --hardware: none or elementwise (element-wise ops folded into their producer).")] = "none",
     plot: Annotated[Path | None, typer.Option("--plot", help="Also write a PNG chart (stacked parameters by submodule).")] = None,
     max_variants: Annotated[int, typer.Option("--max-variants", help="Refuse a grid with more variants than this.")] = MAX_VARIANTS,
     timeout: TimeoutOpt = None,
@@ -56,12 +63,17 @@ def whatif(
             raise ConfigError(f"--output {output}: is also the --plot file; give them different names")
         check_writable(output, config, plot)
         check_writable(plot, config)
-        spec = about(load_spec(config))
+        spec = about(load_spec(config, entry_sets(inputs, fargs), origin=SET_ORIGIN))
         knobs = knob_grid(spec, knob_flags, knob or [], sets or [])
-        if not knobs:
+        if not knobs and hardware is None:
             raise ConfigError("give at least one knob to vary, e.g. --rank 192,384 or --set d_model=256,512")
         _check_grid(knobs, max_variants)
         axes = make_axes(spec, knobs, workload or [])
+        if hardware is not None:
+            _predict(spec, axes, hardware, dtype, fusion, device, fmt, output)
+            return
+        if dtype is not None or fusion != "none":
+            raise ConfigError("--dtype and --fusion need --hardware (e.g. --hardware h100-sxm,l4 --dtype bf16,fp32)")
         measure_fn = partial(measure, device=device, flops=None if flops == "none" else flops)
         sweep = _run(spec, axes, measure_fn, run_sweep)
         if module is not None:
@@ -70,6 +82,31 @@ def whatif(
             write_atomic(plot, render.sweep_plot(sweep), config)
             stderr_console().print(f"wrote {plot}", markup=False)
         emit(render.WHATIF.of(render.SweepView(sweep, module)), fmt, output, config, plot)
+
+
+def _predict(spec: Any, axes: Any, hardware: str, dtype: str | None, fusion: str, device: str,
+             fmt: OutputFormat, output: Path | None) -> None:
+    """``--hardware``: predicted forward time per knob value x hardware x precision."""
+    from paramscope.profiler.bytes import Fusion
+    from paramscope.profiler.errors import ConfigError
+    from paramscope.profiler.hardware import load_hardware
+    from paramscope.profiler.memory import Precision
+    from paramscope.profiler.predict import predict_grid
+    from paramscope.profiler.render import roofline as render
+
+    if fusion not in ("none", "elementwise"):
+        raise ConfigError(f"--fusion {fusion}: expected none or elementwise")
+    machines = [load_hardware(h) for h in parse_values(hardware, "--hardware", str)]
+    precisions: list[Precision | None] = [None]
+    if dtype is not None:
+        names = [str(d) for d in parse_values(dtype, "--dtype", str)]
+        bad = [d for d in names if d not in {p.value for p in Precision}]
+        if bad:
+            raise ConfigError(f"--dtype {bad[0]}: expected one of {', '.join(p.value for p in Precision)}")
+        precisions = [Precision(d) for d in names]
+    need_format(render.PREDICT, fmt)
+    grid = predict_grid(spec, axes, machines, precisions, fusion=Fusion(fusion), device=device)
+    emit(render.PREDICT.of(grid), fmt, output)
 
 
 def _check_module(base: Any, module: str) -> None:

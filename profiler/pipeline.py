@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from paramscope.profiler.build import Built, build
@@ -10,7 +11,7 @@ from paramscope.profiler.profile import profile_model
 from paramscope.profiler.spec import ModelSpec
 from paramscope.profiler.stats import Profile
 
-__all__ = ["measure", "measure_built", "config_of"]
+__all__ = ["measure", "measure_built", "config_of", "with_bytes"]
 
 
 def config_of(built: Built) -> dict[str, Any]:
@@ -20,11 +21,21 @@ def config_of(built: Built) -> dict[str, Any]:
     return {"args": dict(built.spec.args), "inputs": dict(built.spec.inputs)}
 
 
+def with_bytes(prof: Profile, moved: Mapping[str, int]) -> Profile:
+    """``prof`` with inclusive bytes moved per module and in total (``ByteCount.bytes``)."""
+    rows = tuple(m if m.is_param else dataclasses.replace(m, bytes=moved.get(m.path, 0)) for m in prof.modules)
+    return dataclasses.replace(prof, modules=rows, total=dataclasses.replace(prof.total, bytes=moved.get("", 0)))
+
+
 def measure_built(built: Built, *, flops: str | None = None, backward: bool = False,
-                  elementwise: bool = False) -> Profile:
+                  elementwise: bool = False, bytes_moved: bool = False, fusion: str = "none",
+                  hardware: Any = None, precision: Any = None) -> Profile:
     """Profile an already built model; ``flops`` names a backend, None skips MACs.
 
-    ``elementwise`` also counts output elements of element-wise ops (torch backend only).
+    ``elementwise`` also counts output elements of element-wise ops (torch backend only);
+    ``bytes_moved`` the bytes each module's ops move (``fusion``: see ``profiler/bytes.py``), with
+    floating tensors at ``precision`` (a ``Precision``; None = as run); ``hardware`` (a
+    ``Hardware``) adds the roofline time per module (``profiler/roofline.py``).
     """
     count = None
     if flops is not None:
@@ -36,6 +47,15 @@ def measure_built(built: Built, *, flops: str | None = None, backward: bool = Fa
 
         raise ArgumentError("elementwise", None, "needs a MAC backend (torch); none was given")
     prof = profile_model(built.model, built.args, built.kwargs, name=built.spec.name, flops=count, device=built.device)
+    if bytes_moved or hardware is not None:
+        from paramscope.profiler.bytes import Fusion, count_bytes, reprice
+
+        moved = count_bytes(built.model, built.args, built.kwargs, fusion=Fusion(fusion))
+        prof = with_bytes(prof, reprice(moved, precision))
+        if hardware is not None:
+            from paramscope.profiler.roofline import roofline, with_roofline
+
+            prof = with_roofline(prof, roofline(moved, hardware, precision))
     return dataclasses.replace(prof, source=built.spec.source, preset_of=built.spec.preset_of, config=config_of(built))
 
 

@@ -106,5 +106,5 @@ def profile_model(
         model=name or type(model).__name__, model_class=type(model).__name__, device=device,
         total=total, modules=tuple(rows), shared=counts.shared, input_shapes=input_shapes(args, kwargs),
         flops_backend=getattr(flops, "backend", None), uncounted=uncounted,
-        notes=tuple(getattr(flops, "notes", ())),
+        notes=tuple(getattr(flops, "notes", ())), op_macs=getattr(flops, "op_macs", {}),
     )

@@ -36,11 +36,22 @@ class ModuleStats:
     """True for a direct-parameter row (e.g. ``output_hgate_bias``)."""
     elementwise: int | None = None
     """Inclusive output elements of element-wise ops (``--elementwise``); not MACs, not in FLOPs."""
+    bytes: int | None = None
+    """Inclusive bytes moved by the ops of one forward (``--bytes``; model in ``profiler/bytes.py``)."""
+    roofline_ms: float | None = None
+    """Roofline time on a hardware (``--hardware``): per op max(FLOPs/peak, bytes/bandwidth), summed."""
+    bound: str | None = None
+    """``"compute"`` or ``"memory"``: what limits most of ``roofline_ms`` (``--hardware``)."""
 
     @property
     def flops(self) -> int | None:
         """FLOPs = 2 x MACs (one multiply plus one add per MAC)."""
         return None if self.macs is None else 2 * self.macs
+
+    @property
+    def intensity(self) -> float | None:
+        """Arithmetic intensity, FLOPs per byte moved (None unless both are measured and bytes > 0)."""
+        return _intensity(self.flops, self.bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +84,24 @@ class Totals:
     """MACs of one backward pass (``--backward``), when the backend could measure it."""
     elementwise: int | None = None
     """Output elements of element-wise ops in one forward (``--elementwise``), when measured."""
+    bytes: int | None = None
+    """Bytes moved by one forward (``--bytes``), when measured."""
+    roofline_ms: float | None = None
+    """Roofline time of one forward on the ``--hardware``."""
+    bound: str | None = None
 
     @property
     def flops(self) -> int | None:
         return None if self.macs is None else 2 * self.macs
+
+    @property
+    def intensity(self) -> float | None:
+        """FLOPs per byte moved, for the whole model."""
+        return _intensity(self.flops, self.bytes)
+
+
+def _intensity(flops: int | None, moved: int | None) -> float | None:
+    return None if flops is None or not moved else flops / moved
 
 
 @dataclass(frozen=True)
@@ -99,6 +124,32 @@ class Profile:
     preset_of: str | None = None
     config: Mapping[str, Any] = field(default_factory=dict)
     """The args and inputs the model was built from (after overrides)."""
+    roofline: Any = None
+    """A ``paramscope.profiler.roofline.Roofline`` when a ``--hardware`` was given (per-module detail)."""
+    op_macs: Mapping[str, Mapping[str, int]] = field(default_factory=dict, repr=False)
+    """Inclusive MACs per path and aten op, where the backend sees ops (torch); see ``ops_of``."""
+
+    def table(self, depth: int | None = 2, top: int | None = None, width: int | None = None) -> str:
+        """The breakdown table as text (what ``paramscope breakdown`` prints)."""
+        from paramscope.profiler.render.table import profile_text
+
+        return profile_text(self, depth=depth, top=top, width=width)
+
+    def to_markdown(self, depth: int | None = None) -> str:
+        """A GitHub markdown table with the footer lines."""
+        from paramscope.profiler.render.table import breakdown_markdown, select_rows
+
+        return breakdown_markdown(self, select_rows(self, depth=depth))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``paramscope.breakdown/1`` JSON document, as plain data."""
+        from paramscope.profiler.render.table import profile_to_dict
+
+        return profile_to_dict(self)
+
+    def __str__(self) -> str:
+        return self.table()
+
 
     @cached_property
     def by_path(self) -> Mapping[str, ModuleStats]:
@@ -107,6 +158,19 @@ class Profile:
         for m in self.modules:
             index.setdefault(m.path, m)
         return index
+
+    def ops_of(self, path: str) -> dict[str, int]:
+        """MACs of ``path`` by aten op, largest first; a container that never ran sums its children."""
+        ops = self.op_macs.get(path)
+        if ops is None:
+            prefix = f"{path}." if path else ""
+            children = [p for p in self.op_macs if p.startswith(prefix) and "." not in p[len(prefix):] and p]
+            summed: dict[str, int] = {}
+            for child in children:
+                for op, n in self.ops_of(child).items():
+                    summed[op] = summed.get(op, 0) + n
+            ops = summed
+        return dict(sorted(((op, n) for op, n in ops.items() if n), key=lambda kv: -kv[1]))
 
     def get(self, path: str) -> ModuleStats:
         """The row for ``path`` in O(1); ``KeyError`` if there is none."""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Group, RenderableType
 
-from paramscope.profiler.render import table
+from paramscope.profiler.render import ops, table
 from paramscope.profiler.render.formats import Kind
 from paramscope.profiler.stats import ModuleStats, Profile
 
@@ -31,6 +31,8 @@ class BreakdownView:
     """Every module's latency (JSON has all of it; table, md and csv the rows down to ``depth``)."""
     depth: int | None = None
     top: int | None = None
+    ops: str | None = None
+    """A module path whose MACs are also shown by aten op (``--ops``)."""
 
     @property
     def shown_latency(self) -> LatencyReport | None:
@@ -42,21 +44,39 @@ class BreakdownView:
         return dataclasses.replace(self.latency, rows=rows)
 
 
+def _why(v: BreakdownView, *, markdown: bool) -> str:
+    """``--hardware``: one line per shown module saying what bounds its time (empty otherwise)."""
+    from paramscope.profiler.render.roofline import why_lines
+
+    lines = why_lines(v.profile, v.rows)
+    return "\n".join(f"- {line}" if markdown else line for line in lines)
+
+
 def _table(v: BreakdownView) -> RenderableType:
     parts: list[RenderableType] = [table.breakdown_table(v.profile, list(v.rows))]
+    if v.profile.roofline is not None:
+        from rich.text import Text
+
+        parts.append(Text("\n" + _why(v, markdown=False)))
     if (lat := v.shown_latency) is not None:
         from paramscope.profiler.render.latency import latency_table
 
         parts.append(latency_table(lat, top=v.top))
+    if v.ops is not None:
+        parts.append(ops.ops_table(v.profile, v.ops))
     return Group(*parts)
 
 
 def _md(v: BreakdownView) -> str:
     text = table.breakdown_markdown(v.profile, list(v.rows))
+    if v.profile.roofline is not None:
+        text += "\n" + _why(v, markdown=True) + "\n"
     if (lat := v.shown_latency) is not None:
         from paramscope.profiler.render.latency import latency_markdown
 
         text += "\n" + latency_markdown(lat)
+    if v.ops is not None:
+        text += "\n" + ops.ops_markdown(v.profile, v.ops)
     return text
 
 
@@ -78,10 +98,16 @@ def _csv(v: BreakdownView) -> str:
 
 def _dict(v: BreakdownView) -> Mapping[str, Any]:
     doc = table.profile_to_dict(v.profile)
+    if v.profile.roofline is not None:
+        from paramscope.profiler.render.roofline import roofline_to_dict
+
+        doc["roofline"] = roofline_to_dict(v.profile.roofline)
     if v.latency is not None:
         from paramscope.profiler.render.latency import latency_to_dict
 
         doc["latency"] = latency_to_dict(v.latency)
+    if v.ops is not None:
+        doc["ops"] = ops.ops_dict(v.profile, v.ops)
     return doc
 
 

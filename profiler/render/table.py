@@ -11,12 +11,12 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from paramscope.profiler.render.units import fmt_int, fmt_pct, human, indent_path
+from paramscope.profiler.render.units import fmt_int, fmt_pct, human, human_bytes, indent_path
 from paramscope.profiler.stats import ModuleStats, Profile
 
 __all__ = [
     "SortKey", "select_rows", "collapse_repeats", "breakdown_table", "breakdown_markdown", "breakdown_csv",
-    "profile_to_dict", "footer_lines", "JSON_SCHEMA",
+    "profile_to_dict", "footer_lines", "profile_text", "JSON_SCHEMA",
 ]
 
 JSON_SCHEMA = "paramscope.breakdown/1"
@@ -62,7 +62,7 @@ def collapse_repeats(rows: list[ModuleStats], min_run: int = 3) -> list[ModuleSt
             if (parent is not None and parent.path == first[0] and first[1] == 0
                     and parent.params == sum(m.params for m in run)
                     and parent.macs == (None if run[0].macs is None else sum(m.macs or 0 for m in run))
-                    and parent.elementwise == _sum_elementwise(run)):
+                    and parent.elementwise == _sum_elementwise(run) and parent.bytes == _sum_bytes(run)):
                 # the run is the whole container (a ModuleList of blocks): say it on the parent's row
                 out[-1] = dataclasses.replace(parent, type=f"{parent.type} ({len(run)} x {run[0].type})")
                 i = j
@@ -73,7 +73,9 @@ def collapse_repeats(rows: list[ModuleStats], min_run: int = 3) -> list[ModuleSt
                 frozen=sum(m.frozen for m in run), buffers=sum(m.buffers for m in run),
                 macs=None if run[0].macs is None else sum(m.macs or 0 for m in run),
                 calls=None if run[0].calls is None else sum(m.calls or 0 for m in run),
-                elementwise=_sum_elementwise(run)))
+                elementwise=_sum_elementwise(run), bytes=_sum_bytes(run),
+                roofline_ms=None if run[0].roofline_ms is None else sum(m.roofline_ms or 0.0 for m in run),
+                bound=run[0].bound))
             i = j
         else:
             out.append(rows[i])
@@ -85,9 +87,15 @@ def _sum_elementwise(run: list[ModuleStats]) -> int | None:
     return None if run[0].elementwise is None else sum(m.elementwise or 0 for m in run)
 
 
+def _sum_bytes(run: list[ModuleStats]) -> int | None:
+    return None if run[0].bytes is None else sum(m.bytes or 0 for m in run)
+
+
 def _same(a: ModuleStats, b: ModuleStats) -> bool:
-    return (a.type, a.params, a.frozen, a.macs, a.elementwise, a.depth, a.is_param, a.shared_with) == (
-        b.type, b.params, b.frozen, b.macs, b.elementwise, b.depth, b.is_param, b.shared_with)
+    return (a.type, a.params, a.frozen, a.macs, a.elementwise, a.depth, a.is_param, a.shared_with, a.bytes,
+            a.roofline_ms, a.bound) == (
+        b.type, b.params, b.frozen, b.macs, b.elementwise, b.depth, b.is_param, b.shared_with, b.bytes,
+        b.roofline_ms, b.bound)
 
 
 def _has_macs(profile: Profile) -> bool:
@@ -98,8 +106,28 @@ def _has_elementwise(profile: Profile) -> bool:
     return profile.total.elementwise is not None
 
 
+def _has_bytes(profile: Profile) -> bool:
+    return profile.total.bytes is not None
+
+
+def _has_roofline(profile: Profile) -> bool:
+    return profile.total.roofline_ms is not None
+
+
+def fmt_intensity(x: float | None) -> str:
+    """FLOPs per byte, two significant decimals (``0.52``, ``85.3``); ``-`` when unknown."""
+    return "-" if x is None else f"{x:.3g}"
+
+
+def fmt_ms(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3g}"
+
+
 ELEMENTWISE_NOTE = ("output elements of element-wise ops (activations, adds, norms, softmax: 1 per element "
                     "per op); not MACs, not in FLOPs")
+
+
+BYTES_NOTE = "Each op reads its inputs and writes its outputs once (no cache reuse across ops)."
 
 
 def _cells(profile: Profile, m: ModuleStats, indent: bool) -> list[str]:
@@ -113,6 +141,10 @@ def _cells(profile: Profile, m: ModuleStats, indent: bool) -> list[str]:
                   "" if m.is_param else human(m.flops)]
     if _has_elementwise(profile):
         cells.append("" if m.is_param else fmt_int(m.elementwise))
+    if _has_bytes(profile):
+        cells += ["" if m.is_param else human_bytes(m.bytes), "" if m.is_param else fmt_intensity(m.intensity)]
+    if _has_roofline(profile):
+        cells += ["" if m.is_param else fmt_ms(m.roofline_ms), "" if m.is_param else (m.bound or "-")]
     if profile.shared:
         cells.append("; ".join(m.shared_with))
     return cells
@@ -126,6 +158,10 @@ def _headers(profile: Profile) -> list[str]:
         heads += ["MACs", "% MACs", "FLOPs"]
     if _has_elementwise(profile):
         heads.append("Elementwise")
+    if _has_bytes(profile):
+        heads += ["Bytes", "FLOP/B"]
+    if _has_roofline(profile):
+        heads += ["Roofline ms", "Bound"]
     if profile.shared:
         heads.append("Shared")
     return heads
@@ -144,6 +180,9 @@ def footer_lines(profile: Profile) -> list[str]:
                      f"FLOPs = 2 x MACs = {fmt_int(t.flops)} ({human(t.flops)}) [backend: {profile.flops_backend}]")
     if t.elementwise is not None:
         lines.append(f"elementwise: {fmt_int(t.elementwise)} ({human(t.elementwise)}) {ELEMENTWISE_NOTE}")
+    if t.bytes is not None:
+        lines.append(f"bytes moved per forward: {fmt_int(t.bytes)} ({human_bytes(t.bytes)}); "
+                     f"{fmt_intensity(t.intensity)} FLOPs per byte. {BYTES_NOTE}")
     if t.backward_macs is not None:
         lines.append(f"backward MACs: {fmt_int(t.backward_macs)} ({human(t.backward_macs)}); "
                      f"forward + backward = {fmt_int(t.macs + t.backward_macs if t.macs else None)} MACs")
@@ -175,7 +214,8 @@ def breakdown_table(profile: Profile, rows: list[ModuleStats]) -> Table:
     total = ModuleStats(path="", type=profile.model_class, depth=0, params=profile.total.params,
                         trainable=profile.total.trainable, frozen=profile.total.frozen,
                         buffers=profile.total.buffers, macs=profile.total.macs,
-                        elementwise=profile.total.elementwise)
+                        elementwise=profile.total.elementwise, bytes=profile.total.bytes,
+                        roofline_ms=profile.total.roofline_ms, bound=profile.total.bound)
     table.add_row(*_cells(profile, total, indent=True), style="bold")
     return table
 
@@ -193,7 +233,8 @@ def breakdown_markdown(profile: Profile, rows: list[ModuleStats]) -> str:
     total = ModuleStats(path="**total**", type=profile.model_class, depth=0, params=profile.total.params,
                         trainable=profile.total.trainable, frozen=profile.total.frozen,
                         buffers=profile.total.buffers, macs=profile.total.macs,
-                        elementwise=profile.total.elementwise)
+                        elementwise=profile.total.elementwise, bytes=profile.total.bytes,
+                        roofline_ms=profile.total.roofline_ms, bound=profile.total.bound)
     out.append("| " + " | ".join(_cells(profile, total, indent=False)) + " |")
     out.append("")
     out.extend(f"- {line}" for line in footer_lines(profile))
@@ -206,28 +247,50 @@ def breakdown_csv(profile: Profile, rows: list[ModuleStats]) -> str:
     w = csv.writer(buf, lineterminator="\n")
     elem = _has_elementwise(profile)
     w.writerow(["path", "type", "depth", "params", "trainable", "frozen", "buffers", "macs", "flops", "calls",
-                *(["elementwise"] if elem else [])])
+                *(["elementwise"] if elem else []), *_extra_heads(profile)])
     for m in rows:
         w.writerow([m.path, m.type, m.depth, m.params, m.trainable, m.frozen, m.buffers,
                     "" if m.macs is None else m.macs, "" if m.flops is None else m.flops, "" if m.calls is None else m.calls,
-                    *([_blank(None if m.is_param else m.elementwise)] if elem else [])])
+                    *([_blank(None if m.is_param else m.elementwise)] if elem else []), *_extra_csv(profile, m)])
     t = profile.total
     w.writerow(["", profile.model_class, 0, t.params, t.trainable, t.frozen, t.buffers,
                 "" if t.macs is None else t.macs, "" if t.flops is None else t.flops, "",
-                *([t.elementwise] if elem else [])])
+                *([t.elementwise] if elem else []),
+                *_extra_csv(profile, ModuleStats("", "", 0, 0, 0, 0, 0, macs=t.macs, bytes=t.bytes,
+                                                 roofline_ms=t.roofline_ms, bound=t.bound))])
     return buf.getvalue()
 
 
-def _blank(n: int | None) -> int | str:
+def _blank(n: int | float | str | None) -> int | float | str:
     return "" if n is None else n
 
 
-def _module_dict(m: ModuleStats, elementwise: bool = False) -> dict[str, Any]:
+def _extra_heads(profile: Profile) -> list[str]:
+    return ((["bytes", "intensity"] if _has_bytes(profile) else [])
+            + (["roofline_ms", "bound"] if _has_roofline(profile) else []))
+
+
+def _extra_csv(profile: Profile, m: ModuleStats) -> list[int | float | str]:
+    vals: list[int | float | str | None] = []
+    if _has_bytes(profile):
+        vals += [None, None] if m.is_param else [m.bytes, m.intensity]
+    if _has_roofline(profile):
+        vals += [None, None] if m.is_param else [m.roofline_ms, m.bound]
+    return [_blank(v) for v in vals]
+
+
+def _module_dict(m: ModuleStats, elementwise: bool = False, moved: bool = False, roof: bool = False) -> dict[str, Any]:
     d: dict[str, Any] = {"path": m.path, "type": m.type, "depth": m.depth, "params": m.params,
                          "trainable": m.trainable, "frozen": m.frozen, "buffers": m.buffers,
                          "macs": m.macs, "flops": m.flops, "calls": m.calls}
     if elementwise:  # the key exists only when measured (--elementwise); null on parameter rows
         d["elementwise"] = None if m.is_param else m.elementwise
+    if moved:  # --bytes / --hardware; null on parameter rows
+        d["bytes"] = None if m.is_param else m.bytes
+        d["intensity"] = None if m.is_param else m.intensity
+    if roof:
+        d["roofline_ms"] = None if m.is_param else m.roofline_ms
+        d["bound"] = None if m.is_param else m.bound
     if m.is_param:
         d["is_parameter"] = True
     if m.shared_with:
@@ -244,6 +307,11 @@ def profile_to_dict(profile: Profile, rows: list[ModuleStats] | None = None) -> 
                              "backward_macs": t.backward_macs}
     if elem:
         total["elementwise"] = t.elementwise
+    moved, roof = _has_bytes(profile), _has_roofline(profile)
+    if moved:
+        total.update(bytes=t.bytes, intensity=t.intensity)
+    if roof:
+        total.update(roofline_ms=t.roofline_ms, bound=t.bound)
     return {
         "schema": JSON_SCHEMA,
         "model": profile.model,
@@ -255,8 +323,22 @@ def profile_to_dict(profile: Profile, rows: list[ModuleStats] | None = None) -> 
         "config": profile.config,
         "total": total,
         "flops_backend": profile.flops_backend,
-        "modules": [_module_dict(m, elem) for m in (rows if rows is not None else [m for m in profile.modules if m.path])],
+        "modules": [_module_dict(m, elem, moved, roof)
+                    for m in (rows if rows is not None else [m for m in profile.modules if m.path])],
         "shared": [{"owner": s.owner, "aliases": list(s.aliases), "numel": s.numel} for s in profile.shared],
         "uncounted": [{"name": u.name, "count": u.count, "where": list(u.where)} for u in profile.uncounted],
         "notes": list(profile.notes),
     }
+
+
+def profile_text(profile: Profile, *, depth: int | None = 2, top: int | None = None, width: int | None = None) -> str:
+    """The breakdown table rendered to plain text (``Profile.table()``, ``print(profile)``)."""
+    from rich.console import Console
+
+    rows = select_rows(profile, depth=depth, top=top)
+    if top is None:
+        rows = collapse_repeats(rows)
+    console = Console(width=width, color_system=None, highlight=False, file=io.StringIO())  # None: $COLUMNS or 80
+    with console.capture() as captured:
+        console.print(breakdown_table(profile, rows))
+    return captured.get()
