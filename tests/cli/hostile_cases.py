@@ -174,7 +174,7 @@ CASES: list[Case] = [
     Case("dev-null-yaml", ("breakdown", "/dev/null"), "not a regular file"),
     Case("directory", ("breakdown", "{d}/"), "is a directory"),
     Case("missing-file", ("breakdown", "{d}/nope.yaml"), "no such file"),
-    Case("unknown-name", ("breakdown", "no_such_preset"), "no such file, preset or zoo family"),
+    Case("unknown-name", ("breakdown", "no_such_preset"), "no such file, preset"),
     Case("unknown-top-key", BD, "unknown key", _cfg("model: rg_output\nargz: {}\n")),
     Case("model-and-target", BD, "exactly one", _cfg('model: rg_output\ntarget: "a:b"\n')),
     Case("neither", BD, "exactly one", _cfg("args: {}\n")),
