@@ -9,14 +9,15 @@ import typer
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.boundary import about
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit, guarded,
-    need_format,
+    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit,
+    guarded, need_format,
 )
 
 
 def audit(
     config: Annotated[str, typer.Argument(help="A config YAML, a preset name or a zoo family.")],
     device: DeviceOpt = "meta",
+    seed: SeedOpt = 0,
     backends: Annotated[str, typer.Option("--backends", help="Comma-separated backends to compare.")] = "torch,fvcore,thop",
     only_flagged: Annotated[bool, typer.Option("--only-flagged", help="Show only modules where the backends disagree by more than 1%.")] = False,
     fmt: FormatOpt = OutputFormat.TABLE,
@@ -52,6 +53,6 @@ def audit(
 
         for name in names:
             backend_for(name)  # an unknown name is a one-line error before any work
-        built = build(about(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN)), device)
-        report = run_audit(built.model, built.args, built.kwargs, names)
+        built = build(about(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN)), device, seed)
+        report = run_audit(built.model, built.args, built.kwargs, names, seed=built.seed)
         emit(AUDIT.of(AuditView(report, only_flagged)), fmt, output, config)

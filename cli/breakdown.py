@@ -10,8 +10,8 @@ import typer
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.boundary import about
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit, guarded,
-    need_format,
+    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit,
+    guarded, need_format,
 )
 
 
@@ -22,6 +22,7 @@ def breakdown(
     top: Annotated[int | None, typer.Option("--top", help="Show only the N largest rows.")] = None,
     sort: Annotated[str, typer.Option("--sort", help="tree (default), params, macs or name.")] = "tree",
     device: DeviceOpt = "meta",
+    seed: SeedOpt = 0,
     flops: Annotated[str, typer.Option("--flops", help="MAC/FLOP backend: torch (default), fvcore, thop, or none.")] = "torch",
     backward: Annotated[bool, typer.Option("--backward", help="Also count the backward pass (torch backend).")] = False,
     elementwise: Annotated[bool, typer.Option("--elementwise", help="Also count output elements of element-wise ops (activations, norms, softmax; torch backend); not MACs.")] = False,
@@ -77,7 +78,7 @@ def breakdown(
             raise _bad("--latency needs real tensors: pass --device cpu or --device cuda")
         if depth < 1 or (top is not None and top < 1):
             raise _bad(f"--depth {depth} / --top {top}: both must be at least 1")
-        built = build(spec, device)
+        built = build(spec, device, seed)
         prof = measure_built(built, flops=None if flops == "none" else flops, backward=backward,
                              elementwise=elementwise, bytes_moved=bytes_moved or dtype is not None, fusion=fusion,
                              hardware=hw, precision=precision)

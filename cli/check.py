@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.boundary import about
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit, guarded,
-    need_format,
+    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit,
+    guarded, need_format,
 )
+
+if TYPE_CHECKING:
+    from paramscope.profiler.spec import ModelSpec
 
 
 def check(
     config: Annotated[str, typer.Argument(help="A config YAML, a preset name or a zoo family.")],
-    budget: Annotated[list[str], typer.Option("--budget", "-b", help="METRIC<=AMOUNT for the model or PATH.METRIC<=AMOUNT for a submodule; metrics: params, trainable, macs, flops. Repeatable.")],
+    budget: Annotated[list[str], typer.Option("--budget", "-b", help="METRIC<=AMOUNT for the model or PATH.METRIC<=AMOUNT for a submodule; metrics: params, trainable, macs, flops; memory: peak<=16GB (simulated inference peak), train.peak<=16GB (fp32 Adam step). Repeatable.")],
     device: DeviceOpt = "meta",
+    seed: SeedOpt = 0,
     flops: Annotated[str, typer.Option("--flops", help="MAC backend: torch (default), fvcore or thop.")] = "torch",
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
@@ -31,7 +35,7 @@ def check(
 
     Example: paramscope check rg_output_etth1 -b params<=11M -b slot_fuse.params<=2M -b macs<=1G
     """
-    from paramscope.profiler.budget import check_budgets
+    from paramscope.profiler.budget import check_budgets, memory_budgets
     from paramscope.profiler.pipeline import measure
     from paramscope.profiler.render.check import CHECK, CheckView
     from paramscope.cli.parse import SET_ORIGIN, parse_budget, parse_sets
@@ -42,8 +46,21 @@ def check(
         check_writable(output, config)
         budgets = [parse_budget(b) for b in budget]
         needs_macs = any(b.metric in ("macs", "flops") for b in budgets)
-        prof = measure(about(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN)), device=device, flops=flops if needs_macs else None)
-        results = check_budgets(prof, budgets)
+        spec = about(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN))
+        prof = measure(spec, device=device, flops=flops if needs_macs else None, seed=seed)
+        results = check_budgets(prof, budgets, _memory_peaks(spec, device, memory_budgets(budgets)))
         emit(CHECK.of(CheckView(prof.model, results)), fmt, output, config)
     if not all(r.ok for r in results):
         raise typer.Exit(1)
+
+
+def _memory_peaks(spec: ModelSpec, device: str, wanted: tuple[str, ...]) -> dict[str, int]:
+    """The simulated peaks the memory budgets need (fp32; ``train.peak``: two Adam steps)."""
+    if not wanted:
+        return {}
+    from paramscope.profiler.build import build
+    from paramscope.profiler.memory import Optimizer, Precision, plan_memory
+
+    built = build(spec, device)
+    return {key: plan_memory(built.model, built.args, built.kwargs, dtype=Precision.FP32, device=device,
+                             train=Optimizer.ADAM if key == "train.peak" else None).peak_bytes for key in wanted}

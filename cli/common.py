@@ -17,7 +17,7 @@ from paramscope.profiler.errors import OutputError
 from paramscope.profiler.render.formats import Format, Kind, Report
 
 __all__ = [
-    "OutputFormat", "DebugOpt", "SetOpt", "DeviceOpt", "FormatOpt", "OutputOpt",
+    "OutputFormat", "DebugOpt", "SetOpt", "DeviceOpt", "SeedOpt", "FormatOpt", "OutputOpt",
     "fail", "guarded", "TimeoutOpt", "check_writable", "write_atomic", "emit", "need_format", "show",
     "stdout_console", "stderr_console",
 ]
@@ -32,6 +32,8 @@ SetOpt = Annotated[
     typer.Option("--set", "-s", help="Override a config key, e.g. --set pred_len=720 or --set slot_fuse.hidden=512. Repeatable."),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", "-d", help="meta (default: no weights allocated), cpu or cuda.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seeds example inputs, cpu weights and what a meta forward must assume "
+                                      "(MoE routing, `if tensor:`); the assumptions are listed under the table.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table (Rich), md, csv or json.")]
 TimeoutOpt = Annotated[float | None, typer.Option("--timeout", help="Give up (one error line, exit 2) when building and measuring takes longer than this many seconds.")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file (atomically) instead of stdout.")]

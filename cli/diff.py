@@ -10,7 +10,7 @@ from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.parse import SET_ORIGIN
 from paramscope.cli.boundary import about
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, TimeoutOpt, check_writable, emit, guarded,
+    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, TimeoutOpt, check_writable, emit, guarded,
 )
 
 
@@ -19,6 +19,7 @@ def diff(
     other: Annotated[str, typer.Argument(help="The config to compare with it.")],
     module: Annotated[str | None, typer.Option("--module", help="Also show this submodule's params in both.")] = None,
     device: DeviceOpt = "meta",
+    seed: SeedOpt = 0,
     flops: Annotated[str, typer.Option("--flops", help="MAC backend: torch (default), fvcore, thop or none.")] = "torch",
     inputs: InputOpt = None,
     fargs: ArgOpt = None,
@@ -39,8 +40,8 @@ def diff(
     with guarded(debug, timeout):
         check_writable(output, base, other)
         metric = None if flops == "none" else flops
-        a = measure(about(load_spec(base, entry_sets(inputs, fargs), origin=SET_ORIGIN)), device=device, flops=metric)
-        b = measure(about(load_spec(other, entry_sets(inputs, fargs), origin=SET_ORIGIN)), device=device, flops=metric)
+        a = measure(about(load_spec(base, entry_sets(inputs, fargs), origin=SET_ORIGIN)), device=device, flops=metric, seed=seed)
+        b = measure(about(load_spec(other, entry_sets(inputs, fargs), origin=SET_ORIGIN)), device=device, flops=metric, seed=seed)
         if module is not None:
             _check_module(a, b, module)
         result = compare(a, b)

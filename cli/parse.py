@@ -71,16 +71,18 @@ def parse_carry(items: Sequence[str]) -> dict[str, str]:
 
 
 _SUFFIX = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+_BINARY = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 
 
 def parse_amount(text: str, label: str) -> int:
-    """``12M`` -> 12,000,000; ``1.5G`` -> 1,500,000,000; ``10_371_074`` -> 10,371,074 (decimal prefixes)."""
-    m = re.fullmatch(r"\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([kKmMgGtT]?)\s*", text)
-    if not m:
-        raise ConfigError(f"{label}: expected a number such as 12M, 1.5G or 10371074, got {text!r}")
+    """``12M`` -> 12,000,000; ``1.5G`` -> 1,500,000,000; ``10_371_074`` -> 10,371,074 (decimal prefixes);
+    bytes may say so: ``16GB`` (decimal), ``16GiB`` (binary)."""
+    m = re.fullmatch(r"\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([kKmMgGtT]?)(i?)[bB]?\s*", text)
+    if not m or (m.group(3) and not m.group(2)):
+        raise ConfigError(f"{label}: expected a number such as 12M, 1.5G, 16GB or 10371074, got {text!r}")
     # exact: a float would turn params<=9007199254740993 into ...992 and 400 digits into inf
     number = Fraction(m.group(1).replace("_", "").replace(",", ""))
-    return round(number * _SUFFIX[m.group(2).lower()])
+    return round(number * (_BINARY if m.group(3) else _SUFFIX)[m.group(2).lower()])
 
 
 def parse_budget(text: str) -> Budget:
@@ -89,6 +91,8 @@ def parse_budget(text: str) -> Budget:
     if not sep:
         raise ConfigError(f"--budget {text}: expected METRIC<=AMOUNT, e.g. params<=12M or slot_fuse.macs<=100M")
     path, _, metric = left.strip().rpartition(".")
+    if metric == "peak" and path not in ("", "train"):
+        raise ConfigError(f"--budget {text}: memory budgets are peak<=AMOUNT (inference) or train.peak<=AMOUNT")
     if metric not in METRICS:
         raise ConfigError(f"--budget {text}: unknown metric '{metric}' (known: {', '.join(METRICS)})")
     return Budget(metric, parse_amount(right, f"--budget {text}"), path, text)

@@ -9,8 +9,8 @@ import typer
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.boundary import about
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit, guarded,
-    need_format,
+    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit,
+    guarded, need_format,
 )
 
 CarryOpt = Annotated[list[str] | None, typer.Option("--carry", "-c", help="OUTPUT_PATH=KEYWORD: feed this output back as this forward keyword, e.g. 1.updated_memory=memory (tuple index, then dict key). Repeatable or comma-separated. Default: the zoo family's carry (paramscope zoo show NAME).")]
@@ -23,6 +23,7 @@ def steps(
     detach: Annotated[bool, typer.Option("--detach", help="Also rerun with the carried values .detach()-ed (the fix).")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if the graph grows from step to step.")] = False,
     device: DeviceOpt = "meta",
+    seed: SeedOpt = 0,
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
@@ -58,7 +59,7 @@ def steps(
             raise ConfigError(f"--carry: missing for {spec.name}; name the outputs fed back to the next step, "
                               f"e.g. --carry 1.state=state (defaults exist for: {with_carry})")
         links = parse_carry(carry) if carry else dict(family.carry if family else ())
-        built = build(spec, device)
+        built = build(spec, device, seed)
         reports = []
         for d in (False, True) if detach else (False,):
             with progress("steps" + (" (detached)" if d else ""), n_steps, min_total=50) as report:

@@ -11,8 +11,8 @@ from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.parse import SET_ORIGIN
 from paramscope.cli.boundary import about
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, TimeoutOpt, check_writable, emit, guarded, need_format,
-    stderr_console, write_atomic,
+    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, TimeoutOpt, check_writable, emit, guarded,
+    need_format, stderr_console, write_atomic,
 )
 from paramscope.cli.knobs import knob_grid, parse_values, with_knob_flags
 
@@ -30,6 +30,7 @@ def whatif(
     workload: Annotated[list[str] | None, typer.Option("--workload", help="Treat this --set key as a workload knob. Repeatable.")] = None,
     module: Annotated[str | None, typer.Option("--module", help="Follow one submodule across the grid, e.g. slot_fuse.score_mlp.")] = None,
     device: DeviceOpt = "meta",
+    seed: SeedOpt = 0,
     flops: Annotated[str, typer.Option("--flops", help="MAC backend for the MACs columns: torch (default), fvcore, thop or none.")] = "torch",
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
@@ -74,7 +75,7 @@ def whatif(
             return
         if dtype is not None or fusion != "none":
             raise ConfigError("--dtype and --fusion need --hardware (e.g. --hardware h100-sxm,l4 --dtype bf16,fp32)")
-        measure_fn = partial(measure, device=device, flops=None if flops == "none" else flops)
+        measure_fn = partial(measure, device=device, flops=None if flops == "none" else flops, seed=seed)
         sweep = _run(spec, axes, measure_fn, run_sweep)
         if module is not None:
             _check_module(sweep.base, module)

@@ -46,6 +46,8 @@ class Built:
     """The family's validated ``Config`` (None for target models)."""
     input_knobs: Any = None
     """The family's validated ``Inputs`` (None for target models)."""
+    seed: int = 0
+    """Seeds the build (cpu weights, example inputs) and the assumptions of a meta forward."""
 
 
 def resolve_family(spec: ModelSpec) -> tuple[Family, Any, Any]:
@@ -66,8 +68,13 @@ def _check_device(device: str) -> None:
         raise ArgumentError("device", "cuda", "no CUDA device is available here; use cpu or meta")
 
 
-def build(spec: ModelSpec, device: str = "meta") -> Built:
-    """Build ``spec`` on ``device`` (meta allocates no weights and runs no init kernels)."""
+def build(spec: ModelSpec, device: str = "meta", seed: int = 0) -> Built:
+    """Build ``spec`` on ``device``; ``seed`` makes cpu weights and example inputs reproducible.
+
+    On meta, parameters allocate nothing and run no init kernels, while buffers (masks, index
+    tables, position ids) keep their true values on cpu (``assumptions.params_on_meta``).
+    The global random state is left as it was.
+    """
     import torch
 
     _check_device(device)
@@ -75,10 +82,13 @@ def build(spec: ModelSpec, device: str = "meta") -> Built:
         from paramscope.profiler.fits import check_fits
 
         check_fits(spec, device)
-    if spec.family is not None:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if spec.family is None:
+            return _build_target(spec, device, seed)
         family, cfg, inputs = resolve_family(spec)
         try:
-            with torch.device(device):
+            with _placement(device):
                 model = family.build(cfg)
         except ParamscopeError:
             raise
@@ -89,8 +99,18 @@ def build(spec: ModelSpec, device: str = "meta") -> Built:
         except ValueError as e:  # zoo convention: "<inputs key>: what is wrong"
             key = str(e).split(":", 1)[0].strip()
             raise ConfigError(f"{spec.where('inputs.' + key)}inputs.{e}") from None
-        return Built(spec, model.eval(), (), kwargs, device, cfg, inputs)
-    return _build_target(spec, device)
+    return Built(spec, model.eval(), (), kwargs, device, cfg, inputs, seed)
+
+
+def _placement(device: str) -> contextlib.AbstractContextManager[Any]:
+    """Where a model is built: on meta, parameters on meta and buffers real on cpu."""
+    import torch
+
+    if device == "meta":
+        from paramscope.profiler.assumptions import params_on_meta
+
+        return params_on_meta()
+    return torch.device(device)
 
 
 @contextlib.contextmanager
@@ -244,13 +264,13 @@ def _unwrap(model: Any) -> Any:
     return inner if inner is not None and type(model).__name__ == "OptimizedModule" else model
 
 
-def _build_target(spec: ModelSpec, device: str) -> Built:
+def _build_target(spec: ModelSpec, device: str, seed: int) -> Built:
     import torch
 
     factory = _load_factory(spec)
     _check_factory_args(spec, factory)
     try:
-        with _importable(spec.config_dir), torch.device(device):
+        with _importable(spec.config_dir), _placement(device):
             result = factory(**spec.args)
     except ParamscopeError:
         raise
@@ -279,4 +299,4 @@ def _build_target(spec: ModelSpec, device: str) -> Built:
         raise ConfigError(f"{spec.source}: inputs: missing; describe the forward's tensors, "
                           "e.g. inputs: {x: {shape: [1, 96, 7], dtype: float32}}, "
                           "or return (model, example_inputs) from the factory")
-    return Built(spec, model.eval(), args, kwargs, device)
+    return Built(spec, model.eval(), args, kwargs, device, seed=seed)

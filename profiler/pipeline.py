@@ -41,7 +41,8 @@ def measure_built(built: Built, *, flops: str | None = None, backward: bool = Fa
     if flops is not None:
         from paramscope.profiler.flops import count_macs
 
-        count = count_macs(built.model, built.args, built.kwargs, flops, backward=backward, elementwise=elementwise)
+        count = count_macs(built.model, built.args, built.kwargs, flops, backward=backward, elementwise=elementwise,
+                           seed=built.seed)
     elif elementwise:
         from paramscope.profiler.errors import ArgumentError
 
@@ -60,6 +61,9 @@ def measure_built(built: Built, *, flops: str | None = None, backward: bool = Fa
 
 
 def measure(spec: ModelSpec, *, device: str = "meta", flops: str | None = None, backward: bool = False,
-            elementwise: bool = False) -> Profile:
-    """Build ``spec`` on ``device`` and profile it (parameters, and MACs with a backend)."""
-    return measure_built(build(spec, device), flops=flops, backward=backward, elementwise=elementwise)
+            elementwise: bool = False, seed: int = 0) -> Profile:
+    """Build ``spec`` on ``device`` and profile it (parameters, and MACs with a backend).
+
+    ``seed`` seeds the build and the values a meta forward must assume (``Profile.assumptions``).
+    """
+    return measure_built(build(spec, device, seed), flops=flops, backward=backward, elementwise=elementwise)

@@ -107,4 +107,5 @@ def profile_model(
         total=total, modules=tuple(rows), shared=counts.shared, input_shapes=input_shapes(args, kwargs),
         flops_backend=getattr(flops, "backend", None), uncounted=uncounted,
         notes=tuple(getattr(flops, "notes", ())), op_macs=getattr(flops, "op_macs", {}),
+        assumptions=tuple(getattr(flops, "assumptions", ())),
     )

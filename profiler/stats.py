@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-__all__ = ["ModuleStats", "SharedParam", "Totals", "Uncounted", "Profile"]
+__all__ = ["ModuleStats", "SharedParam", "Totals", "Uncounted", "Assumption", "Profile"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +74,27 @@ class Uncounted:
 
 
 @dataclass(frozen=True, slots=True)
+class Assumption:
+    """A value the meta device cannot know, assumed (seeded) where an op needed it."""
+
+    op: str
+    """The op whose input was assumed, e.g. ``aten::topk`` (routing) or ``aten::nonzero``."""
+    where: str
+    """Module path; repeats in numbered siblings are folded (``model.layers.*.mlp.gate``)."""
+    assumed: str
+    """What was assumed, with the seed (and the outcome when it is one decision)."""
+    line: str | None = None
+    """``file.py:123`` of the model's code that called the op, when it can be found."""
+    count: int = 1
+    """How many times the same assumption was made (once per layer, per call)."""
+    read_by: tuple[str, ...] = ()
+    """The ops (and source lines) that needed the assumed values: what the assumption changed."""
+    affects: tuple[str, ...] = ()
+    """Modules that ran after an op read the assumed values, inside the module that read them: their
+    figures follow the assumption (the per-expert split of a mixture of experts)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Totals:
     params: int
     trainable: int
@@ -120,6 +141,8 @@ class Profile:
     flops_backend: str | None = None
     uncounted: tuple[Uncounted, ...] = ()
     notes: tuple[str, ...] = ()
+    assumptions: tuple[Assumption, ...] = ()
+    """Values the meta device could not know, assumed (seeded) where an op needed them."""
     source: str | None = None
     preset_of: str | None = None
     config: Mapping[str, Any] = field(default_factory=dict)

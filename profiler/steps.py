@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from paramscope.profiler.assumptions import meta_execution, on_meta
 from paramscope.profiler.errors import ArgumentError
 from paramscope.profiler.forward import device_of, run_forward, storage_key, storage_nbytes, tensor_leaves, track_calls
 
@@ -274,17 +275,20 @@ def _trace_steps(
     out: Any = None
     try:
         model.train()
-        for step in range(1, steps + 1):
-            with torch.enable_grad(), saved_tensors_hooks(tracker.pack, tracker.unpack), track_calls(model) as calls:
-                out = run_forward(model, args, {**kwargs, **fed}, lambda: calls.current, step=step)
-            values = {path: _resolve(out, path, kwarg, output_names) for path, kwarg in carry.items()}
-            graph_flags = {p: any(t.grad_fn is not None for t in tensor_leaves(v)) for p, v in values.items()}
-            fed = {carry[p]: (_detach(v) if detach else v) for p, v in values.items()}
-            del values
-            nodes = count_graph_nodes(out)
-            rows.append(StepRow(step, nodes, nodes - rows[-1].graph_nodes if rows else None, tracker.held_bytes()))
-            if progress:
-                progress(step, steps, f"step {step}")
+        with meta_execution(model, active=on_meta(model, args, kwargs)):  # buffers real, data-dependent ops assumed
+            for step in range(1, steps + 1):
+                with torch.enable_grad(), saved_tensors_hooks(tracker.pack, tracker.unpack), \
+                        track_calls(model) as calls:
+                    out = run_forward(model, args, {**kwargs, **fed}, lambda: calls.current, step=step)
+                values = {path: _resolve(out, path, kwarg, output_names) for path, kwarg in carry.items()}
+                graph_flags = {p: any(t.grad_fn is not None for t in tensor_leaves(v)) for p, v in values.items()}
+                fed = {carry[p]: (_detach(v) if detach else v) for p, v in values.items()}
+                del values
+                nodes = count_graph_nodes(out)
+                rows.append(StepRow(step, nodes, nodes - rows[-1].graph_nodes if rows else None,
+                                    tracker.held_bytes()))
+                if progress:
+                    progress(step, steps, f"step {step}")
     finally:
         for m, flag in modes.items():
             m.training = flag

@@ -136,7 +136,8 @@ def _cells(profile: Profile, m: ModuleStats, indent: bool) -> list[str]:
     if t.frozen:
         cells.append(fmt_int(m.frozen))
     if _has_macs(profile):
-        cells += ["" if m.is_param else "not called" if m.calls == 0 and m.macs is None else fmt_int(m.macs),
+        assumed = "~" if any(m.path in a.affects for a in profile.assumptions) else ""
+        cells += ["" if m.is_param else "not called" if m.calls == 0 and m.macs is None else assumed + fmt_int(m.macs),
                   "" if m.is_param else fmt_pct(m.macs, t.macs),
                   "" if m.is_param else human(m.flops)]
     if _has_elementwise(profile):
@@ -194,6 +195,21 @@ def footer_lines(profile: Profile) -> list[str]:
         more = f" and {len(u.where) - 3} more" if len(u.where) > 3 else ""
         lines.append(f"not counted: {u.name} x{u.count}{where}{more}")
     lines.extend(f"note: {n}" for n in profile.notes)
+    lines.extend(assumption_lines(profile))
+    return lines
+
+
+def assumption_lines(profile: Profile) -> list[str]:
+    """One ``assumed:`` line per assumption a meta forward made (values meta cannot know)."""
+    lines = []
+    for a in profile.assumptions:
+        line = f" ({a.line})" if a.line else ""
+        times = f" x{a.count}" if a.count > 1 else ""
+        read = f"; read by {', '.join(a.read_by)}" if a.read_by else ""
+        lines.append(f"assumed: {a.op} in {a.where or '(root)'}{line}{times}: {a.assumed}{read}")
+    if any(a.affects for a in profile.assumptions):
+        lines.append("~ marks MACs that follow the assumptions (which tokens reach an expert, which branch runs); "
+                     "a top-k router's total does not depend on them")
     return lines
 
 
@@ -328,6 +344,8 @@ def profile_to_dict(profile: Profile, rows: list[ModuleStats] | None = None) -> 
         "shared": [{"owner": s.owner, "aliases": list(s.aliases), "numel": s.numel} for s in profile.shared],
         "uncounted": [{"name": u.name, "count": u.count, "where": list(u.where)} for u in profile.uncounted],
         "notes": list(profile.notes),
+        "assumptions": [{"op": a.op, "where": a.where, "line": a.line, "assumed": a.assumed, "count": a.count,
+                         "read_by": list(a.read_by), "affects": list(a.affects)} for a in profile.assumptions],
     }
 
 

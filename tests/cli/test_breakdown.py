@@ -248,7 +248,7 @@ def test_check_budgets_exit_codes() -> None:
     assert "OVER params<=10M: 10,371,074 (limit 10,000,000)" in over.stdout
     assert "ok   macs<=1G: 496,891,136 (limit 1,000,000,000)" in over.stdout
     assert _error(run("check", "rg_output_etth1", "-b", "param<=1M")) == (
-        "error: --budget param<=1M: unknown metric 'param' (known: params, macs, flops, trainable)")
+        "error: --budget param<=1M: unknown metric 'param' (known: params, macs, flops, trainable, peak)")
     assert _error(run("check", "rg_output_etth1", "-b", "nope.params<=1M")) == "error: --budget nope.params<=1M: no submodule 'nope'"
     assert _error(run("check", "rg_output_etth1", "-b", "params<=lots")).startswith("error: --budget params<=lots: expected a number")
 
