@@ -81,6 +81,8 @@ def _forward_message(e: BaseException) -> str:
 
     text = one_line(str(e))
     cause = e.__cause__ or e.__context__
+    while isinstance(cause, ParamscopeError):  # the user's exception under paramscope's wrappers
+        cause = cause.__cause__ or cause.__context__
     m = re.match(r"forward failed in '([^']*)'( at step \d+)?:\s*(.*)$", text)
     if m:
         where = (f"module '{m.group(1)}'" if m.group(1) else "the model's top-level forward") + (m.group(2) or "")
