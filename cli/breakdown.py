@@ -78,7 +78,7 @@ def breakdown(
             raise _bad("--latency needs real tensors: pass --device cpu or --device cuda")
         if depth < 1 or (top is not None and top < 1):
             raise _bad(f"--depth {depth} / --top {top}: both must be at least 1")
-        built = build(spec, device, seed)
+        built = build(spec, device, seed, inputs=flops != "none" or latency)  # params alone need no forward
         prof = measure_built(built, flops=None if flops == "none" else flops, backward=backward,
                              elementwise=elementwise, bytes_moved=bytes_moved or dtype is not None, fusion=fusion,
                              hardware=hw, precision=precision)

@@ -38,6 +38,7 @@ def whatif(
     dtype: Annotated[str | None, typer.Option("--dtype", help="With --hardware: comma-separated precisions, e.g. bf16,fp32 (default: as the model runs).")] = None,
     fusion: Annotated[str, typer.Option("--fusion", help="With --hardware: none or elementwise (element-wise ops folded into their producer).")] = "none",
     plot: Annotated[Path | None, typer.Option("--plot", help="Also write a PNG chart (stacked parameters by submodule).")] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", help="Worker processes measuring variants (default: the cores, capped by memory; 1 for grids under 8 configurations). Results are the same with any N.")] = None,
     max_variants: Annotated[int, typer.Option("--max-variants", help="Refuse a grid with more variants than this.")] = MAX_VARIANTS,
     timeout: TimeoutOpt = None,
     debug: DebugOpt = False,
@@ -76,13 +77,24 @@ def whatif(
         if dtype is not None or fusion != "none":
             raise ConfigError("--dtype and --fusion need --hardware (e.g. --hardware h100-sxm,l4 --dtype bf16,fp32)")
         measure_fn = partial(measure, device=device, flops=None if flops == "none" else flops, seed=seed)
-        sweep = _run(spec, axes, measure_fn, run_sweep)
+        sweep = _run(spec, axes, measure_fn, partial(run_sweep, jobs=_jobs(jobs, axes)))
         if module is not None:
             _check_module(sweep.base, module)
         if plot is not None:
             write_atomic(plot, render.sweep_plot(sweep), config)
             stderr_console().print(f"wrote {plot}", markup=False)
         emit(render.WHATIF.of(render.SweepView(sweep, module)), fmt, output, config, plot)
+
+
+def _jobs(jobs: int | None, axes: Any) -> int:
+    import math
+
+    from paramscope.profiler.errors import ConfigError
+    from paramscope.profiler.parallel import default_jobs
+
+    if jobs is not None and jobs < 1:
+        raise ConfigError(f"--jobs {jobs}: expected at least 1")
+    return default_jobs(math.prod(len(a.values) for a in axes)) if jobs is None else jobs
 
 
 def _predict(spec: Any, axes: Any, hardware: str, dtype: str | None, fusion: str, device: str,

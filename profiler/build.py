@@ -68,8 +68,12 @@ def _check_device(device: str) -> None:
         raise ArgumentError("device", "cuda", "no CUDA device is available here; use cpu or meta")
 
 
-def build(spec: ModelSpec, device: str = "meta", seed: int = 0) -> Built:
+def build(spec: ModelSpec, device: str = "meta", seed: int = 0, *, inputs: bool = True) -> Built:
     """Build ``spec`` on ``device``; ``seed`` makes cpu weights and example inputs reproducible.
+
+    ``inputs=False`` skips the example inputs (``args``/``kwargs`` stay empty): counting
+    parameters runs no forward, and the first tensor made on meta costs about a second of
+    imports (torch's symbolic-shapes machinery).
 
     On meta, parameters allocate nothing and run no init kernels, while buffers (masks, index
     tables, position ids) keep their true values on cpu (``assumptions.params_on_meta``).
@@ -85,8 +89,8 @@ def build(spec: ModelSpec, device: str = "meta", seed: int = 0) -> Built:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if spec.family is None:
-            return _build_target(spec, device, seed)
-        family, cfg, inputs = resolve_family(spec)
+            return _build_target(spec, device, seed, inputs)
+        family, cfg, knobs = resolve_family(spec)
         try:
             with _placement(device):
                 model = family.build(cfg)
@@ -94,12 +98,14 @@ def build(spec: ModelSpec, device: str = "meta", seed: int = 0) -> Built:
             raise
         except Exception as e:  # noqa: BLE001 - e.g. a size torch cannot allocate
             raise ConfigError(f"{spec.source}: building {spec.family} failed: {type(e).__name__}: {e}") from None
+        if not inputs:
+            return Built(spec, model.eval(), (), {}, device, cfg, knobs, seed)
         try:
-            kwargs = dict(family.example_inputs(cfg, inputs, device))
+            kwargs = dict(family.example_inputs(cfg, knobs, device))
         except ValueError as e:  # zoo convention: "<inputs key>: what is wrong"
             key = str(e).split(":", 1)[0].strip()
             raise ConfigError(f"{spec.where('inputs.' + key)}inputs.{e}") from None
-    return Built(spec, model.eval(), (), kwargs, device, cfg, inputs, seed)
+    return Built(spec, model.eval(), (), kwargs, device, cfg, knobs, seed)
 
 
 def _placement(device: str) -> contextlib.AbstractContextManager[Any]:
@@ -264,7 +270,7 @@ def _unwrap(model: Any) -> Any:
     return inner if inner is not None and type(model).__name__ == "OptimizedModule" else model
 
 
-def _build_target(spec: ModelSpec, device: str, seed: int) -> Built:
+def _build_target(spec: ModelSpec, device: str, seed: int, inputs: bool = True) -> Built:
     import torch
 
     factory = _load_factory(spec)
@@ -286,15 +292,17 @@ def _build_target(spec: ModelSpec, device: str, seed: int) -> Built:
     if not isinstance(model, torch.nn.Module):
         raise ConfigError(f"{spec.where('target')}target: {spec.target} returned {type(model).__name__}, "
                           "not an nn.Module (or (module, example_inputs))")
-    if spec.inputs:
+    if example is not None and (not inputs or not spec.inputs):  # the factory made them: they cost nothing more
+        args, kwargs = _split_inputs(_to_device(example, device))
+    elif not inputs:
+        args, kwargs = (), {}
+    elif spec.inputs:
         kwargs = {name: _input_tensor(spec, name, desc, device) for name, desc in spec.inputs.items()}
         if isinstance(example, dict):  # the factory's defaults, each overridden by name
             kwargs = {**_to_device(example, device), **kwargs}
-        args: tuple[Any, ...] = ()
+        args = ()
         if not _accepts_keywords(model, kwargs):  # e.g. nn.Sequential.forward(input): pass in YAML order
             args, kwargs = tuple(kwargs.values()), {}
-    elif example is not None:
-        args, kwargs = _split_inputs(_to_device(example, device))
     else:
         raise ConfigError(f"{spec.source}: inputs: missing; describe the forward's tensors, "
                           "e.g. inputs: {x: {shape: [1, 96, 7], dtype: float32}}, "

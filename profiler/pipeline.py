@@ -66,4 +66,5 @@ def measure(spec: ModelSpec, *, device: str = "meta", flops: str | None = None, 
 
     ``seed`` seeds the build and the values a meta forward must assume (``Profile.assumptions``).
     """
-    return measure_built(build(spec, device, seed), flops=flops, backward=backward, elementwise=elementwise)
+    built = build(spec, device, seed, inputs=flops is not None)  # params alone need no forward
+    return measure_built(built, flops=flops, backward=backward, elementwise=elementwise)

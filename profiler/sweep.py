@@ -17,6 +17,7 @@ from typing import Any
 
 from paramscope.model_zoo import registry
 from paramscope.profiler.errors import ConfigError, ParamscopeError
+from paramscope.profiler.parallel import premeasure
 from paramscope.profiler.spec import ModelSpec, apply_overrides
 from paramscope.profiler.stats import Profile
 
@@ -152,7 +153,7 @@ def _override(spec: ModelSpec, axes: Sequence[Axis], values: Sequence[Any]) -> M
 
 
 def _changed(p: Profile, b: Profile, depth: int = 2) -> tuple[ModuleDelta, ...]:
-    base = {m.path: m for m in b.modules}
+    base = b.by_path
     out = []
     for m in p.modules:
         if not m.path or m.depth > depth:
@@ -162,7 +163,7 @@ def _changed(p: Profile, b: Profile, depth: int = 2) -> tuple[ModuleDelta, ...]:
         if m.params != bp or (m.macs is not None and m.macs != bmacs):
             out.append(ModuleDelta(m.path, m.params, bp, m.macs, bmacs))
     for path, bm in base.items():  # modules the variant no longer has
-        if path and bm.depth <= depth and all(m.path != path for m in p.modules):
+        if path and bm.depth <= depth and path not in p.by_path:
             out.append(ModuleDelta(path, 0, bm.params, 0, bm.macs))
     return tuple(out)
 
@@ -173,18 +174,24 @@ def run_sweep(
     *,
     measure_fn: Callable[[ModelSpec], Profile],
     progress: Progress | None = None,
+    jobs: int = 1,
 ) -> Sweep:
     """Measure every grid point and its baseline; a variant that cannot be built is a failed row.
 
     Args:
         spec: the base config (its design is the baseline).
         axes: from ``make_axes``.
-        measure_fn: ``spec -> Profile`` (e.g. ``functools.partial(measure, device="meta", flops="torch")``).
+        measure_fn: ``spec -> Profile`` (e.g. ``functools.partial(measure, device="meta", flops="torch")``);
+            picklable when ``jobs > 1``.
         progress: called as ``progress(done, total, label)``.
+        jobs: worker processes measuring configurations in parallel; the result is the same as
+            with 1, in grid order (see ``parallel.premeasure``).
     """
     check_axes(spec, axes)
     grid = list(itertools.product(*(a.values for a in axes)))
     work = [a for a in axes if a.kind == "workload"]
+    if jobs > 1:
+        measure_fn = premeasure(measure_fn, _configurations(spec, axes, grid, work), jobs, progress)
     base = measure_fn(spec)
     # each distinct configuration is built and measured once: the base doubles as the baseline
     # at its own workload values and as any variant that changes nothing
@@ -217,6 +224,20 @@ def run_sweep(
         progress(len(grid), len(grid), "done")
     return Sweep(base, tuple(axes), tuple(variants), tuple(_laws(axes, variants)),
                  base.flops_backend)
+
+
+def _configurations(spec: ModelSpec, axes: Sequence[Axis], grid: Sequence[Sequence[Any]],
+                    work: Sequence[Axis]) -> list[ModelSpec]:
+    """Every configuration a sweep may measure: the base, each variant, each workload's baseline."""
+    out = [spec]
+    for values in grid:
+        wvals = tuple(v for a, v in zip(axes, values, strict=True) if a.kind == "workload")
+        for axes_, vals in ((axes, values), (work, wvals)):
+            try:
+                out.append(_override(spec, axes_, vals))
+            except ParamscopeError:  # measured (and reported) in order by the sweep itself
+                continue
+    return out
 
 
 _MISSING = object()
