@@ -43,7 +43,30 @@ app.add_typer(zoo_app, name="zoo")
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    _hold_closed_stdout()
+    try:
+        app()
+    except KeyboardInterrupt:  # Ctrl-C before a command's guard (while importing torch)
+        from paramscope.cli.boundary import fail
+
+        fail("interrupted (Ctrl-C)", 130)
+
+
+def _hold_closed_stdout() -> None:
+    """Started with stdout closed (``>&-``): keep fd 1 taken by /dev/null, so no file paramscope
+    or the user's code opens lands on it, and make output to stdout a one-line error."""
+    import os
+
+    from paramscope.cli.boundary import mark_stdout_closed
+
+    try:
+        os.fstat(1)
+    except OSError:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        if fd != 1:
+            os.dup2(fd, 1)
+            os.close(fd)
+        mark_stdout_closed()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,11 @@ from typing import Annotated
 import typer
 
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
-from paramscope.cli.common import DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format
+from paramscope.cli.boundary import about
+from paramscope.cli.common import (
+    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit,
+    guarded, need_format,
+)
 
 
 def audit(
@@ -21,6 +25,7 @@ def audit(
     sets: SetOpt = None,
     inputs: InputOpt = None,
     fargs: ArgOpt = None,
+    timeout: TimeoutOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Count MACs with every backend (torch, fvcore, thop) and compare them per module.
@@ -37,13 +42,17 @@ def audit(
     from paramscope.profiler.spec import load_spec
 
     need_format(AUDIT, fmt)
-    with guarded(debug):
-        check_writable(output)
-        built = build(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN), device, seed)
+    with guarded(debug, timeout):
+        check_writable(output, config)
         names = [b.strip() for b in backends.split(",") if b.strip()]
+        if not names:
+            from paramscope.profiler.errors import ConfigError
+
+            raise ConfigError(f"--backends {backends!r}: name at least one backend, e.g. --backends torch,fvcore")
         from paramscope.profiler.flops import backend_for
 
         for name in names:
             backend_for(name)  # an unknown name is a one-line error before any work
+        built = build(about(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN)), device, seed)
         report = run_audit(built.model, built.args, built.kwargs, names, seed=built.seed)
-        emit(AUDIT.of(AuditView(report, only_flagged)), fmt, output)
+        emit(AUDIT.of(AuditView(report, only_flagged)), fmt, output, config)

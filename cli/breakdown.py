@@ -8,8 +8,10 @@ from typing import Annotated, Any
 import typer
 
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
+from paramscope.cli.boundary import about
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
+    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit,
+    guarded, need_format,
 )
 
 
@@ -40,6 +42,7 @@ def breakdown(
     sets: SetOpt = None,
     inputs: InputOpt = None,
     fargs: ArgOpt = None,
+    timeout: TimeoutOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Break a model's parameters and MACs/FLOPs down by submodule.
@@ -57,20 +60,20 @@ def breakdown(
     from paramscope.profiler.spec import load_spec
 
     need_format(BREAKDOWN, fmt)
-    with guarded(debug):
+    with guarded(debug, timeout):
         if sort not in ("tree", "params", "macs", "name"):
             raise _bad(f"--sort {sort}: expected tree, params, macs or name")
         if elementwise and flops != "torch":
             raise _bad("--elementwise needs --flops torch")
         if fusion not in ("none", "elementwise"):
             raise _bad(f"--fusion {fusion}: expected none or elementwise")
-        check_writable(output)
+        check_writable(output, config)
         check_writable(plot)
         if plot is not None and hardware is None:
             raise _bad("--plot needs --hardware NAME (the roof to plot under)")
         hw, precision = _hardware(hardware, dtype)
         extra = [("inputs.batch_size", batch_size)] if batch_size is not None else []
-        spec = load_spec(config, [*parse_sets(sets), *extra, *entry_sets(inputs, fargs)], origin=SET_ORIGIN)
+        spec = about(load_spec(config, [*parse_sets(sets), *extra, *entry_sets(inputs, fargs)], origin=SET_ORIGIN))
         if latency and device == "meta":
             raise _bad("--latency needs real tensors: pass --device cpu or --device cuda")
         if depth < 1 or (top is not None and top < 1):
@@ -88,7 +91,7 @@ def breakdown(
             _plot(prof, rows, plot, measured)
         if ops is not None:
             _check_ops(prof, ops, fmt)
-        emit(BREAKDOWN.of(BreakdownView(prof, tuple(rows), lat, depth=depth, top=top, ops=ops)), fmt, output)
+        emit(BREAKDOWN.of(BreakdownView(prof, tuple(rows), lat, depth=depth, top=top, ops=ops)), fmt, output, config)
 
 
 def _hardware(name: str | None, dtype: str | None) -> tuple[Any, Any]:

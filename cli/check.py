@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
+from paramscope.cli.boundary import about
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
+    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit,
+    guarded, need_format,
 )
 
 if TYPE_CHECKING:
@@ -26,6 +28,7 @@ def check(
     sets: SetOpt = None,
     inputs: InputOpt = None,
     fargs: ArgOpt = None,
+    timeout: TimeoutOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Check budgets; exit 1 when any is exceeded (2 for bad input), so CI can gate on it.
@@ -39,17 +42,17 @@ def check(
     from paramscope.profiler.spec import load_spec
 
     need_format(CHECK, fmt)
-    with guarded(debug, flags={"budgets": "--budget"}):
-        check_writable(output)
+    with guarded(debug, timeout, flags={"budgets": "--budget"}):
+        check_writable(output, config)
         budgets = [parse_budget(b) for b in budget]
         needs_macs = any(b.metric in ("macs", "flops") for b in budgets)
-        spec = load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN)
+        spec = about(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN))
         prof = measure(spec, device=device, flops=flops if needs_macs else None, seed=seed)
         measured: dict[str, float] = dict(_memory_peaks(spec, device, memory_budgets(budgets)))
         if any(b.metric == "latency_ms" for b in budgets):
             measured.update(_latency(spec, device))
         results = check_budgets(prof, budgets, measured)
-        emit(CHECK.of(CheckView(prof.model, results)), fmt, output)
+        emit(CHECK.of(CheckView(prof.model, results)), fmt, output, config)
     if not all(r.ok for r in results):
         raise typer.Exit(1)
 

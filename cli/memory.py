@@ -9,9 +9,10 @@ from typing import Annotated, TypeVar
 import typer
 
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
+from paramscope.cli.boundary import about
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
-    write_atomic,
+    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit,
+    guarded, need_format, write_atomic,
 )
 
 _E = TypeVar("_E", bound=StrEnum)
@@ -35,6 +36,7 @@ def memory(
     sets: SetOpt = None,
     inputs: InputOpt = None,
     fargs: ArgOpt = None,
+    timeout: TimeoutOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Peak memory of a training step or inference, simulated storage by storage.
@@ -60,12 +62,14 @@ def memory(
             raise ConfigError(f"{label} {value}: expected one of {', '.join(e.value for e in enum)}") from None
 
     need_format(render.MEMORY, fmt)
-    with guarded(debug):
-        check_writable(output)
+    with guarded(debug, timeout):
+        check_writable(output, config)
         check_writable(timeline)
         if steps < 1:
             raise ConfigError(f"--steps {steps}: expected 1 or more")
         dtypes = [choice(Precision, d, "--dtype") for d in dtype.split(",") if d.strip()]
+        if not dtypes:
+            raise ConfigError(f"--dtype {dtype!r}: give at least one of {', '.join(p.value for p in Precision)}")
         optimizer = choice(Optimizer, train, "--train") if train else None
         amp_prec = choice(Precision, amp, "--amp") if amp else None
         if amp_prec is not None and amp_prec not in (Precision.BF16, Precision.FP16):
@@ -77,10 +81,10 @@ def memory(
             if not sep or not path:
                 raise ConfigError(f"--keep {item}: expected PRECISION:PATH, e.g. --keep fp32:load_balancer")
             plan[path] = choice(Precision, prec, "--keep")
-        built = build(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN), device, seed)
+        built = build(about(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN)), device, seed)
         reports = plan_memory_sweep(built.model, built.args, built.kwargs, dtypes=dtypes, train=optimizer, keep=plan,
                                     steps=steps, amp=amp_prec, checkpoint=tuple(checkpoint or ()), allocator=alloc,
                                     device=device)
         if timeline is not None:
             write_atomic(timeline, render.memory_timeline_png(reports[0], built.spec.name))
-        emit(render.MEMORY.of(render.MemoryView(built.spec.name, reports, modules)), fmt, output)
+        emit(render.MEMORY.of(render.MemoryView(built.spec.name, reports, modules)), fmt, output, config)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import Any
-
-import yaml
 
 from paramscope.profiler.budget import METRICS, Budget, Op
 from paramscope.profiler.errors import ConfigError
+from paramscope.profiler.yamlsafe import load_value
 
 __all__ = ["SET_ORIGIN", "parse_set", "parse_sets", "parse_group", "parse_carry", "parse_amount", "parse_budget"]
 
@@ -26,10 +26,8 @@ def parse_set(item: str) -> tuple[str, Any]:
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {item}: expected key=value, e.g. --set pred_len=720")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
+    # bounded YAML: an alias bomb or a 2**70 typed on the command line is one line too
+    value = load_value(raw, f"--set {key.strip()}") if raw.strip() else ""
     return key.strip(), value
 
 
@@ -82,7 +80,8 @@ def parse_amount(text: str, label: str) -> int:
     m = re.fullmatch(r"\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([kKmMgGtT]?)(i?)[bB]?\s*", text)
     if not m or (m.group(3) and not m.group(2)):
         raise ConfigError(f"{label}: expected a number such as 12M, 1.5G, 16GB or 10371074, got {text!r}")
-    number = float(m.group(1).replace("_", "").replace(",", ""))
+    # exact: a float would turn params<=9007199254740993 into ...992 and 400 digits into inf
+    number = Fraction(m.group(1).replace("_", "").replace(",", ""))
     return round(number * (_BINARY if m.group(3) else _SUFFIX)[m.group(2).lower()])
 
 

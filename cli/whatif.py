@@ -9,11 +9,15 @@ import typer
 
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.parse import SET_ORIGIN
+from paramscope.cli.boundary import about
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit, guarded, need_format, stderr_console,
-    write_atomic,
+    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, TimeoutOpt, check_writable, emit, guarded,
+    need_format, stderr_console, write_atomic,
 )
 from paramscope.cli.knobs import knob_grid, parse_values, with_knob_flags
+
+MAX_VARIANTS = 1000
+"""Default of ``--max-variants``: a larger grid is refused before anything is built."""
 
 
 @with_knob_flags
@@ -36,6 +40,8 @@ def whatif(
     fusion: Annotated[str, typer.Option("--fusion", help="With --hardware: none or elementwise (element-wise ops folded into their producer).")] = "none",
     plot: Annotated[Path | None, typer.Option("--plot", help="Also write a PNG chart (stacked parameters by submodule).")] = None,
     jobs: Annotated[int | None, typer.Option("--jobs", help="Worker processes measuring variants (default: the cores, capped by memory; 1 for grids under 8 configurations). Results are the same with any N.")] = None,
+    max_variants: Annotated[int, typer.Option("--max-variants", help="Refuse a grid with more variants than this.")] = MAX_VARIANTS,
+    timeout: TimeoutOpt = None,
     debug: DebugOpt = False,
     **knob_flags: str | None,
 ) -> None:
@@ -56,14 +62,17 @@ def whatif(
     from paramscope.profiler.spec import load_spec
     from paramscope.profiler.sweep import make_axes, run_sweep
 
-    with guarded(debug):
-        check_writable(output)
-        check_writable(plot)
-        spec = load_spec(config, entry_sets(inputs, fargs), origin=SET_ORIGIN)
+    with guarded(debug, timeout):
+        if plot is not None and output is not None and plot.resolve() == output.resolve():
+            raise ConfigError(f"--output {output}: is also the --plot file; give them different names")
+        check_writable(output, config, plot)
+        check_writable(plot, config)
+        spec = about(load_spec(config, entry_sets(inputs, fargs), origin=SET_ORIGIN))
         knobs = knob_grid(spec, knob_flags, knob or [], sets or [])
         shapes = tuple(_shape_axis(spec, item) for item in dim or [])
         if not knobs and not shapes and hardware is None:
             raise ConfigError("give at least one knob to vary, e.g. --rank 192,384 or --set d_model=256,512")
+        _check_grid(knobs, max_variants)
         axes = make_axes(spec, knobs, workload or []) + shapes
         if hardware is not None:
             _predict(spec, axes, hardware, dtype, fusion, device, fmt, output)
@@ -75,9 +84,9 @@ def whatif(
         if module is not None:
             check_module(sweep.base, module)
         if plot is not None:
-            write_atomic(plot, render.sweep_plot(sweep))
+            write_atomic(plot, render.sweep_plot(sweep), config)
             stderr_console().print(f"wrote {plot}", markup=False)
-        emit(render.WHATIF.of(render.SweepView(sweep, module)), fmt, output)
+        emit(render.WHATIF.of(render.SweepView(sweep, module)), fmt, output, config, plot)
     if all(v.status != "ok" for v in sweep.variants):
         raise typer.Exit(1)  # nothing could be measured: a CI job should notice
 
@@ -142,16 +151,25 @@ def check_module(base: Any, module: str) -> None:
         raise ConfigError(f"--module {module}: no such submodule{did_you_mean(module, names, known=False)}")
 
 
+def _check_grid(knobs: dict[str, list[Any]], limit: int) -> None:
+    """A grid larger than ``--max-variants`` is refused before anything is built."""
+    import math
+
+    from paramscope.profiler.errors import ConfigError
+
+    n = math.prod(len(v) for v in knobs.values())
+    if limit < 1:
+        raise ConfigError(f"--max-variants {limit}: expected at least 1")
+    if n > limit:
+        sizes = " x ".join(str(len(v)) for v in knobs.values())
+        raise ConfigError(f"the grid has {n:,} variants ({sizes}); the limit is {limit:,}: "
+                          "give fewer values or raise --max-variants")
+
+
 def _run(spec: Any, axes: Any, measure_fn: Any, run_sweep: Any) -> Any:
-    from rich.progress import Progress
+    import math
 
-    n = 1
-    for a in axes:
-        n *= len(a.values)
-    with Progress(console=stderr_console(), transient=True, disable=n < 3) as bar:
-        task = bar.add_task("what if", total=n)
+    from paramscope.cli.progress import progress
 
-        def progress(done: int, total: int, label: str) -> None:
-            bar.update(task, completed=done, description=label)
-
-        return run_sweep(spec, axes, measure_fn=measure_fn, progress=progress)
+    with progress("what if", math.prod(len(a.values) for a in axes)) as report:
+        return run_sweep(spec, axes, measure_fn=measure_fn, progress=report)

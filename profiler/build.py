@@ -82,13 +82,22 @@ def build(spec: ModelSpec, device: str = "meta", seed: int = 0, *, inputs: bool 
     import torch
 
     _check_device(device)
+    if device == "cpu":
+        from paramscope.profiler.fits import check_fits
+
+        check_fits(spec, device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if spec.family is None:
             return _build_target(spec, device, seed, inputs)
         family, cfg, knobs = resolve_family(spec)
-        with _placement(device):
-            model = family.build(cfg)
+        try:
+            with _placement(device):
+                model = family.build(cfg)
+        except ParamscopeError:
+            raise
+        except Exception as e:  # noqa: BLE001 - e.g. a size torch cannot allocate
+            raise ConfigError(f"{spec.source}: building {spec.family} failed: {type(e).__name__}: {e}") from None
         if not inputs:
             return Built(spec, model.eval(), (), {}, device, cfg, knobs, seed)
         try:
@@ -112,15 +121,46 @@ def _placement(device: str) -> contextlib.AbstractContextManager[Any]:
 
 @contextlib.contextmanager
 def _importable(folder: Path | None) -> Iterator[None]:
-    if folder is None or str(folder) in sys.path:
+    """``folder`` importable for the duration, its modules isolated from other configs' folders.
+
+    Two configs in different folders may both import ``model.py``: modules loaded from a config
+    folder are dropped from ``sys.modules`` afterwards (the built model keeps its code alive),
+    and a cached module of the same name from elsewhere is set aside while ``folder`` imports.
+    """
+    if folder is None:
         yield
         return
-    sys.path.insert(0, str(folder))
+    root = str(folder)
+    before = set(sys.modules)
+    shadowed = {name: mod for name, mod in list(sys.modules.items())
+                if _provides(folder, name.split(".")[0]) and not _inside(mod, folder)}
+    for name in shadowed:
+        del sys.modules[name]
+    added = root not in sys.path
+    if added:
+        sys.path.insert(0, root)
     try:
         yield
     finally:
-        with contextlib.suppress(ValueError):
-            sys.path.remove(str(folder))
+        if added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(root)
+        for name in set(sys.modules) - before:
+            if _inside(sys.modules.get(name), folder):
+                sys.modules.pop(name, None)
+        sys.modules.update(shadowed)
+
+
+def _provides(folder: Path, top: str) -> bool:
+    return (folder / f"{top}.py").is_file() or (folder / top).is_dir()
+
+
+def _inside(module: Any, folder: Path) -> bool:
+    file = getattr(module, "__file__", None)
+    if not file:
+        paths = list(getattr(getattr(module, "__spec__", None), "submodule_search_locations", None) or [])
+        file = paths[0] if paths else None
+    return file is not None and Path(file).resolve().is_relative_to(folder.resolve())
 
 
 def _load_factory(spec: ModelSpec) -> Any:
@@ -132,6 +172,8 @@ def _load_factory(spec: ModelSpec) -> Any:
             mod = importlib.import_module(mod_name)
         except ModuleNotFoundError as e:
             raise UnknownModel(f"{where}target: cannot import '{mod_name}': {e}") from None
+        except SystemExit as e:  # a script-style module: sys.exit() at import
+            raise UnknownModel(f"{where}target: importing '{mod_name}' called sys.exit({e.code!r})") from None
         except Exception as e:  # noqa: BLE001 - any error while importing the user's module
             raise UnknownModel(f"{where}target: importing '{mod_name}' failed: {type(e).__name__}: {e}") from None
     factory = getattr(mod, attr, None)
@@ -184,7 +226,10 @@ def _input_tensor(spec: ModelSpec, name: str, desc: Any, device: str) -> Any:
         return torch.randn(shape, dtype=dtype, device=device)
     if dtype == torch.bool:
         return torch.zeros(shape, dtype=dtype, device=device)
-    high = int(desc.get("high", 2))
+    high = desc.get("high", 2)
+    if isinstance(high, bool) or not isinstance(high, int) or high < 1:
+        raise ConfigError(f"{spec.where(key + '.high')}{key}.high: expected a positive int (values are drawn from "
+                          f"0..high-1), got {high!r}")
     return torch.randint(0, high, shape, dtype=dtype, device=device)
 
 
@@ -235,10 +280,15 @@ def _build_target(spec: ModelSpec, device: str, seed: int, inputs: bool = True) 
             result = factory(**spec.args)
     except ParamscopeError:
         raise
-    except (TypeError, ValueError, AssertionError, RuntimeError) as e:
+    except SystemExit as e:
+        raise ConfigError(f"{spec.where('args')}building {spec.target} failed: it called sys.exit({e.code!r})") from None
+    except Exception as e:  # noqa: BLE001 - whatever the user's factory raises (KeyError, MemoryError...)
         raise ConfigError(f"{spec.where('args')}building {spec.target} failed: {type(e).__name__}: {e}") from None
     model, example = (result if isinstance(result, tuple) and len(result) == 2 else (result, None))
     model = _unwrap(model)
+    if isinstance(model, torch.jit.ScriptModule):
+        raise ConfigError(f"{spec.where('target')}target: {spec.target} returned a TorchScript module; "
+                          "profiling needs module hooks, which TorchScript does not run: return the eager nn.Module")
     if not isinstance(model, torch.nn.Module):
         raise ConfigError(f"{spec.where('target')}target: {spec.target} returned {type(model).__name__}, "
                           "not an nn.Module (or (module, example_inputs))")

@@ -10,6 +10,7 @@ from typing import Any, assert_never
 from paramscope.profiler.assumptions import meta_execution, on_meta
 from paramscope.profiler.backends.interface import Backend, CountingBackend, FlopCount
 from paramscope.profiler.errors import ArgumentError, ParamscopeError
+from paramscope.profiler.guard import preserved
 
 __all__ = ["DEFAULT_BACKEND", "UnknownBackend", "backend_for", "count_macs", "not_called"]
 
@@ -92,7 +93,8 @@ def count_macs(
     adapter = backend_for(backend)
     if elementwise and adapter.name != Backend.TORCH:
         raise ArgumentError("elementwise", None, f"needs the torch backend (not {adapter.name})")
-    with meta_execution(model, seed=seed, active=on_meta(model, args, kwargs) and adapter.name != Backend.FVCORE) as log:
+    active = on_meta(model, args, kwargs) and adapter.name != Backend.FVCORE
+    with preserved(model), meta_execution(model, seed=seed, active=active) as log:  # the model as the user left it
         count = adapter.count(model, tuple(args), dict(kwargs or {}), backward=backward, elementwise=elementwise)
     elem = None if count.elementwise is None else _sum_uncalled_containers(model, count, count.elementwise)
     return dataclasses.replace(count, macs=_sum_uncalled_containers(model, count), elementwise=elem,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -32,6 +32,7 @@ __all__ = [
 ]
 
 MIN_STEPS = 3
+MAX_STEPS = 1000
 """Step 1 runs without carried state and step 2 is the first with it: growth shows from step 3."""
 
 
@@ -222,6 +223,7 @@ class _SavedTracker:
 def trace_steps(
     model: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], carry: Mapping[str, str], steps: int,
     *, detach: bool = False, output_names: Sequence[str] = (),
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> StepsReport:
     """Run ``steps`` training-mode forwards, feeding outputs back, and measure the graph each time.
 
@@ -234,6 +236,7 @@ def trace_steps(
         steps: forwards to run (at least ``MIN_STEPS``).
         detach: ``.detach()`` carried values before feeding them back (the fix).
         output_names: names of the output tuple's items, usable as a path's first segment.
+        progress: called as ``progress(done, steps, label)`` after each step.
 
     Returns:
         A ``StepsReport`` with one row per step.
@@ -242,11 +245,25 @@ def trace_steps(
         ArgumentError: too few steps, an empty carry, a keyword forward does not take, a bad path.
         ForwardFailed: the forward raised.
     """
+    from paramscope.profiler.guard import preserved
+
+    with preserved(model):  # buffers, .grad, hooks, flags and RNG as the user left them
+        return _trace_steps(model, args, kwargs, carry, steps, detach=detach, output_names=output_names,
+                            progress=progress)
+
+
+def _trace_steps(
+    model: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], carry: Mapping[str, str], steps: int,
+    *, detach: bool, output_names: Sequence[str], progress: Callable[[int, int, str], None] | None,
+) -> StepsReport:
     import torch
     from torch.autograd.graph import saved_tensors_hooks
 
     if steps < MIN_STEPS:
         raise ArgumentError("steps", steps, f"use at least {MIN_STEPS} (step 1 has no carried state; growth shows from step 3)")
+    if steps > MAX_STEPS:
+        raise ArgumentError("steps", f"{steps:,}", f"at most {MAX_STEPS:,} (a growing graph costs time and memory with "
+                            "the square of the steps; growth shows from step 3)")
     if not carry:
         raise ArgumentError("carry", None, "empty; name an output to feed back, e.g. 1.updated_memory=memory")
     _check_keywords(model, carry)
@@ -270,6 +287,8 @@ def trace_steps(
                 nodes = count_graph_nodes(out)
                 rows.append(StepRow(step, nodes, nodes - rows[-1].graph_nodes if rows else None,
                                     tracker.held_bytes()))
+                if progress:
+                    progress(step, steps, f"step {step}")
     finally:
         for m, flag in modes.items():
             m.training = flag

@@ -238,8 +238,8 @@ def run_sweep(
         if wvals not in cache:
             try:
                 cache[wvals] = measure_fn(_override(spec, work, wvals))
-            except ParamscopeError as e:
-                cache[wvals] = str(e)
+            except Exception as e:  # noqa: BLE001 - a failing baseline is a note on the rows, not the end
+                cache[wvals] = _reason(e)
         return cache[wvals]
 
     def measure_variant(variant_spec: ModelSpec, values: Sequence[Any]) -> Profile:
@@ -330,10 +330,8 @@ def _one(spec: ModelSpec, axes: Sequence[Axis], values: Sequence[Any], knobs: Ma
          baseline_for: Callable[[Sequence[Any]], Profile | str], measure_fn: Callable[[ModelSpec], Profile]) -> Variant:
     try:
         prof = measure_fn(_override(spec, axes, values))
-    except ParamscopeError as e:  # drop the "file (--set k=v): " location: the row names the knobs
-        return Variant(knobs, "failed", reason=str(e).split("): ", 1)[-1])
-    except (RuntimeError, MemoryError) as e:  # out of memory on a real device, a shape error deep inside
-        return Variant(knobs, "failed", reason=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+    except Exception as e:  # noqa: BLE001 - any error of one variant is its failed row; the sweep goes on
+        return Variant(knobs, "failed", reason=_reason(e))
     base = baseline_for(values)
     if isinstance(base, str):
         return Variant(knobs, "ok", reason=f"baseline failed: {base}", profile=prof)
@@ -348,6 +346,16 @@ def changed_within(variant: Variant, path: str) -> tuple[ModuleDelta, ...]:
         return ()
     every = _changed(variant.profile, variant.baseline, depth=1 << 30)
     return tuple(d for d in every if is_within(d.path, path))
+
+
+def _reason(e: Exception) -> str:
+    """Why a variant failed, on one line: a user error without its "file (--set k=v): " location
+    (the row names the knobs); anything else (out of memory, a shape error deep inside, a
+    KeyError in the user's factory) with its type."""
+    if isinstance(e, ParamscopeError):
+        return str(e).split("): ", 1)[-1].splitlines()[0] if str(e) else type(e).__name__
+    first = next((line for line in str(e).splitlines() if line.strip()), "")
+    return f"{type(e).__name__}: {first}" if first else type(e).__name__
 
 
 def differs(sweep: Sweep) -> bool:

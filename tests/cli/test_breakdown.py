@@ -302,4 +302,5 @@ def test_multi_line_forward_error_is_one_line(tmp_path: Path) -> None:
         "import torch.nn as nn\n\nclass M(nn.Module):\n    def forward(self, x):\n"
         "        raise RuntimeError('shapes do not match\\nsecond line\\nthird line')\n\ndef make():\n    return M()\n")
     cfg = write(tmp_path, 'target: "multi:make"\ninputs: {x: [1, 4]}\n')
-    assert _error(run("breakdown", cfg)) == "error: forward failed in '': shapes do not match"
+    assert _error(run("breakdown", cfg)) == (f"error: {cfg}: forward failed in the model's top-level forward: "
+                                             "RuntimeError: shapes do not match")

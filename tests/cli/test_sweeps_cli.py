@@ -82,7 +82,7 @@ def test_diff_module_lists_every_changed_submodule_with_both_values(tmp_path: Pa
     table = run("diff", "rg_output_etth1", str(other), "--module", "slot_fuse")
     assert "changed under slot_fuse" in table.stdout and "base params" in table.stdout
     assert _error(run("diff", "rg_output_etth1", str(other), "--module", "slot_fuze")).startswith(
-        "error: --module slot_fuze: no such submodule; did you mean 'slot_fuse'?")
+        "error: --module slot_fuze: no such submodule in either model; did you mean 'slot_fuse'?")
 
 
 def test_whatif_exits_1_when_every_variant_failed() -> None:
