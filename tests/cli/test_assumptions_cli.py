@@ -57,5 +57,5 @@ def test_an_op_failing_on_meta_suggests_cpu(tmp_path: Path) -> None:
     cfg.write_text('target: "badconv:make"\ninputs: {x: [1, 3, 8, 8]}\n', encoding="utf-8")
     res = _invoke("breakdown", str(cfg))
     assert res.exit_code == 2
-    assert res.stderr.strip() == ("error: forward failed in '0': aten::convolution failed on the meta device: "
-                                  "Invalid channel dimensions; it may run with --device cpu")
+    assert res.stderr.strip() == (f"error: {cfg}: forward failed in module '0': RuntimeError: aten::convolution "
+                                  "failed on the meta device: Invalid channel dimensions; it may run with --device cpu")
