@@ -38,7 +38,7 @@ def whatif(
     hardware: Annotated[str | None, typer.Option("--hardware", help="Predict forward time instead: comma-separated hardware (h100-sxm,l4,cpu or a YAML), roofline per op.")] = None,
     dtype: Annotated[str | None, typer.Option("--dtype", help="With --hardware: comma-separated precisions, e.g. bf16,fp32 (default: as the model runs).")] = None,
     fusion: Annotated[str, typer.Option("--fusion", help="With --hardware: none or elementwise (element-wise ops folded into their producer).")] = "none",
-    plot: Annotated[Path | None, typer.Option("--plot", help="Also write a PNG chart (stacked parameters by submodule).")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Also write a PNG chart: params and MACs as lines by knob, a dashed baseline per workload value, --module dotted.")] = None,
     jobs: Annotated[int | None, typer.Option("--jobs", help="Worker processes measuring variants (default: the cores, capped by memory; 1 for grids under 8 configurations). Results are the same with any N.")] = None,
     max_variants: Annotated[int, typer.Option("--max-variants", help="Refuse a grid with more variants than this.")] = MAX_VARIANTS,
     timeout: TimeoutOpt = None,
@@ -59,6 +59,7 @@ def whatif(
     from paramscope.profiler.errors import ConfigError
     from paramscope.profiler.pipeline import measure
     from paramscope.profiler.render import sweep as render
+    from paramscope.profiler.render.sweep_plot import sweep_plot
     from paramscope.profiler.spec import load_spec
     from paramscope.profiler.sweep import make_axes, run_sweep
 
@@ -84,7 +85,7 @@ def whatif(
         if module is not None:
             check_module(sweep.base, module)
         if plot is not None:
-            write_atomic(plot, render.sweep_plot(sweep), config)
+            write_atomic(plot, sweep_plot(sweep, module), config)
             stderr_console().print(f"wrote {plot}", markup=False)
         emit(render.WHATIF.of(render.SweepView(sweep, module)), fmt, output, config, plot)
     if all(v.status != "ok" for v in sweep.variants):

@@ -17,7 +17,7 @@ from paramscope.profiler.render.formats import Kind
 from paramscope.profiler.render.units import fmt_int, human
 from paramscope.profiler.sweep import ModuleDelta, ScalingLaw, Sweep, Variant, changed_within
 
-__all__ = ["WHATIF", "SweepView", "sweep_table", "sweep_markdown", "sweep_csv", "sweep_to_dict", "law_lines", "sweep_plot"]
+__all__ = ["WHATIF", "SweepView", "sweep_table", "sweep_markdown", "sweep_csv", "sweep_to_dict", "law_lines"]
 
 JSON_SCHEMA = "paramscope.whatif/1"
 
@@ -243,42 +243,3 @@ def _delta_dict(d: ModuleDelta) -> dict[str, Any]:
 WHATIF: Kind[SweepView] = Kind(
     "whatif", table=lambda v: sweep_table(v.sweep, v.module), md=lambda v: sweep_markdown(v.sweep, v.module),
     csv=lambda v: sweep_csv(v.sweep), to_dict=_view_dict)
-
-
-def sweep_plot(sweep: Sweep) -> bytes:
-    """Stacked bars of parameters by top-level submodule, one bar per variant; returns PNG bytes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ok = [v for v in sweep.variants if v.status == "ok" and v.profile is not None]
-    tops = [m.path for m in sweep.base.modules if m.depth == 1]
-    for v in ok:
-        tops += [m.path for m in v.profile.modules if m.depth == 1 and m.path not in tops]  # type: ignore[union-attr]
-    labels = ["base"] + ["\n".join(f"{k}={val}" for k, val in v.knobs.items()) for v in ok]
-    profiles = [sweep.base] + [v.profile for v in ok]
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(labels) + 3), 5.0))
-    bottoms = [0.0] * len(profiles)
-    for path in tops:
-        vals = [float(_safe_params(p, path)) / 1e6 for p in profiles]
-        ax.bar(range(len(labels)), vals, bottom=bottoms, label=path)
-        bottoms = [b + v for b, v in zip(bottoms, vals, strict=True)]
-    for i, total in enumerate(bottoms):
-        ax.text(i, total, f"{total:.2f}M", ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(range(len(labels)), labels, fontsize=8)
-    ax.set_ylabel("parameters (millions)")
-    ax.set_title(f"what if: {sweep.base.model}")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def _safe_params(profile: Any, path: str) -> int:
-    try:
-        return int(profile.get(path).params)
-    except KeyError:
-        return 0

@@ -181,3 +181,39 @@ def test_batch_size_of_a_target_model_is_axis_0_of_its_inputs(tmp_path: Path, mo
     assert all(v["status"] == "ok" for v in rows.values())
     assert {b: (v["macs"], v["baseline_macs"]) for b, v in rows.items()} == {
         b: (b * 96 * 7 * 4, b * 96 * 7 * 4) for b in (1, 8)}  # batch x length x in x out, both sides
+
+
+def test_plot_lines_params_and_macs_baseline_per_workload_module_at_24_variants(tmp_path: Path, monkeypatch) -> None:
+    from functools import partial
+
+    from paramscope.profiler.pipeline import measure
+    from paramscope.profiler.render.sweep_plot import plot_lines, sweep_plot
+    from paramscope.profiler.spec import load_spec
+    from paramscope.profiler.sweep import make_axes, run_sweep, shape_axis
+
+    (tmp_path / "sweeps_plot.py").write_text(
+        "import torch.nn as nn\n\ndef make(out=4):\n    return nn.Sequential(nn.Linear(7, out), nn.Tanh())\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text('target: "sweeps_plot:make"\nargs: {out: 4}\ninputs: {x: {shape: [1, 96, 7]}}\n')
+    spec = load_spec(str(cfg))
+    outs, lengths = [4, 8, 16, 32, 64, 128], [96, 336, 720, 1440]
+    axes = make_axes(spec, {"out": outs}) + (shape_axis(spec, "x", 1, lengths),)
+    sweep = run_sweep(spec, axes, measure_fn=partial(measure, device="meta", flops="torch"))
+    assert len(sweep.variants) == 24
+    x, lines = plot_lines(sweep, module="0")
+    assert x.label == "out"  # a line by the design knob with the most values
+    by = {(ln.metric, ln.role, ln.label): ln.ys for ln in lines}
+    for n in lengths:
+        # Linear(7, out) on n rows: 8*out params, 7*n*out MACs; the base (out=4) at the same length
+        assert by[("params", "variant", f"x.1={n}")] == tuple(8.0 * o for o in outs)
+        assert by[("macs", "variant", f"x.1={n}")] == tuple(7.0 * n * o for o in outs)
+        assert by[("macs", "baseline", f"base (x.1={n})")] == tuple(7.0 * n * 4 for _ in outs)
+        assert by[("macs", "module", f"0 (x.1={n})")] == by[("macs", "variant", f"x.1={n}")]  # the Linear is all of it
+    assert sum(1 for ln in lines if ln.role == "baseline") == 2 * len(lengths)  # one per workload value, per metric
+    png = sweep_plot(sweep, module="0")
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    res = run("whatif", str(cfg), "--set", "out=4,8,16", "--dim", "x.1=96,336", "--module", "0",
+              "--plot", str(tmp_path / "w.png"))
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "w.png").read_bytes().startswith(b"\x89PNG")
