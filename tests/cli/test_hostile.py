@@ -113,7 +113,7 @@ def test_two_configs_importing_same_named_modules_stay_apart(tmp_path: Path) -> 
     path_before, modules_before = list(sys.path), set(sys.modules)
     res = runner.invoke(app, ["diff", str(tmp_path / "dA/c.yaml"), str(tmp_path / "dB/c.yaml"), "--format", "json",
                               "--flops", "none"])
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == 1, res.output  # diff(1): the two models differ
     doc = json.loads(res.stdout)
     assert doc["baseline"]["params"] == 8 * 8 + 8 and doc["variants"][0]["params"] == 8 * 1000 + 1000
     assert sys.path == path_before and "net" not in set(sys.modules) - modules_before
