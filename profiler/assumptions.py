@@ -169,7 +169,11 @@ def _source_line() -> str | None:
     if not _SKIP_DIRS:
         import torch
 
-        _SKIP_DIRS = (str(Path(torch.__file__).parent), str(Path(__file__).parents[1]), str(Path(__file__).parent))
+        import paramscope.cli
+
+        # torch, and paramscope's library and CLI; not parents[1]: in a source checkout that is
+        # the repository root, which holds the user's (and the tests') models too
+        _SKIP_DIRS = (str(Path(torch.__file__).parent), str(Path(__file__).parent), str(Path(paramscope.cli.__file__).parent))
     frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         name = frame.f_code.co_filename
