@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import RG_OUTPUT_NOTE
+from conftest import RG_OUTPUT_NOTE, one_error_line
 
 from paramscope.cli.app import app
 
@@ -101,12 +101,7 @@ def test_user_factory_returning_inputs(user_config: Path) -> None:
 
 # ---- bad input: one line, exit code 2, no traceback ------------------------------------------
 
-def _error(res) -> str:
-    assert res.exit_code == 2, res.output
-    assert "Traceback" not in res.output
-    lines = [line for line in res.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, res.stderr
-    return lines[0]
+_error = one_error_line
 
 
 def write(tmp_path: Path, text: str, name: str = "c.yaml") -> str:

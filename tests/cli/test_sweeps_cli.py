@@ -7,6 +7,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from conftest import one_error_line
+
 from paramscope.cli.app import app
 
 runner = CliRunner()
@@ -18,12 +20,7 @@ def run(*args: str):
     return runner.invoke(app, list(args))
 
 
-def _error(res) -> str:
-    assert res.exit_code == 2, res.output
-    assert "Traceback" not in res.output
-    lines = [line for line in res.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, res.stderr
-    return lines[0]
+_error = one_error_line
 
 
 def _linear(tmp_path: Path, monkeypatch, width: int = 8, name: str = "c.yaml") -> str:
