@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from paramscope.profiler.errors import ConfigError
-from paramscope.profiler.memory import Precision
+from paramscope.profiler.precision import Precision
 from paramscope.profiler.paths import did_you_mean
 
 __all__ = ["Hardware", "builtin_hardware", "load_hardware", "calibrated_path", "save_hardware", "hardware_dict"]

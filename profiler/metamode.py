@@ -255,6 +255,12 @@ class MetaMode(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's c
 class SkipMetaInit(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's class is unannotated
     """While building: a random in-place init of a meta tensor returns it untouched (no values to fill)."""
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # torch wraps a mode's __torch_dispatch__ in _disable_dynamo, whose first call imports
+        # torch._dynamo (and sympy): about 1 s of a params-only run that never compiles anything
+        return False
+
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         if torch.Tag.nondeterministic_seeded in func.tags and func._schema.is_mutable and args \
                 and isinstance(args[0], torch.Tensor) and args[0].is_meta:

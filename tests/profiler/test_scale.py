@@ -88,3 +88,19 @@ def test_whatif_jobs_2_writes_the_jobs_1_document() -> None:
     assert [(v["knobs"]["rank"], v["knobs"]["pred_len"], v["knobs"]["d_model"]) for v in variants] == [
         (r, p, d) for r in (64, 128) for p in (96, 192) for d in (512, 500)]
     assert [v["status"] for v in variants].count("failed") == 4
+
+
+def test_params_only_build_imports_neither_dynamo_nor_sympy() -> None:
+    """Counting parameters of a meta build pulls in no compiler machinery (about 1 s of imports).
+
+    torch wraps every dispatch mode's ``__torch_dispatch__`` so that its first call imports
+    ``torch._dynamo`` (and sympy); the build-time mode that skips meta inits opts out.
+    """
+    import subprocess
+    import sys
+
+    code = ("import sys; from paramscope.profiler import build, load_spec, profile_model; "
+            "b = build(load_spec('gru_router_spectra'), 'meta', inputs=False); "
+            "assert profile_model(b.model).total.params > 0; "
+            "bad = [m for m in ('torch._dynamo', 'sympy') if m in sys.modules]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
