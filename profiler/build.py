@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
+import os
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -130,10 +131,11 @@ def _importable(folder: Path | None) -> Iterator[None]:
     if folder is None:
         yield
         return
-    root = str(folder)
+    root, inside = str(folder), _Inside(folder)
     before = set(sys.modules)
+    provided = {top for top in {name.split(".")[0] for name in before} if _provides(folder, top)}
     shadowed = {name: mod for name, mod in list(sys.modules.items())
-                if _provides(folder, name.split(".")[0]) and not _inside(mod, folder)}
+                if name.split(".")[0] in provided and not inside(mod)}
     for name in shadowed:
         del sys.modules[name]
     added = root not in sys.path
@@ -146,7 +148,7 @@ def _importable(folder: Path | None) -> Iterator[None]:
             with contextlib.suppress(ValueError):
                 sys.path.remove(root)
         for name in set(sys.modules) - before:
-            if _inside(sys.modules.get(name), folder):
+            if inside(sys.modules.get(name)):
                 sys.modules.pop(name, None)
         sys.modules.update(shadowed)
 
@@ -155,12 +157,27 @@ def _provides(folder: Path, top: str) -> bool:
     return (folder / f"{top}.py").is_file() or (folder / top).is_dir()
 
 
-def _inside(module: Any, folder: Path) -> bool:
-    file = getattr(module, "__file__", None)
-    if not file:
-        paths = list(getattr(getattr(module, "__spec__", None), "submodule_search_locations", None) or [])
-        file = paths[0] if paths else None
-    return file is not None and Path(file).resolve().is_relative_to(folder.resolve())
+class _Inside:
+    """Whether a module's file resolves into ``folder``; each directory resolved once (a factory
+    importing transformers adds thousands of modules from a few hundred directories)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.root = folder.resolve()
+        self.dirs: dict[str, bool] = {}
+
+    def __call__(self, module: Any) -> bool:
+        file = getattr(module, "__file__", None)
+        if not file:
+            paths = list(getattr(getattr(module, "__spec__", None), "submodule_search_locations", None) or [])
+            file = paths[0] if paths else None
+        if file is None:
+            return False
+        if os.path.islink(file):  # the file itself leads elsewhere
+            return Path(file).resolve().is_relative_to(self.root)
+        folder = os.path.dirname(file)
+        if folder not in self.dirs:
+            self.dirs[folder] = Path(folder or ".").resolve().is_relative_to(self.root)
+        return self.dirs[folder]
 
 
 def _load_factory(spec: ModelSpec) -> Any:

@@ -65,11 +65,38 @@ def _tensors(tree: Any) -> list[Any]:
     return [a for a in tree_flatten(tree)[0] if isinstance(a, torch.Tensor)]
 
 
+def _arg_tensors(tree: Any, out: list[Any]) -> list[Any]:
+    """The tensors of an op's arguments in ``tree_flatten`` order: aten arguments nest only
+    lists, tuples and dicts, and this walk costs a fraction of a pytree flatten on every op."""
+    if isinstance(tree, torch.Tensor):
+        out.append(tree)
+    elif isinstance(tree, list | tuple):
+        for a in tree:
+            _arg_tensors(a, out)
+    elif isinstance(tree, dict):
+        for a in tree.values():
+            _arg_tensors(a, out)
+    return out
+
+
+class _EagerMode(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's class is unannotated
+    """A dispatch mode that nothing compiles: its ``__torch_dispatch__`` runs unwrapped.
+
+    torch wraps a mode's ``__torch_dispatch__`` in ``_disable_dynamo``: a frame-evaluation switch
+    on every op, and on its first call an import of ``torch._dynamo`` and sympy (about 1 s of a
+    params-only run that never runs a forward).
+    """
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        return False
+
+
 def _op_name(func: Any) -> str:
     return f"{func.namespace}::{func.overloadpacket.__name__}"
 
 
-class MetaMode(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's class is unannotated
+class MetaMode(_EagerMode):
     """Known values beside meta tensors, seeded stand-ins where a value is needed but unknown."""
 
     def __init__(self, seed: int, where: Callable[[], str], log: AssumptionLog, unknown: Sequence[Any] = ()) -> None:
@@ -85,13 +112,13 @@ class MetaMode(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's c
 
     # ---- the table of values
     def value(self, t: Any) -> _Known | None:
-        if t.device.type != "meta" and t in self.unknown:
+        if not t.is_meta and t in self.unknown:
             return None
         k: _Known | None = self.known.get(t)
         if k is not None and k.version is not None and _version(t) != k.version:
             del self.known[t]
             return None
-        return k if k is not None or t.device.type == "meta" else _Known(t, frozenset(), None)
+        return k if k is not None or t.is_meta else _Known(t, frozenset(), None)
 
     def remember(self, t: Any, value: Any, origins: frozenset[int], bump: int = 0) -> None:
         v = _version(t)
@@ -139,13 +166,13 @@ class MetaMode(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's c
     # ---- dispatch
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
-        flat, spec = tree_flatten((args, kwargs))
-        inputs = [a for a in flat if isinstance(a, torch.Tensor)]
+        inputs = _arg_tensors((args, kwargs), [])
         on_meta = any(t.is_meta for t in inputs) or ("device" in kwargs and str(kwargs["device"]) == "meta")
         if not on_meta and not self.replay:
             return func(*args, **kwargs)
         if on_meta and any(not t.is_meta and t.dim() > 0 for t in inputs):
             # a cpu buffer meets a meta activation: its meta twin, with the value remembered
+            flat, spec = tree_flatten((args, kwargs))
             flat = [self.to_meta(a) if isinstance(a, torch.Tensor) and not a.is_meta and a.dim() > 0 else a
                     for a in flat]
             args, kwargs = tree_unflatten(flat, spec)
@@ -221,10 +248,16 @@ class MetaMode(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's c
 
     def propagate(self, func: Any, args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> None:
         """The value of ``out`` when every input's value is known (and it is small)."""
-        known = [self.value(t) for t in inputs]
         bump = int(bool(func._schema.is_mutable))
+        quick = not (self.replay or bump)
+        known = []
+        for t in inputs:
+            k = self.value(t)
+            if k is None and quick:  # the common case on meta: an activation, nothing to record
+                return
+            known.append(k)
         unknown = any(k is None for k in known) or torch.Tag.nondeterministic_seeded in func.tags
-        if unknown and not (self.replay or bump):  # the common case on meta: nothing to record
+        if unknown and quick:
             return
         outs = _tensors(out)
         if unknown:
@@ -252,14 +285,8 @@ class MetaMode(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's c
             self.remember(m, r, origins, bump if any(m is a for a in inputs) else 0)
 
 
-class SkipMetaInit(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's class is unannotated
+class SkipMetaInit(_EagerMode):
     """While building: a random in-place init of a meta tensor returns it untouched (no values to fill)."""
-
-    @classmethod
-    def _should_skip_dynamo(cls) -> bool:
-        # torch wraps a mode's __torch_dispatch__ in _disable_dynamo, whose first call imports
-        # torch._dynamo (and sympy): about 1 s of a params-only run that never compiles anything
-        return False
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         if torch.Tag.nondeterministic_seeded in func.tags and func._schema.is_mutable and args \
