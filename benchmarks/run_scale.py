@@ -116,6 +116,7 @@ def plan(r: Runner, groups: list[str], quick: bool, variants: int = 100) -> None
         r.pair("llama", "Llama-2-70B shape", "llama", {"size": "70b"})
     if "moe" in groups:
         r.pair("moe", "Mixtral-8x7B shape", "mixtral", {})
+        r.pair("moe", "DeepSeek-V3 shape, 8 of 61 layers", "deepseek_v3", {"layers": 8})  # a point to extrapolate from
         r.pair("moe", "DeepSeek-V3 shape (74,240 expert modules)", "deepseek_v3", {})
     if "whatif" in groups:
         r.run("whatif", "rg_output_etth1", "breakdown (one)", [*paramscope_cmd(), "breakdown", "rg_output_etth1",

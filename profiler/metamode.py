@@ -285,7 +285,7 @@ class MetaMode(_EagerMode):
             self.remember(m, r, origins, bump if any(m is a for a in inputs) else 0)
 
 
-class SkipMetaInit(_EagerMode):
+class SkipMetaInit(_EagerMode):  # type: ignore[no-untyped-call]  # torch's __init_subclass__ is unannotated
     """While building: a random in-place init of a meta tensor returns it untouched (no values to fill)."""
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
