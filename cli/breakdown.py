@@ -95,8 +95,10 @@ def breakdown(
 
 
 def _hardware(name: str | None, dtype: str | None) -> tuple[Any, Any]:
+    if name is None and dtype is None:  # the usual case imports neither (a params-only run stays light)
+        return None, None
     from paramscope.profiler.hardware import load_hardware
-    from paramscope.profiler.memory import Precision
+    from paramscope.profiler.precision import Precision
 
     precision = None
     if dtype is not None:
