@@ -143,7 +143,8 @@ def _readers(reads: list[tuple[str, str | None]]) -> tuple[str, ...]:
     return tuple(out)
 
 
-_READER_NAMES = {"aten::_local_scalar_dense": "tensor to Python (.item(), if, int())"}
+_TO_PYTHON = "tensor to Python (.item(), if, int())"
+_READER_NAMES = {"aten::_local_scalar_dense": _TO_PYTHON, "aten::is_nonzero": _TO_PYTHON, "aten::item": _TO_PYTHON}
 
 
 def _generic_assumed(text: str) -> str:

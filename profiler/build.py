@@ -145,10 +145,25 @@ def _importable(folder: Path | None) -> Iterator[None]:
         if added:
             with contextlib.suppress(ValueError):
                 sys.path.remove(root)
+        installed = _installed_roots()
         for name in set(sys.modules) - before:
-            if _inside(sys.modules.get(name), folder):
+            mod = sys.modules.get(name)
+            if _inside(mod, folder) and not any(_inside(mod, r) for r in installed if r.is_relative_to(folder.resolve())):
                 sys.modules.pop(name, None)
         sys.modules.update(shadowed)
+
+
+def _installed_roots() -> list[Path]:
+    """Where installed packages live (site-packages, the standard library).
+
+    The current folder of an ``hf:`` or ``pkg:factory`` entry often holds the virtualenv: a
+    library it imports lazily during the build (transformers loads ``torch._dynamo``) lies inside
+    the folder but is no module of it, and dropping it would import it twice.
+    """
+    import sysconfig
+
+    keys = ("purelib", "platlib", "stdlib", "platstdlib")
+    return [Path(p).resolve() for p in {sysconfig.get_paths().get(k) for k in keys} if p]
 
 
 def _provides(folder: Path, top: str) -> bool:
