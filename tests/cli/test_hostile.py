@@ -61,7 +61,7 @@ def assert_one_error_line(stderr: str, needle: str) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_hostile_input_is_one_line_and_changes_nothing(case: Case, tmp_path: Path) -> None:
+def test_hostile_input_is_one_line_and_changes_nothing(case: Case, tmp_path: Path, capped_address_space: None) -> None:
     _materialise(tmp_path, case.files)
     before = _snapshot(tmp_path)
     argv = [a.replace("{d}", str(tmp_path)) for a in case.argv]
