@@ -5,7 +5,12 @@ Nothing here imports torch at module level, so ``paramscope --help`` answers ins
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
+from typing import Any
+
 import typer
+from typer.core import TyperGroup
 
 from paramscope.cli.audit import audit
 from paramscope.cli.breakdown import breakdown
@@ -17,8 +22,37 @@ from paramscope.cli.steps import steps
 from paramscope.cli.whatif import whatif
 from paramscope.cli.zoo import zoo_app
 
+
+
+class OneLineErrors(TyperGroup):
+    """Usage errors (an unknown option, a value outside a choice) as one ``error:`` line, exit 2."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:
+        call = {"args": args, "prog_name": prog_name, "complete_var": complete_var, "standalone_mode": False,
+                "windows_expand_args": windows_expand_args, **extra}
+        if not standalone_mode:
+            return super().main(**call)
+        try:
+            rv = super().main(**call)
+        except typer.Abort:
+            print("Aborted!", file=sys.stderr)
+            sys.exit(1)
+        except Exception as e:  # click's ClickException (vendored as typer._click by recent typer)
+            if not (hasattr(e, "format_message") and isinstance(getattr(e, "exit_code", None), int)):
+                raise
+            if type(e).__name__ == "NoArgsIsHelpError":  # bare `paramscope`: the help
+                e.show()  # type: ignore[attr-defined]
+            else:
+                message = ' '.join(e.format_message().replace("Value error, ", "").split())
+                print(f"error: {message}", file=sys.stderr)
+            sys.exit(e.exit_code)  # type: ignore[attr-defined]
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
 app = typer.Typer(
     name="paramscope",
+    cls=OneLineErrors,
     help=(
         "Where the parameters, MACs/FLOPs, latency and memory of a PyTorch model go, per submodule.\n\n"
         "Models come from a YAML config, a zoo preset (paramscope zoo list) or any factory "

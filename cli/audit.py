@@ -6,12 +6,12 @@ from typing import Annotated
 
 import typer
 
-from paramscope.cli.common import DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format
+from paramscope.cli.common import Device, DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format
 
 
 def audit(
     config: Annotated[str, typer.Argument(help="A config YAML, a preset name or a zoo family.")],
-    device: DeviceOpt = "meta",
+    device: DeviceOpt = Device.META,
     backends: Annotated[str, typer.Option("--backends", help="Comma-separated backends to compare.")] = "torch,fvcore,thop",
     only_flagged: Annotated[bool, typer.Option("--only-flagged", help="Show only modules where the backends disagree by more than 1%.")] = False,
     fmt: FormatOpt = OutputFormat.TABLE,

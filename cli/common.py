@@ -7,17 +7,20 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 
+from paramscope.profiler.backends.interface import Backend
+from paramscope.profiler.choices import Device
 from paramscope.profiler.errors import OutputError, ParamscopeError
 from paramscope.profiler.render.formats import Format, Kind, Report
 
 __all__ = [
-    "OutputFormat", "DebugOpt", "SetOpt", "DeviceOpt", "FormatOpt", "OutputOpt",
+    "OutputFormat", "FlopsChoice", "Device", "DebugOpt", "SetOpt", "DeviceOpt", "FlopsOpt", "FormatOpt", "OutputOpt",
     "fail", "guarded", "check_writable", "write_atomic", "emit", "need_format", "show",
     "stdout_console", "stderr_console",
 ]
@@ -26,12 +29,26 @@ OutputFormat = Format
 """The ``--format`` choices (the registry's ``Format``)."""
 
 
+class FlopsChoice(StrEnum):
+    """``--flops``: a counting ``Backend``, or none (parameters only)."""
+
+    TORCH = Backend.TORCH.value
+    FVCORE = Backend.FVCORE.value
+    THOP = Backend.THOP.value
+    NONE = "none"
+
+    @property
+    def backend(self) -> Backend | None:
+        return None if self is FlopsChoice.NONE else Backend(self.value)
+
+
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show full tracebacks for errors.")]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", help="Override a config key, e.g. --set pred_len=720 or --set slot_fuse.hidden=512. Repeatable."),
 ]
-DeviceOpt = Annotated[str, typer.Option("--device", "-d", help="meta (default: no weights allocated), cpu or cuda.")]
+DeviceOpt = Annotated[Device, typer.Option("--device", "-d", help="meta (default: no weights allocated), cpu or cuda.")]
+FlopsOpt = Annotated[FlopsChoice, typer.Option("--flops", help="MAC/FLOP backend: torch (default), fvcore, thop, or none.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table (Rich), md, csv or json.")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file (atomically) instead of stdout.")]
 

@@ -6,15 +6,15 @@ from typing import Annotated
 
 import typer
 
-from paramscope.cli.common import DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit, guarded
+from paramscope.cli.common import Device, DebugOpt, FlopsChoice, FlopsOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit, guarded
 
 
 def diff(
     base: Annotated[str, typer.Argument(help="The reference config (YAML path, preset or family).")],
     other: Annotated[str, typer.Argument(help="The config to compare with it.")],
     module: Annotated[str | None, typer.Option("--module", help="Also show this submodule's params in both.")] = None,
-    device: DeviceOpt = "meta",
-    flops: Annotated[str, typer.Option("--flops", help="MAC backend: torch (default), fvcore, thop or none.")] = "torch",
+    device: DeviceOpt = Device.META,
+    flops: FlopsOpt = FlopsChoice.TORCH,
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     debug: DebugOpt = False,
@@ -30,7 +30,7 @@ def diff(
 
     with guarded(debug):
         check_writable(output)
-        metric = None if flops == "none" else flops
+        metric = flops.backend
         a = measure(load_spec(base), device=device, flops=metric)
         b = measure(load_spec(other), device=device, flops=metric)
         result = compare(a, b)

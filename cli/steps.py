@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
+    Device, DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
 )
 
 CarryOpt = Annotated[list[str] | None, typer.Option("--carry", "-c", help="OUTPUT_PATH=KEYWORD: feed this output back as this forward keyword, e.g. 1.updated_memory=memory (tuple index, then dict key). Repeatable or comma-separated. Default for titan_stream: stats.updated_memory=memory,stats.updated_momentum=momentum.")]
@@ -19,7 +19,7 @@ def steps(
     carry: CarryOpt = None,
     detach: Annotated[bool, typer.Option("--detach", help="Also rerun with the carried values .detach()-ed (the fix).")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if the graph grows from step to step.")] = False,
-    device: DeviceOpt = "meta",
+    device: DeviceOpt = Device.META,
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,

@@ -34,25 +34,18 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, assert_never
 
 import torch
 from torch import nn
 
+from paramscope.profiler.choices import Clock
 from paramscope.profiler.errors import ConfigError, ForwardFailed, ParamscopeError
 from paramscope.profiler.forward import module_hooks, run_forward, tensor_leaves
 
 __all__ = ["Clock", "Timing", "LatencyRow", "LatencyReport", "measure_latency"]
 
 META_MESSAGE = "latency needs real tensors: pass --device cpu or --device cuda"
-
-
-class Clock(StrEnum):
-    """What a time is: wall-clock latency, or CPU time of the calling thread (cpu only)."""
-
-    WALL = "wall"
-    THREAD = "thread"
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from rich.markup import escape
 from rich.table import Table
@@ -20,17 +21,29 @@ __all__ = [
 ]
 
 JSON_SCHEMA = "paramscope.breakdown/1"
-SortKey = Literal["tree", "params", "macs", "name"]
 
 
-def select_rows(profile: Profile, depth: int | None = 2, top: int | None = None, sort: SortKey = "tree") -> list[ModuleStats]:
+class SortKey(StrEnum):
+    """Row order of a breakdown (``--sort``)."""
+
+    TREE = "tree"
+    """``named_modules()`` order (with ``top``: largest parameters first)."""
+    PARAMS = "params"
+    MACS = "macs"
+    NAME = "name"
+
+
+
+def select_rows(profile: Profile, depth: int | None = 2, top: int | None = None,
+                sort: SortKey = SortKey.TREE) -> list[ModuleStats]:
     """The rows to show: submodules down to ``depth`` (root excluded), sorted, the first ``top``."""
+    sort = SortKey(sort)
     rows = [m for m in profile.modules if m.path and (depth is None or m.depth <= depth)]
-    if sort == "params" or (top is not None and sort == "tree"):
+    if sort is SortKey.PARAMS or (top is not None and sort is SortKey.TREE):
         rows.sort(key=lambda m: -m.params)
-    elif sort == "macs":
+    elif sort is SortKey.MACS:
         rows.sort(key=lambda m: -(m.macs or 0))
-    elif sort == "name":
+    elif sort is SortKey.NAME:
         rows.sort(key=lambda m: m.path)
     return rows[:top] if top is not None else rows
 

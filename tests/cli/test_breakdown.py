@@ -186,7 +186,24 @@ def test_unwritable_output_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_bad_device() -> None:
-    assert _error(run("breakdown", "rg_output_etth1", "--device", "tpu")) == "error: --device tpu: expected one of meta, cpu, cuda"
+    assert _error(run("breakdown", "rg_output_etth1", "--device", "tpu")) == (
+        "error: Invalid value for '--device' / '-d': 'tpu' is not one of 'meta', 'cpu', 'cuda'.")
+
+
+@pytest.mark.parametrize(("command", "option", "choices"), [
+    ("breakdown", "--sort", "'tree', 'params', 'macs', 'name'"),
+    ("breakdown", "--clock", "'wall', 'thread'"),
+    ("breakdown", "--flops", "'torch', 'fvcore', 'thop', 'none'"),
+    ("whatif", "--flops", "'torch', 'fvcore', 'thop', 'none'"),
+    ("diff", "--flops", "'torch', 'fvcore', 'thop', 'none'"),
+    ("check", "--flops", "'torch', 'fvcore', 'thop', 'none'"),
+    ("audit", "--device", "'meta', 'cpu', 'cuda'"),
+    ("steps", "--device", "'meta', 'cpu', 'cuda'"),
+])
+def test_closed_choices_are_validated_before_any_work(command: str, option: str, choices: str) -> None:
+    # a bad value is refused while parsing (the config does not even exist): one line naming the choices
+    line = _error(run(command, "no_such_model", *(["x"] if command == "diff" else []), option, "bogus"))
+    assert line.startswith(f"error: Invalid value for '{option}'") and line.endswith(f"'bogus' is not one of {choices}.")
 
 
 def test_debug_shows_traceback() -> None:
