@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from paramscope.profiler.render.formats import Format, Kind, Report
 __all__ = [
     "OutputFormat", "FlopsChoice", "Device", "DebugOpt", "SetOpt", "DeviceOpt", "FlopsOpt", "FormatOpt", "OutputOpt",
     "fail", "guarded", "check_writable", "write_atomic", "emit", "need_format", "show",
-    "stdout_console", "stderr_console",
+    "stderr_console", "columns_env",
 ]
 
 OutputFormat = Format
@@ -57,10 +58,14 @@ def stderr_console() -> Console:
     return Console(stderr=True, highlight=False)
 
 
-def stdout_console() -> Console:
-    # Piped output keeps full rows: rich would otherwise fold tables at 80 columns.
-    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "140"))
-    return Console(width=width, highlight=False)
+NATURAL_WIDTH = 1000
+"""Width for output that goes to no terminal (a pipe, a file) and no ``COLUMNS``: tables at their natural size."""
+
+
+def columns_env() -> int | None:
+    """``COLUMNS`` when it is a usable width (20 or more); ``abc``, ``0`` or ``5`` are ignored."""
+    raw = os.environ.get("COLUMNS", "").strip()
+    return int(raw) if raw.isdigit() and int(raw) >= 20 else None
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -129,18 +134,29 @@ def emit(report: Report[Any], fmt: Format, output: Path | None) -> None:
 
 
 def show(content: Any, output: Path | None = None) -> None:
-    """Print a Rich renderable or text to stdout, or write it to ``output`` (atomically)."""
+    """Print a Rich renderable or text to stdout, or write it to ``output`` (atomically).
+
+    Tables fit the terminal without cutting a figure (``render.fit``); output for no terminal
+    (a pipe, a file) has no trailing padding.
+    """
+    from paramscope.profiler.render.fit import fit
+
+    if not isinstance(content, str | bytes):
+        tty = output is None and sys.stdout.isatty()
+        width = columns_env() or (shutil.get_terminal_size().columns if tty else NATURAL_WIDTH)
+        console = Console(width=fit(content, width), highlight=False, color_system="auto" if tty else None)
+        if tty:
+            console.print(content)
+            return
+        with console.capture() as captured:
+            console.print(content)
+        content = "".join(line.rstrip() + "\n" for line in captured.get().splitlines())
     if output is not None:
-        if not isinstance(content, str | bytes):
-            console = Console(width=140, color_system=None, highlight=False)
-            with console.capture() as captured:
-                console.print(content)
-            content = captured.get()
         write_atomic(output, content)
         stderr_console().print(f"wrote {output}", markup=False)
         return
-    if isinstance(content, str):
-        sys.stdout.write(content)
-        sys.stdout.flush()
+    if isinstance(content, bytes):
+        sys.stdout.buffer.write(content)
     else:
-        stdout_console().print(content)
+        sys.stdout.write(content)
+    sys.stdout.flush()

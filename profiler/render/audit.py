@@ -14,7 +14,7 @@ from rich.text import Text
 
 from paramscope.profiler.flops import AuditReport, AuditRow
 from paramscope.profiler.render.formats import Kind
-from paramscope.profiler.render.text import md_cell
+from paramscope.profiler.render.text import clean, md_row
 
 __all__ = ["AUDIT", "AuditView", "render_audit", "audit_to_dict"]
 
@@ -35,7 +35,7 @@ def _macs(value: int | None) -> str:
 
 
 def _cells(report: AuditReport, row: AuditRow) -> list[str]:
-    return [row.path or "(root)", *(_macs(row.macs.get(n)) for n in report.backends),
+    return [clean(row.path) or "(root)", *(_macs(row.macs.get(n)) for n in report.backends),
             f"{row.max_rel_diff:.1%}", row.explanation or ""]
 
 
@@ -57,7 +57,7 @@ def render_audit(report: AuditReport, *, only_flagged: bool = False) -> Renderab
     for i, head in enumerate(_heads(report)):
         table.add_column(head, justify="left" if i == 0 or head == "why" else "right", overflow="fold")
     for row in view.rows:
-        table.add_row(*_cells(report, row), style="bold red" if row.flagged else None)
+        table.add_row(*(Text(c) for c in _cells(report, row)), style="bold red" if row.flagged else None)
     return Group(table, *(Text(line, style="yellow") for line in _error_lines(report)))
 
 
@@ -67,8 +67,7 @@ def _md(v: AuditView) -> str:
            "| " + " | ".join("---" if i == 0 or h == "why" else "---:" for i, h in enumerate(heads)) + " |"]
     for row in v.rows:
         cells = _cells(v.report, row)
-        cells[0] = f"**{md_cell(cells[0])}**" if row.flagged else md_cell(cells[0])
-        out.append("| " + " | ".join([cells[0], *(md_cell(c) for c in cells[1:])]) + " |")
+        out.append(md_row([f"**{cells[0]}**" if row.flagged else cells[0], *cells[1:]]))
     lines = _error_lines(v.report)
     return "\n".join(out + ([""] + [f"- {line}" for line in lines] if lines else [])) + "\n"
 

@@ -6,8 +6,10 @@ from dataclasses import asdict
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from paramscope.profiler.latency import LatencyReport, Timing
+from paramscope.profiler.render.text import clean, md_row
 
 __all__ = ["latency_table", "latency_markdown", "latency_to_dict", "latency_summary"]
 
@@ -50,7 +52,7 @@ def latency_table(report: LatencyReport, *, top: int | None = None) -> Table:
     table.add_column("self %", justify="right")
     base = report.self_sum_ms or 1.0
     for r in rows:
-        table.add_row(r.path or "<root>", r.type, str(r.calls), _ms(r.inclusive_ms.median_ms),
+        table.add_row(Text(clean(r.path) or "<root>"), r.type, str(r.calls), _ms(r.inclusive_ms.median_ms),
                       _spread(r.inclusive_ms), _ms(r.self_ms.median_ms), f"{100 * r.self_ms.median_ms / base:.1f}")
     return table
 
@@ -59,8 +61,8 @@ def latency_markdown(report: LatencyReport) -> str:
     """A markdown table of the rows, followed by the summary lines."""
     lines = ["| module | type | calls | inclusive ms | p10-p90 | self ms |", "|---|---|---:|---:|---:|---:|"]
     for r in report.rows:
-        lines.append(f"| {r.path or '<root>'} | {r.type} | {r.calls} | {_ms(r.inclusive_ms.median_ms)} | "
-                     f"{_spread(r.inclusive_ms)} | {_ms(r.self_ms.median_ms)} |")
+        lines.append(md_row([r.path or "<root>", r.type, str(r.calls), _ms(r.inclusive_ms.median_ms),
+                             _spread(r.inclusive_ms), _ms(r.self_ms.median_ms)]))
     summary = latency_summary(report).replace("\n", "  \n")
     return "\n".join(lines) + "\n\n" + summary + "\n"
 

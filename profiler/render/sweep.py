@@ -12,8 +12,11 @@ from typing import Any
 from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
+from paramscope.profiler.render.fit import droppable
 from paramscope.profiler.render.formats import Kind
+from paramscope.profiler.render.text import clean, md_row
 from paramscope.profiler.render.units import fmt_int, human
 from paramscope.profiler.sweep import Law, ScalingLaw, Status, Sweep, Variant
 
@@ -58,9 +61,14 @@ def _module_value(v: Variant, path: str) -> tuple[int | None, int | None]:
 
 
 def _row(sweep: Sweep, v: Variant, module: str | None) -> list[str]:
+    """The cells of one variant, control characters escaped (names come from user code)."""
+    return [clean(c) for c in _raw_row(sweep, v, module)]
+
+
+def _raw_row(sweep: Sweep, v: Variant, module: str | None) -> list[str]:
     cells = [str(v.knobs[a.label]) for a in sweep.axes]
     if v.status is not Status.OK:
-        return cells + ["failed", "", "", "", "", "", v.reason or ""]
+        return cells + ["failed", "", "", "", "", "", *([""] if module is not None else []), v.reason or ""]
     cells += [fmt_int(v.params), fmt_int(v.baseline_params), _signed(v.delta_params),
               _delta_pct(v.delta_params, v.baseline_params)]
     dm = None if v.macs is None or v.baseline_macs is None else v.macs - v.baseline_macs
@@ -114,18 +122,20 @@ def _title(sweep: Sweep) -> str:
     return f"{kind}: {sweep.base.model}"
 
 
+_LEGEND = ["(d) design knob: compared with the base design; (w) workload knob: both evaluated at this value"]
+
+
 def sweep_table(sweep: Sweep, module: str | None = None) -> Any:
     title = f"{_title(sweep)} (base {sweep.base.total.params:,} params)"
     table = Table(title=title, title_justify="left")
     for i, h in enumerate(_heads(sweep, module)):
         table.add_column(h, justify="left" if i < len(sweep.axes) or h == "changed submodules" else "right")
     for v in sweep.variants:
-        table.add_row(*[escape(c) for c in _row(sweep, v, module)], style="red" if v.status is not Status.OK else None)
-    legend = ["(d) design knob: compared with the base design; (w) workload knob: both evaluated at this value"]
-    notes = [*(legend if any(a.key for a in sweep.axes) else []), *law_lines(sweep)]
+        table.add_row(*[Text(c) for c in _row(sweep, v, module)], style="red" if v.status is not Status.OK else None)
+    notes = [*(_LEGEND if any(a.key for a in sweep.axes) else []), *law_lines(sweep)]
     table.caption = escape("\n".join(notes))
     table.caption_justify = "left"
-    return Group(table)
+    return Group(droppable(table, "baseline", "MACs delta %", "delta %"))
 
 
 def sweep_markdown(sweep: Sweep, module: str | None = None) -> str:
@@ -134,10 +144,10 @@ def sweep_markdown(sweep: Sweep, module: str | None = None) -> str:
            "| " + " | ".join("---" if i < len(sweep.axes) or h == "changed submodules" else "---:"
                              for i, h in enumerate(heads)) + " |"]
     for v in sweep.variants:
-        out.append("| " + " | ".join(c.replace("|", "\\|") for c in _row(sweep, v, module)) + " |")
-    laws = law_lines(sweep)
-    if laws:
-        out += ["", *[f"- {line}" for line in laws]]
+        out.append(md_row(_row(sweep, v, module)))
+    notes = [*(_LEGEND if any(a.key for a in sweep.axes) else []), *law_lines(sweep)]
+    if notes:
+        out += ["", *[f"- {line}" for line in notes]]
     return "\n".join(out) + "\n"
 
 
