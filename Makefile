@@ -28,7 +28,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
 reports: $(STAMP)
-	$(BIN)/python -m paramscope.profiler.reports reports
+	$(BIN)/python tools/make_reports.py reports
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_peers.py
@@ -48,5 +48,6 @@ lint: $(STAMP)
 	ln -s ../../paramscope_pkg/__init__.py $(TYPECHECK)/__init__.py
 	status=0; \
 	$(BIN)/mypy $(TYPECHECK) || status=1; \
+	MYPYPATH=.typecheck:tools $(BIN)/mypy tools || status=1; \
 	$(BIN)/ruff check . || status=1; \
 	exit $$status

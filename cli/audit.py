@@ -27,14 +27,15 @@ def audit(
     Example: paramscope audit rg_output_etth1 --only-flagged
     """
     from paramscope.profiler.build import build
-    from paramscope.profiler.flops import audit as run_audit
+    from paramscope.profiler.audit import audit as run_audit
     from paramscope.profiler.render.audit import AUDIT, AuditView
+    from paramscope.cli.parse import SET_ORIGIN, parse_sets
     from paramscope.profiler.spec import load_spec
 
     need_format(AUDIT, fmt)
     with guarded(debug):
         check_writable(output)
-        built = build(load_spec(config, sets or []), device)
+        built = build(load_spec(config, parse_sets(sets), origin=SET_ORIGIN), device)
         names = [b.strip() for b in backends.split(",") if b.strip()]
         from paramscope.profiler.flops import backend_for
 

@@ -49,6 +49,7 @@ def breakdown(
     from paramscope.profiler.pipeline import measure_built
     from paramscope.profiler.render.breakdown import BREAKDOWN, BreakdownView
     from paramscope.profiler.render import table as render
+    from paramscope.cli.parse import SET_ORIGIN, parse_sets
     from paramscope.profiler.spec import load_spec
 
     need_format(BREAKDOWN, fmt)
@@ -56,8 +57,8 @@ def breakdown(
         if elementwise and flops is not FlopsChoice.TORCH:
             raise _bad("--elementwise needs --flops torch")
         check_writable(output)
-        extra = [f"inputs.batch_size={batch_size}"] if batch_size is not None else []
-        spec = load_spec(config, [*(sets or []), *extra])
+        extra = [("inputs.batch_size", batch_size)] if batch_size is not None else []
+        spec = load_spec(config, [*parse_sets(sets), *extra], origin=SET_ORIGIN)
         if latency and device is Device.META:
             raise _bad("--latency needs real tensors: pass --device cpu or --device cuda")
         if depth < 1 or (top is not None and top < 1):

@@ -28,6 +28,7 @@ def check(
     from paramscope.profiler.budget import check_budgets, parse_budget
     from paramscope.profiler.pipeline import measure
     from paramscope.profiler.render.check import CHECK, CheckView
+    from paramscope.cli.parse import SET_ORIGIN, parse_sets
     from paramscope.profiler.spec import load_spec
 
     need_format(CHECK, fmt)
@@ -35,7 +36,8 @@ def check(
         check_writable(output)
         budgets = [parse_budget(b) for b in budget]
         needs_macs = any(b.metric in ("macs", "flops") for b in budgets)
-        prof = measure(load_spec(config, sets or []), device=device, flops=flops.backend if needs_macs else None)
+        prof = measure(load_spec(config, parse_sets(sets), origin=SET_ORIGIN), device=device,
+                       flops=flops.backend if needs_macs else None)
         results = check_budgets(prof, budgets)
         emit(CHECK.of(CheckView(prof.model, results)), fmt, output)
     if not all(r.ok for r in results):

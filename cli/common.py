@@ -7,7 +7,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -17,7 +17,7 @@ from rich.console import Console
 
 from paramscope.profiler.backends.interface import Backend
 from paramscope.profiler.choices import Device
-from paramscope.profiler.errors import OutputError, ParamscopeError
+from paramscope.profiler.errors import ArgumentError, OutputError, ParamscopeError
 from paramscope.profiler.render.formats import Format, Kind, Report
 
 __all__ = [
@@ -77,13 +77,19 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 @contextlib.contextmanager
-def guarded(debug: bool = False) -> Iterator[None]:
-    """Turn ``ParamscopeError`` into one line and exit code 2 (re-raised with ``--debug``)."""
+def guarded(debug: bool = False, flags: Mapping[str, str] | None = None) -> Iterator[None]:
+    """Turn ``ParamscopeError`` into one line and exit code 2 (re-raised with ``--debug``).
+
+    The library names the parameter an ``ArgumentError`` is about (``carry``, ``steps``); the
+    message names the flag instead: ``flags[parameter]``, else ``--parameter``.
+    """
     try:
         yield
     except ParamscopeError as e:
         if debug:
             raise
+        if isinstance(e, ArgumentError):
+            fail(e.worded((flags or {}).get(e.argument) or "--" + e.argument.replace("_", "-")))
         fail(str(e))
 
 

@@ -34,18 +34,19 @@ def groups(
     """
     from paramscope.profiler.build import build
     from paramscope.profiler.errors import ConfigError
-    from paramscope.profiler.groups import group_parameters, parse_group
+    from paramscope.cli.parse import SET_ORIGIN, parse_group, parse_sets
+    from paramscope.profiler.groups import group_parameters
     from paramscope.profiler.render import groups as render
     from paramscope.profiler.spec import load_spec
 
     need_format(render.GROUPS, fmt)
-    with guarded(debug):
+    with guarded(debug, flags={"groups": "--group"}):
         check_writable(output)
         parsed = [parse_group(item) for item in group]
         duplicate = next((n for i, (n, _) in enumerate(parsed) if n in dict(parsed[:i])), None)
         if duplicate is not None:
             raise ConfigError(f"--group {duplicate}: given twice; put all its keywords in one --group")
-        built = build(load_spec(config, sets or []), "meta")
+        built = build(load_spec(config, parse_sets(sets), origin=SET_ORIGIN), "meta")
         report = group_parameters(built.model, dict(parsed), rest)
         emit(render.GROUPS.of(render.GroupsView(built.spec.name, report)), fmt, output)
     for line in render.warning_lines(report):

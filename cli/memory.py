@@ -37,6 +37,7 @@ def memory(
     from paramscope.profiler.errors import ConfigError
     from paramscope.profiler.memory import Optimizer, Precision, plan_memory_sweep
     from paramscope.profiler.render import memory as render
+    from paramscope.cli.parse import SET_ORIGIN, parse_sets
     from paramscope.profiler.spec import load_spec
 
     def choice(enum: type[_E], value: str, label: str) -> _E:
@@ -56,6 +57,6 @@ def memory(
             if not sep or not path:
                 raise ConfigError(f"--keep {item}: expected PRECISION:PATH, e.g. --keep fp32:load_balancer")
             plan[path] = choice(Precision, prec, "--keep")
-        built = build(load_spec(config, sets or []), device)
+        built = build(load_spec(config, parse_sets(sets), origin=SET_ORIGIN), device)
         reports = plan_memory_sweep(built.model, built.args, built.kwargs, dtypes=dtypes, train=optimizer, keep=plan)
         emit(render.MEMORY.of(render.MemoryView(built.spec.name, reports, modules)), fmt, output)

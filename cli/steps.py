@@ -10,7 +10,7 @@ from paramscope.cli.common import (
     Device, DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
 )
 
-CarryOpt = Annotated[list[str] | None, typer.Option("--carry", "-c", help="OUTPUT_PATH=KEYWORD: feed this output back as this forward keyword, e.g. 1.updated_memory=memory (tuple index, then dict key). Repeatable or comma-separated. Default for titan_stream: stats.updated_memory=memory,stats.updated_momentum=momentum.")]
+CarryOpt = Annotated[list[str] | None, typer.Option("--carry", "-c", help="OUTPUT_PATH=KEYWORD: feed this output back as this forward keyword, e.g. 1.updated_memory=memory (tuple index, then dict key). Repeatable or comma-separated. Default: the zoo family's carry (paramscope zoo show NAME).")]
 
 
 def steps(
@@ -37,20 +37,23 @@ def steps(
     from paramscope.profiler.errors import ConfigError
     from paramscope.profiler.render import steps as render
     from paramscope.profiler.spec import load_spec
-    from paramscope.profiler.steps import DEFAULT_CARRY, OUTPUT_NAMES, parse_carry, trace_steps
+    from paramscope.model_zoo import registry
+    from paramscope.cli.parse import SET_ORIGIN, parse_carry, parse_sets
+    from paramscope.profiler.steps import trace_steps
 
     need_format(render.STEPS, fmt)
     with guarded(debug):
         check_writable(output)
-        spec = load_spec(config, sets or [])
-        family = spec.family or ""
-        if not carry and family not in DEFAULT_CARRY:
+        spec = load_spec(config, parse_sets(sets), origin=SET_ORIGIN)
+        family = registry.get_family(spec.family) if spec.family else None
+        if not carry and not (family and family.carry):
+            with_carry = ", ".join(f.name for f in registry.FAMILIES if f.carry)
             raise ConfigError(f"--carry: missing for {spec.name}; name the outputs fed back to the next step, "
-                              f"e.g. --carry 1.state=state (defaults exist for: {', '.join(DEFAULT_CARRY)})")
-        links = parse_carry(carry) if carry else dict(DEFAULT_CARRY[family])
+                              f"e.g. --carry 1.state=state (defaults exist for: {with_carry})")
+        links = parse_carry(carry) if carry else dict(family.carry if family else ())
         built = build(spec, device)
         reports = [trace_steps(built.model, built.args, built.kwargs, links, n_steps, detach=d,
-                               output_names=OUTPUT_NAMES.get(family, ())) for d in ((False, True) if detach else (False,))]
+                               output_names=family.outputs if family else ()) for d in ((False, True) if detach else (False,))]
         emit(render.STEPS.of(render.StepsView(spec.name, reports)), fmt, output)
     if strict and reports[0].grows:
         raise typer.Exit(1)

@@ -340,10 +340,12 @@ def param_formula(cfg: Config) -> dict[str, int]:
     c["encoder"] = cfg.e_layers * layer + 2 * d
     c["slot_attn.attn"] = 4 * _linear(d, d)  # in_proj (3d x d) + out_proj
     c["slot_attn"] = c["slot_attn.attn"] + 2 * d
-    first = _linear(3 * d, sf.hidden)
+    layers = [_linear(3 * d, sf.hidden)]  # the note's 3.1: 1536 * 2048 + 2048 = 3,147,776
     if sf.score_mode == "lowrank":
-        first = _linear(3 * d, sf.rank, bias=False) + _linear(sf.rank, sf.hidden)
-    c["slot_fuse.score_mlp"] = first + _linear(sf.hidden, 1)
+        layers = [_linear(3 * d, sf.rank, bias=False), _linear(sf.rank, sf.hidden)]
+    layers += [0, _linear(sf.hidden, 1)]  # GELU, then Linear(hidden, 1): 2,049
+    c.update({f"slot_fuse.score_mlp.{i}": n for i, n in enumerate(layers) if n})
+    c["slot_fuse.score_mlp"] = sum(layers)
     c["slot_fuse.gate"] = _linear(d, 1)
     c["slot_fuse"] = c["slot_fuse.score_mlp"] + c["slot_fuse.gate"]
     c["slot_projectors"] = cfg.n_slots * _linear(d, P)

@@ -9,10 +9,10 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from paramscope.model_zoo import registry
+from paramscope.model_zoo.base import Family
 from paramscope.profiler.choices import Device
 from paramscope.profiler.config import coerce_dataclass
 from paramscope.profiler.errors import ConfigError, ParamscopeError, UnknownModel
@@ -51,13 +51,13 @@ class Built:
     """The family's validated ``Inputs`` (None for target models)."""
 
 
-def resolve_family(spec: ModelSpec) -> tuple[ModuleType, Any, Any]:
-    """Import the spec's zoo family and validate ``args``/``inputs`` against its dataclasses."""
+def resolve_family(spec: ModelSpec) -> tuple[Family, Any, Any]:
+    """Load the spec's zoo family and validate ``args``/``inputs`` against its dataclasses."""
     assert spec.family is not None
-    module = registry.load_family(spec.family)
-    cfg = coerce_dataclass(module.Config, spec.args, "args", spec.where)
-    inputs = coerce_dataclass(module.Inputs, spec.inputs, "inputs", spec.where)
-    return module, cfg, inputs
+    family = registry.load_family(spec.family)
+    cfg = coerce_dataclass(family.config_class, spec.args, "args", spec.where)
+    inputs = coerce_dataclass(family.inputs_class, spec.inputs, "inputs", spec.where)
+    return family, cfg, inputs
 
 
 def _check_device(device: Device | str) -> None:
@@ -76,11 +76,11 @@ def build(spec: ModelSpec, device: Device | str = Device.META) -> Built:
     _check_device(device)
     device = Device(device).value  # the plain name from here on (labels, JSON)
     if spec.family is not None:
-        module, cfg, inputs = resolve_family(spec)
+        family, cfg, inputs = resolve_family(spec)
         with torch.device(device):
-            model = module.build(cfg)
+            model = family.build(cfg)
         try:
-            kwargs = dict(module.example_inputs(cfg, inputs, device))
+            kwargs = dict(family.example_inputs(cfg, inputs, device))
         except ValueError as e:  # zoo convention: "<inputs key>: what is wrong"
             key = str(e).split(":", 1)[0].strip()
             raise ConfigError(f"{spec.where('inputs.' + key)}inputs.{e}") from None

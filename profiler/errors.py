@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "ParamscopeError",
     "ConfigError",
+    "ArgumentError",
     "UnknownModel",
     "BackendUnavailable",
     "ForwardFailed",
@@ -18,6 +19,22 @@ class ParamscopeError(Exception):
 
 class ConfigError(ParamscopeError):
     """A config file, key, value or override is wrong."""
+
+
+class ArgumentError(ConfigError):
+    """A bad value of a library function's argument, named by the parameter (``carry``, ``steps``).
+
+    ``str(e)`` reads ``carry 1.x=memory: <problem>``; the CLI words the same error with its flag
+    (``--carry 1.x=memory: <problem>``) through ``worded``.
+    """
+
+    def __init__(self, argument: str, value: object, problem: str) -> None:
+        self.argument, self.value, self.problem = argument, value, problem
+        super().__init__(self.worded(argument))
+
+    def worded(self, name: str) -> str:
+        """The message with the argument called ``name`` (e.g. a command-line flag)."""
+        return f"{name}: {self.problem}" if self.value is None else f"{name} {self.value}: {self.problem}"
 
 
 class UnknownModel(ParamscopeError):

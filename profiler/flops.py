@@ -1,19 +1,16 @@
-"""MACs per module through a chosen backend, and the backends compared side by side (audit)."""
+"""MACs per module through a chosen backend (the backends side by side: profiler/audit.py)."""
 
 from __future__ import annotations
 
 import dataclasses
-
 import logging
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any, assert_never
 
 from paramscope.profiler.backends.interface import Backend, CountingBackend, FlopCount
 from paramscope.profiler.errors import ConfigError, ParamscopeError
-from paramscope.profiler.paths import within_any
 
-__all__ = ["DEFAULT_BACKEND", "UnknownBackend", "AuditRow", "AuditReport", "backend_for", "count_macs", "audit"]
+__all__ = ["DEFAULT_BACKEND", "UnknownBackend", "backend_for", "count_macs", "not_called"]
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +25,6 @@ log = logging.getLogger(__name__)
 #   elementwise MACs for norms; thop only sees modules with a rule, so F.* calls in a container
 #   (e.g. F.scaled_dot_product_attention) are invisible to it.
 DEFAULT_BACKEND = Backend.TORCH
-
-# A disagreement above this relative size is flagged by the audit.
-DISAGREEMENT_THRESHOLD = 0.01
-
 
 class UnknownBackend(ParamscopeError):
     """The backend name is not one of ``Backend``."""
@@ -113,106 +106,14 @@ def _sum_uncalled_containers(model: Any, count: FlopCount, values: Mapping[str, 
     return macs
 
 
-@dataclass(frozen=True, slots=True)
-class AuditRow:
-    """One module, every backend's MACs."""
+def not_called(count: FlopCount) -> frozenset[str]:
+    """Paths of modules that never ran: no call of theirs or of a submodule, no MACs booked to them.
 
-    path: str
-    """``named_modules()`` path; ``""`` is the root."""
-    macs: Mapping[str, int | None]
-    """Backend name -> inclusive MACs (None when the backend failed)."""
-    max_rel_diff: float
-    """(max - min) / max over the backends that ran; 0.0 when all are 0."""
-    flagged: bool
-    """``max_rel_diff`` is above 1%."""
-    explanation: str | None = None
-    """Why the backends disagree, where known."""
-
-
-@dataclass(frozen=True, slots=True)
-class AuditReport:
-    """The backends side by side, per module."""
-
-    backends: tuple[str, ...]
-    """Backend names, in column order."""
-    rows: tuple[AuditRow, ...]
-    """One row per module path, in ``named_modules()`` order."""
-    counts: Mapping[str, FlopCount]
-    """The full result of each backend that ran."""
-    errors: Mapping[str, str]
-    """Backend name -> why it could not run."""
-
-    @property
-    def flagged(self) -> tuple[AuditRow, ...]:
-        """The rows whose disagreement is over the threshold."""
-        return tuple(r for r in self.rows if r.flagged)
-
-
-def audit(
-    model: Any,
-    args: tuple[Any, ...] = (),
-    kwargs: dict[str, Any] | None = None,
-    backends: Iterable[Backend | str] = tuple(Backend),
-) -> AuditReport:
-    """Count with several backends and compare them module by module.
-
-    A backend that is unavailable or raises becomes an entry in ``errors``, not a crash.
+    Their MACs are unknown rather than 0 (a breakdown shows "not called"; JSON ``macs: null``).
     """
-    names = tuple(Backend(b).value for b in backends)
-    counts: dict[str, FlopCount] = {}
-    errors: dict[str, str] = {}
-    for name in names:
-        try:
-            result = count_macs(model, args, kwargs, name)
-        except Exception as e:  # one broken backend must not hide the others
-            log.info("audit: backend %s failed: %s", name, e)
-            errors[name] = f"{type(e).__name__}: {e}"
-            continue
-        if result.backend != name:  # fvcore fell back to torch: not an independent opinion
-            errors[name] = "; ".join(n for n in result.notes if "fell back" in n) or f"fell back to {result.backend}"
-            continue
-        counts[name] = result
-    rows = tuple(_row(path, counts, names, model) for path, _ in model.named_modules())
-    return AuditReport(backends=names, rows=rows, counts=counts, errors=errors)
-
-
-def _row(path: str, counts: Mapping[str, FlopCount], names: tuple[str, ...], model: Any) -> AuditRow:
-    macs = {n: (counts[n].macs.get(path, 0) if n in counts else None) for n in names}
-    values = [v for v in macs.values() if v is not None]
-    hi = max(values, default=0)
-    rel = (hi - min(values, default=0)) / hi if hi else 0.0
-    flagged = rel > DISAGREEMENT_THRESHOLD
-    return AuditRow(path, macs, rel, flagged, _explain(path, counts, macs, model) if flagged else None)
-
-
-def _explain(path: str, counts: Mapping[str, FlopCount], macs: Mapping[str, int | None], model: Any) -> str | None:
-    """Known reasons, most specific first."""
-    reasons: list[str] = []
-    for name, result in counts.items():
-        for op in result.uncounted:
-            if not within_any(op.where, path):
-                continue
-            if name == "thop" and "(" in op.name:
-                reasons.append(f"thop could not count {op.name}")
-            elif name == "thop":
-                reasons.append(f"thop has no rule for {op.name}")
-            elif name == "fvcore" and not _is_elementwise(op.name):
-                reasons.append(f"fvcore leaves {op.name} uncounted")
-            elif name == "torch":
-                reasons.append(f"torch has no formula for {op.name}")
-    present = {n: v for n, v in macs.items() if v is not None}
-    if "fvcore" in present and "torch" in present and present["fvcore"] > present["torch"]:
-        reasons.append("elementwise ops (norms, pooling, upsampling) counted by fvcore but not torch")
-    if "thop" in present and "torch" in present and present["thop"] < present["torch"] and not reasons:
-        reasons.append("thop sees modules only: functional calls (F.*, torch.*) made inside "
-                       f"'{path}' are not counted by thop")
-    if "fvcore" in present and "torch" in present and present["fvcore"] < present["torch"] and not reasons:
-        reasons.append("fvcore's JIT trace drops ops whose results are unused")
-    return "; ".join(dict.fromkeys(reasons)) or None
-
-
-def _is_elementwise(op: str) -> bool:
-    # fvcore lists every op it skips; only matmul-like ones explain a MAC disagreement
-    from paramscope.profiler.backends.torch_backend import _MATMUL_LIKE
-
-    return _MATMUL_LIKE.search(op) is None
+    ran = {""}
+    for path, n in count.calls.items():
+        if n or count.macs.get(path):
+            parts = path.split(".")
+            ran.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return frozenset(p for p in count.calls if p not in ran)

@@ -13,13 +13,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from paramscope.profiler.errors import ConfigError
+from paramscope.profiler.errors import ArgumentError
 
 if TYPE_CHECKING:
     from torch import nn
 
 __all__ = [
-    "IGNORE", "UNMATCHED", "GroupReport", "Overlap", "ParamGroup", "group_parameters", "parse_group",
+    "IGNORE", "UNMATCHED", "GroupReport", "Overlap", "ParamGroup", "group_parameters",
 ]
 
 IGNORE = "ignore"
@@ -89,32 +89,16 @@ class GroupReport:
         return not self.empty_groups and (self.rest is not None or not self.unmatched)
 
 
-def parse_group(item: str) -> tuple[str, tuple[str, ...]]:
-    """Parse ``NAME=kw1,kw2`` (the CLI's ``--group``) into ``(name, keywords)``.
-
-    Raises:
-        ConfigError: no ``=``, an empty name, or an empty keyword (which would match everything).
-    """
-    name, sep, rest = item.partition("=")
-    name = name.strip()
-    keywords = tuple(k.strip() for k in rest.split(","))
-    if not sep or not name:
-        raise ConfigError(f"--group {item}: expected NAME=keyword1,keyword2, e.g. --group backbone=encoder,embedding")
-    if not rest.strip() or any(not k for k in keywords):
-        raise ConfigError(f"--group {item}: empty keyword (it would match every parameter); list keywords separated by commas")
-    return name, keywords
-
-
 def _validate(groups: Mapping[str, Sequence[str]], rest: str | None) -> None:
     if not groups:
-        raise ConfigError("no groups: give at least one --group NAME=keyword1,keyword2")
+        raise ArgumentError("groups", None, "no groups; give at least one group name with its keywords")
     for name, keywords in groups.items():
         if name == IGNORE:
-            raise ConfigError(f"group name '{IGNORE}' is reserved for --rest {IGNORE}; choose another name")
+            raise ArgumentError("groups", IGNORE, f"the name is reserved for rest={IGNORE!r}; choose another name")
         if not keywords or any(not k for k in keywords):
-            raise ConfigError(f"group '{name}': empty keyword list or keyword (it would match every parameter)")
+            raise ArgumentError("groups", name, "empty keyword list or keyword (it would match every parameter)")
     if rest is not None and not rest.strip():
-        raise ConfigError("--rest: empty group name; use an existing group, a new name or 'ignore'")
+        raise ArgumentError("rest", None, "empty group name; use an existing group, a new name or 'ignore'")
 
 
 def _sample_names(names: Sequence[str], limit: int = 6) -> tuple[str, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from paramscope.profiler.flops import not_called
 from paramscope.profiler.forward import device_of
 from paramscope.profiler.params import ParamCounts, count_params
 from paramscope.profiler.paths import is_within, parent_of
@@ -77,6 +78,7 @@ def profile_model(
     macs: Mapping[str, int] = flops.macs if flops is not None else {}
     calls: Mapping[str, int] = flops.calls if flops is not None else {}
     elem: Mapping[str, int] | None = flops.elementwise if flops is not None else None
+    idle = not_called(flops) if flops is not None else frozenset()  # macs None: unknown, not 0
     rows: list[ModuleStats] = []
     open_containers: list[str] = []  # the containers whose subtree the walk is inside, outermost first
     for path, mod in model.named_modules():
@@ -87,7 +89,7 @@ def profile_model(
         t = counts.trainable[path]
         rows.append(ModuleStats(
             path=path, type=type(mod).__name__, depth=depth, params=p, trainable=t, frozen=p - t,
-            buffers=counts.buffers[path], macs=macs.get(path) if flops is not None else None,
+            buffers=counts.buffers[path], macs=macs.get(path) if flops is not None and path not in idle else None,
             calls=calls.get(path) if flops is not None else None,
             shared_with=tuple(marks.get(path, ())), elementwise=None if elem is None else elem.get(path, 0),
         ))

@@ -19,9 +19,14 @@ from paramscope.model_zoo import registry
 from paramscope.profiler.errors import ConfigError, UnknownModel
 from paramscope.profiler.paths import did_you_mean
 
-__all__ = ["ModelSpec", "load_spec", "spec_from_dict", "apply_overrides", "parse_set"]
+__all__ = ["ModelSpec", "Overrides", "load_spec", "spec_from_dict", "apply_overrides"]
 
-TOP_KEYS = ("model", "target", "preset_of", "description", "args", "inputs")
+TOP_KEYS = ("model", "target", "preset_of", "description", "args", "inputs", "note")
+"""``note:`` holds the figures of a preset's research note (read by tests and reports, not by builds)."""
+
+
+Overrides = Mapping[str, Any] | Sequence[tuple[str, Any]]
+"""Config overrides: ``{key: value}``, or ``(key, value)`` pairs applied in order."""
 
 
 @dataclass(frozen=True)
@@ -45,14 +50,14 @@ class ModelSpec:
     lines: Mapping[str, int] = field(default_factory=dict)
     """Dotted key -> line number in the config file (1-based)."""
     overridden: Mapping[str, str] = field(default_factory=dict)
-    """Dotted key -> the ``--set`` item that changed it."""
+    """Dotted key -> the override that changed it, as locations name it (``--set pred_len=0``)."""
 
     def where(self, key: str) -> str:
         """Location prefix for a message about ``key``: ``file:line: `` or ``file: ``."""
         probe = key
         while True:
             if probe in self.overridden:
-                return f"{self.source} (--set {self.overridden[probe]}): "
+                return f"{self.source} ({self.overridden[probe]}): "
             if "." not in probe:
                 break
             probe = probe.rsplit(".", 1)[0]
@@ -97,13 +102,15 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
     return data, _key_lines(node) if node is not None else {}
 
 
-def load_spec(config: str, sets: Sequence[str] = ()) -> ModelSpec:
-    """Load a config by path, preset name or family name, then apply ``--set`` overrides.
+def load_spec(config: str, overrides: Overrides = (), *, origin: str = "override") -> ModelSpec:
+    """Load a config by path, preset name or family name, then apply ``overrides``.
 
     Args:
         config: a YAML path, a preset name (``rg_output_etth1``) or a family name (defaults).
-        sets: ``key=value`` overrides; keys may be dotted (``slot_fuse.hidden``), prefixed
-            (``args.pred_len``, ``inputs.batch_size``) or a family knob alias (``rank``).
+        overrides: ``{key: value}`` (or ``(key, value)`` pairs, applied in order); keys may be
+            dotted (``slot_fuse.hidden``), prefixed (``args.pred_len``, ``inputs.batch_size``) or a
+            family knob alias (``rank``).
+        origin: how error locations name an override (the CLI passes ``--set``).
 
     Returns:
         The validated spec.
@@ -120,7 +127,7 @@ def load_spec(config: str, sets: Sequence[str] = ()) -> ModelSpec:
     else:
         known = sorted({*registry.presets(), *registry.family_names()})
         raise UnknownModel(f"{config}: no such file, preset or zoo family{did_you_mean(config, known)}")
-    return apply_overrides(spec, sets)
+    return apply_overrides(spec, overrides, origin=origin)
 
 
 def spec_from_dict(
@@ -166,18 +173,6 @@ def spec_from_dict(
     )
 
 
-def parse_set(item: str) -> tuple[str, Any]:
-    """``"slot_fuse.hidden=512"`` -> ``("slot_fuse.hidden", 512)`` (the value is read as YAML)."""
-    key, sep, raw = item.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"--set {item}: expected key=value, e.g. --set pred_len=720")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
-    return key.strip(), value
-
-
 def _resolve_key(spec: ModelSpec, key: str) -> tuple[str, tuple[tuple[str, Any], ...]]:
     """Full dotted key (``args.x`` / ``inputs.x``) for a user key, plus implied settings."""
     if key.startswith(("args.", "inputs.")):
@@ -192,34 +187,38 @@ def _resolve_key(spec: ModelSpec, key: str) -> tuple[str, tuple[tuple[str, Any],
     return f"args.{key}", ()
 
 
-def _set_dotted(root: dict[str, Any], dotted: str, value: Any, label: str) -> None:
+def _set_dotted(root: dict[str, Any], dotted: str, value: Any, label: str, origin: str) -> None:
     parts = dotted.split(".")
     node = root
     for part in parts[:-1]:
         nxt = node.setdefault(part, {})
         if not isinstance(nxt, dict):
-            raise ConfigError(f"--set {label}: '{part}' is a value ({nxt!r}), not a mapping")
+            raise ConfigError(f"{origin} {label}: '{part}' is a value ({nxt!r}), not a mapping")
         node = nxt
     node[parts[-1]] = value
 
 
-def apply_overrides(spec: ModelSpec, sets: Sequence[str] | Mapping[str, Any]) -> ModelSpec:
-    """Return ``spec`` with overrides applied (``key=value`` strings, or a mapping)."""
-    items = list(sets.items()) if isinstance(sets, Mapping) else [parse_set(s) for s in sets]
+def apply_overrides(spec: ModelSpec, overrides: Overrides, *, origin: str = "override") -> ModelSpec:
+    """Return ``spec`` with ``overrides`` applied (a mapping, or ``(key, value)`` pairs in order).
+
+    ``origin`` is how error locations name an override: ``file (override k=v): `` by default,
+    ``file (--set k=v): `` when the CLI passes ``--set``.
+    """
+    items = list(overrides.items()) if isinstance(overrides, Mapping) else list(overrides)
     if not items:
         return spec
     tree: dict[str, Any] = {"args": copy.deepcopy(dict(spec.args)), "inputs": copy.deepcopy(dict(spec.inputs))}
     for key, value in items:
         full, implied = _resolve_key(spec, key)
         for ikey, ivalue in implied:
-            _set_dotted(tree, ikey, ivalue, key)
-        _set_dotted(tree, full, value, key)
+            _set_dotted(tree, ikey, ivalue, key, origin)
+        _set_dotted(tree, full, value, key, origin)
     overridden = dict(spec.overridden)
     for key, value in items:
         full, implied = _resolve_key(spec, key)
         for ikey, _ in implied:
-            overridden[ikey] = f"{key}={value}"
-        overridden[full] = f"{key}={value}"
+            overridden[ikey] = f"{origin} {key}={value}"
+        overridden[full] = f"{origin} {key}={value}"
     return ModelSpec(
         name=spec.name, source=spec.source, family=spec.family, target=spec.target,
         args=tree["args"], inputs=tree["inputs"], preset_of=spec.preset_of,

@@ -8,9 +8,9 @@ keyword inputs, and after each step counts the autograd nodes reachable from the
 
 Carry paths name a value inside the forward's output, segments separated by ``.``:
 an integer selects a tuple/list item (``1.updated_memory``), a name selects a dict key or an
-attribute (namedtuple field, dataclass). For a known zoo family the tuple items also have names
-(``OUTPUT_NAMES``): Titan-Stream returns ``(forecast, stats)``, so ``stats.updated_memory`` is
-``1.updated_memory``.
+attribute (namedtuple field, dataclass). The tuple items may also have names (``output_names``; a zoo
+family declares them, ``FamilyInfo.outputs``): Titan-Stream returns ``(forecast, stats)``, so
+``stats.updated_memory`` is ``1.updated_memory``.
 """
 
 from __future__ import annotations
@@ -22,27 +22,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from paramscope.profiler.errors import ConfigError
+from paramscope.profiler.errors import ArgumentError
 from paramscope.profiler.forward import device_of, run_forward, storage_key, storage_nbytes, tensor_leaves, track_calls
 
 __all__ = [
-    "DEFAULT_CARRY", "MIN_STEPS", "OUTPUT_NAMES", "CarryLink", "StepRow", "StepsReport", "Verdict",
-    "count_graph_nodes", "parse_carry", "trace_steps",
+    "MIN_STEPS", "CarryLink", "StepRow", "StepsReport", "Verdict",
+    "count_graph_nodes", "trace_steps",
 ]
 
 MIN_STEPS = 3
 """Step 1 runs without carried state and step 2 is the first with it: growth shows from step 3."""
-
-DEFAULT_CARRY: Mapping[str, Mapping[str, str]] = {
-    # the note's training loop: temp_memory = stats['updated_memory'] (+ momentum), fed back
-    "titan_stream": {"stats.updated_memory": "memory", "stats.updated_momentum": "momentum"},
-}
-"""Zoo family -> its carry map (output path -> forward keyword), used when ``--carry`` is not given."""
-
-OUTPUT_NAMES: Mapping[str, tuple[str, ...]] = {
-    "titan_stream": ("forecast", "stats"),  # TitanStream.forward returns (forecast, stats)
-}
-"""Zoo family -> names of the items of its forward's output tuple, usable in carry paths."""
 
 
 class Verdict(StrEnum):
@@ -108,24 +97,6 @@ class StepsReport:
         return any(g > 0 for g in self.steady_growth)
 
 
-def parse_carry(items: Sequence[str]) -> dict[str, str]:
-    """Parse ``OUTPUT_PATH=KWARG`` items (each may hold several, comma-separated).
-
-    Raises:
-        ConfigError: an item without ``=``, an empty side, or a keyword fed twice.
-    """
-    carry: dict[str, str] = {}
-    for item in items:
-        for part in (p.strip() for p in item.split(",")):
-            path, sep, kwarg = (s.strip() for s in part.partition("="))
-            if not sep or not path or not kwarg or "" in path.split("."):
-                raise ConfigError(f"--carry {part}: expected OUTPUT_PATH=KEYWORD, e.g. --carry 1.updated_memory=memory")
-            if kwarg in carry.values():
-                raise ConfigError(f"--carry {part}: keyword '{kwarg}' is fed twice")
-            carry[path] = kwarg
-    return carry
-
-
 def _check_keywords(model: Any, carry: Mapping[str, str]) -> None:
     try:
         params = inspect.signature(model.forward).parameters
@@ -137,7 +108,7 @@ def _check_keywords(model: Any, carry: Mapping[str, str]) -> None:
         p = params.get(kwarg)
         if p is None or p.kind in (p.POSITIONAL_ONLY, p.VAR_POSITIONAL):
             takes = ", ".join(n for n, q in params.items() if q.kind not in (q.VAR_POSITIONAL, q.POSITIONAL_ONLY))
-            raise ConfigError(f"--carry {path}={kwarg}: forward() has no keyword '{kwarg}' (it takes: {takes})")
+            raise ArgumentError("carry", f"{path}={kwarg}", f"forward() has no keyword '{kwarg}' (it takes: {takes})")
 
 
 def _describe(obj: Any) -> str:
@@ -168,7 +139,7 @@ def _step(obj: Any, seg: str, top: bool, names: Sequence[str]) -> Any:
 
 
 def _resolve(out: Any, path: str, kwarg: str, names: Sequence[str]) -> Any:
-    """The value at ``path`` in ``out``; a ConfigError says what was there instead."""
+    """The value at ``path`` in ``out``; an ArgumentError (carry) says what was there instead."""
     obj = out
     segs = path.split(".")
     for i, seg in enumerate(segs):
@@ -176,10 +147,10 @@ def _resolve(out: Any, path: str, kwarg: str, names: Sequence[str]) -> Any:
         if nxt is KeyError:
             where = "the output" if i == 0 else f"output {'.'.join(segs[:i])}"
             alias = f"; the items are named {', '.join(names)}" if i == 0 and names else ""
-            raise ConfigError(f"--carry {path}={kwarg}: {where} has no '{seg}': it is {_describe(obj)}{alias}")
+            raise ArgumentError("carry", f"{path}={kwarg}", f"{where} has no '{seg}': it is {_describe(obj)}{alias}")
         obj = nxt
     if not list(tensor_leaves(obj)):
-        raise ConfigError(f"--carry {path}={kwarg}: output {path} is {_describe(obj)}, not a tensor")
+        raise ArgumentError("carry", f"{path}={kwarg}", f"output {path} is {_describe(obj)}, not a tensor")
     return obj
 
 
@@ -267,16 +238,16 @@ def trace_steps(
         A ``StepsReport`` with one row per step.
 
     Raises:
-        ConfigError: too few steps, an empty carry, a keyword forward does not take, a bad path.
+        ArgumentError: too few steps, an empty carry, a keyword forward does not take, a bad path.
         ForwardFailed: the forward raised.
     """
     import torch
     from torch.autograd.graph import saved_tensors_hooks
 
     if steps < MIN_STEPS:
-        raise ConfigError(f"--steps {steps}: use at least {MIN_STEPS} (step 1 has no carried state; growth shows from step 3)")
+        raise ArgumentError("steps", steps, f"use at least {MIN_STEPS} (step 1 has no carried state; growth shows from step 3)")
     if not carry:
-        raise ConfigError("--carry: empty; name an output to feed back, e.g. --carry 1.updated_memory=memory")
+        raise ArgumentError("carry", None, "empty; name an output to feed back, e.g. 1.updated_memory=memory")
     _check_keywords(model, carry)
     tracker = _SavedTracker(model)
     modes = {m: m.training for m in model.modules()}

@@ -152,7 +152,7 @@ def make_axes(spec: ModelSpec, knobs: Mapping[str, Sequence[Any]], workload: Seq
     axes = []
     for label, values in knobs.items():
         if not values:
-            raise ConfigError(f"--{label.replace('_', '-')}: give at least one value")
+            raise ConfigError(f"knob {label}: give at least one value")
         alias = label.replace("-", "_")
         if alias in table:
             k = table[alias]
@@ -270,8 +270,8 @@ def check_axes(spec: ModelSpec, axes: Sequence[Axis]) -> None:
     from paramscope.model_zoo import registry as zoo
     from paramscope.profiler.config import coerce_value
 
-    module = zoo.load_family(spec.family)
-    roots = {"args": module.Config, "inputs": module.Inputs}
+    family = zoo.load_family(spec.family)
+    roots = {"args": family.config_class, "inputs": family.inputs_class}
     for axis in axes:
         for key, values in ((axis.key, axis.values), *((k, (v,)) for k, v in axis.implies)):
             section, _, rest = key.partition(".")

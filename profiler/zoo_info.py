@@ -6,8 +6,6 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from paramscope.model_zoo import registry
 from paramscope.model_zoo.base import FamilyInfo
 from paramscope.profiler.errors import UnknownModel
@@ -22,6 +20,8 @@ class PresetInfo:
     family: str
     preset_of: str | None
     path: str
+    note_params: tuple[tuple[str, int], ...] = ()
+    """Parameter counts its research note states, by module path ("" = the total): the ``note:`` block."""
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,10 @@ def preset_infos() -> tuple[PresetInfo, ...]:
     """Every preset YAML in the zoo, with the family it configures (reads YAML only)."""
     out = []
     for name, path in registry.presets().items():
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        out.append(PresetInfo(name, str(data.get("model", "?")), data.get("preset_of"), str(path)))
+        data = registry.preset_doc(name)
+        figures = registry.preset_note(name).get("params") or {}
+        out.append(PresetInfo(name, str(data.get("model", "?")), data.get("preset_of"), str(path),
+                              tuple((str(k), int(v)) for k, v in figures.items())))
     return tuple(out)
 
 
@@ -49,10 +51,10 @@ def family_details(name: str) -> FamilyDetails:
     if family not in registry.family_names():
         known = sorted({*registry.family_names(), *by_preset})
         raise UnknownModel(f"{name}: no zoo family or preset of that name{did_you_mean(name, known)}")
-    module = registry.load_family(family)
+    loaded = registry.load_family(family)
     return FamilyDetails(
-        family=registry.get_family(family),
-        defaults=dataclasses.asdict(module.Config()),
-        input_defaults=dataclasses.asdict(module.Inputs()),
+        family=loaded.info,
+        defaults=dataclasses.asdict(loaded.config_class()),
+        input_defaults=dataclasses.asdict(loaded.inputs_class()),
         presets=tuple(p for p in presets if p.family == family),
     )

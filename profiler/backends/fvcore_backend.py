@@ -1,10 +1,10 @@
 """Adapter for fvcore's ``FlopCountAnalysis`` (JIT-trace based; its "flops" are MACs).
 
-Shipped fvcore counts nn.GRU/LSTM/RNN and scaled-dot-product attention as 0; the op handles
-below count them. What fvcore still cannot count is returned as data (``unsupported_ops()`` per
-module), with fvcore's own warnings silenced. When the JIT trace fails (e.g. a Hugging Face
-decoder returning a cache object) the count falls back to the torch backend and says so.
-"""
+Shipped fvcore counts nn.GRU/LSTM/RNN and scaled-dot-product attention as 0; the op handles in
+``_FVCORE_OPS`` count them with paramscope's formulas (profiler/formulas.py). What fvcore still
+cannot count is returned as data (``unsupported_ops()`` per module), with fvcore's own warnings
+silenced. When the JIT trace fails (e.g. a Hugging Face decoder returning a cache object) the
+count falls back to the torch backend and says so."""
 
 from __future__ import annotations
 
@@ -14,14 +14,15 @@ from typing import Any
 
 from paramscope.profiler.backends.interface import (
     FlopCount,
+    _first_line,
     _shared_module_notes,
     _uncounted,
     _with_all_paths,
 )
-from paramscope.profiler.backends.torch_backend import native_mha_macs, rnn_layer_macs, sdpa_macs
 from paramscope.profiler.errors import BackendUnavailable
 from paramscope.profiler.forward import tensor_leaves as _tensor_leaves
 from paramscope.profiler.forward import track_calls as _track_calls
+from paramscope.profiler.formulas import FORMULAS, is_matmul_class
 
 __all__ = ["FvcoreBackend"]
 
@@ -30,71 +31,43 @@ log = logging.getLogger(__name__)
 _PREFIX = "model"  # the user's model is the child "model" of the tracing wrapper
 
 
-def _shape(val: Any) -> list[int]:
+# paramscope's formulas (profiler/formulas.py) for ops shipped fvcore counts as 0 or skips: one line each.
+_FVCORE_OPS = (
+    "gru", "lstm", "rnn_tanh", "rnn_relu",  # nn.GRU/LSTM/RNN
+    "scaled_dot_product_attention",
+    "_native_multi_head_attention",  # nn.MultiheadAttention's inference fast path
+    "baddbmm", "addbmm", "mv", "addmv", "dot",
+    "_grouped_mm",  # mixture-of-experts experts
+    "cdist", "pdist",
+    "bilinear",  # nn.Bilinear
+)
+
+
+def _value(val: Any) -> Any:
+    """A JIT value as a formula takes it: a tensor's shape, a list of shapes, or the constant."""
     from fvcore.nn.jit_handles import get_shape
 
-    shape = get_shape(val)
-    if shape is None:
-        raise ValueError(f"fvcore: no static shape for {val.debugName()}")
-    return list(shape)
+    node = val.node()
+    if node.kind() == "prim::ListConstruct":
+        return [_value(v) for v in node.inputs()]
+    if val.isCompleteTensor() or val.type().kind() == "TensorType":
+        shape = get_shape(val)
+        if shape is None:
+            raise ValueError(f"fvcore: no static shape for {val.debugName()}")
+        return tuple(shape)
+    return val.toIValue()
 
 
-def _rnn_jit(inputs: list[Any], outputs: list[Any]) -> int:
-    """aten::gru / lstm / rnn_tanh / rnn_relu: tokens x sum of the 2-D weights (all layers/directions).
+def _in_jit(macs: Any) -> Any:
+    """An fvcore op handle (jit inputs and outputs in, MACs out) over a MAC formula."""
 
-    The weights arrive as a prim::ListConstruct (index 2, or 3 for the packed-sequence overload);
-    an LSTM's (h, c) is a ListConstruct too, so take the last list among the first four inputs.
-    """
-    lists = [v for v in inputs[:4] if v.node().kind() == "prim::ListConstruct"]
-    weights = [_shape(w) for w in lists[-1].node().inputs()]
-    x = _shape(inputs[0])
-    # every layer and direction sees the same number of tokens; rnn_layer_macs sums its matrices
-    return rnn_layer_macs(x, weights)
+    def handle(inputs: list[Any], outputs: list[Any]) -> int:
+        return int(macs(*(_value(v) for v in inputs)))
+
+    return handle
 
 
-def _sdpa_jit(inputs: list[Any], outputs: list[Any]) -> int:
-    return sdpa_macs(_shape(inputs[0]), _shape(inputs[1]), _shape(inputs[2]))
-
-
-def _native_mha_jit(inputs: list[Any], outputs: list[Any]) -> int:
-    return native_mha_macs(_shape(inputs[0]), _shape(inputs[1]), int(inputs[3].toIValue()))
-
-
-def _baddbmm_jit(inputs: list[Any], outputs: list[Any]) -> int:
-    b, n, k = _shape(inputs[1])
-    return b * n * k * _shape(inputs[2])[-1]
-
-
-def _addbmm_jit(inputs: list[Any], outputs: list[Any]) -> int:
-    return _baddbmm_jit(inputs, outputs)
-
-
-def _mv_jit(inputs: list[Any], outputs: list[Any]) -> int:
-    n, k = _shape(inputs[0])
-    return n * k
-
-
-def _addmv_jit(inputs: list[Any], outputs: list[Any]) -> int:
-    return _mv_jit(inputs[1:], outputs)
-
-
-def _dot_jit(inputs: list[Any], outputs: list[Any]) -> int:
-    return _shape(inputs[0])[0]
-
-
-_HANDLES = {
-    "aten::gru": _rnn_jit,
-    "aten::lstm": _rnn_jit,
-    "aten::rnn_tanh": _rnn_jit,
-    "aten::rnn_relu": _rnn_jit,
-    "aten::scaled_dot_product_attention": _sdpa_jit,
-    "aten::_native_multi_head_attention": _native_mha_jit,
-    "aten::baddbmm": _baddbmm_jit,
-    "aten::addbmm": _addbmm_jit,
-    "aten::mv": _mv_jit,
-    "aten::addmv": _addmv_jit,
-    "aten::dot": _dot_jit,
-}
+_HANDLES = {f"aten::{n}": _in_jit(FORMULAS[n]) for n in _FVCORE_OPS}
 
 
 def _wrapper(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, tuple[Any, ...]]:
@@ -121,18 +94,21 @@ def _wrapper(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple
     return _Traced(), tuple(leaves[i] for i in tensor_at)
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
-
-# Largest model that may be copied to CPU when fvcore cannot trace on meta. to_empty() leaves the
-# memory uninitialised, and untouched pages cost no RSS, but the forward still really runs.
+# Largest model that may be copied to CPU when fvcore cannot trace on meta: the forward really runs.
 _MAX_CPU_COPY_BYTES = 1 << 30
 
 
 def _cpu_copy(model: Any, args: Any, kwargs: Any) -> tuple[Any, Any, Any] | None:
-    """An uninitialised CPU copy of a meta model and its inputs, or None (not meta, or too big)."""
+    """A CPU copy of a meta model and its inputs for fvcore to trace, or None (not meta, or too big).
+
+    Parameters and meta inputs are zeros; buffers keep their real values (a meta build keeps
+    them on cpu), so a mask or index buffer gives the true shapes and the count is the same on
+    every run. An integer or boolean buffer that is itself on meta has no values to copy.
+
+    Raises:
+        ValueError: such a buffer, named.
+    """
     import copy
 
     import torch
@@ -141,11 +117,25 @@ def _cpu_copy(model: Any, args: Any, kwargs: Any) -> tuple[Any, Any, Any] | None
     tensors = [*model.parameters(), *model.buffers()]
     if not any(t.is_meta for t in tensors) or sum(t.numel() * t.element_size() for t in tensors) > _MAX_CPU_COPY_BYTES:
         return None
+    buffers = dict(model.named_buffers())
+    unknown = [n for n, b in buffers.items() if b.is_meta and not (b.is_floating_point() or b.is_complex())]
+    if unknown:
+        raise ValueError(f"buffer '{unknown[0]}' ({buffers[unknown[0]].dtype}) is on meta: its values, which the "
+                         "forward may index with, are unknown")
 
     def to_cpu(x: Any) -> Any:
         return torch.zeros(x.shape, dtype=x.dtype, device="cpu") if isinstance(x, torch.Tensor) and x.is_meta else x
 
-    return copy.deepcopy(model).to_empty(device="cpu"), tree_map(to_cpu, args), tree_map(to_cpu, kwargs)
+    copied = copy.deepcopy(model).to_empty(device="cpu")  # to_empty leaves every tensor uninitialised
+    with torch.no_grad():
+        for t in copied.parameters():
+            t.zero_()
+        for name, b in copied.named_buffers():
+            if buffers[name].is_meta:
+                b.zero_()
+            else:
+                b.copy_(buffers[name])
+    return copied, tree_map(to_cpu, args), tree_map(to_cpu, kwargs)
 
 
 class FvcoreBackend:
@@ -164,23 +154,38 @@ class FvcoreBackend:
         notes = ["fvcore counts norms, upsampling and pooling as elementwise MACs; the JIT trace drops ops "
                  "whose results are unused"]
         try:
-            macs, calls, uncounted = self._analyse(FlopCountAnalysis, model, args, kwargs)
+            macs, calls, uncounted, added = self._analyse(FlopCountAnalysis, model, args, kwargs)
         except Exception as e:
-            copied = _cpu_copy(model, args, kwargs)
+            try:
+                copied = _cpu_copy(model, args, kwargs)
+            except ValueError as refused:
+                return self._fallback(model, args, kwargs, backward, refused)
             if copied is None:
                 return self._fallback(model, args, kwargs, backward, e)
             try:
-                macs, calls, uncounted = self._analyse(FlopCountAnalysis, *copied)
+                macs, calls, uncounted, added = self._analyse(FlopCountAnalysis, *copied)
             except Exception as e2:
                 return self._fallback(model, args, kwargs, backward, e2)
-            notes.append(f"fvcore's JIT trace cannot run on meta ({_first_line(e)[:120]}): traced an "
-                         "uninitialised CPU copy of the model instead")
+            notes.append(f"fvcore's JIT trace cannot run on meta ({_first_line(e)[:120]}): traced a CPU copy "
+                         "of the model instead (zero parameters, the buffers' real values)")
         notes.extend(_shared_module_notes(model, "every caller's total includes it"))
         if backward:
             notes.append("backward MACs not measured: fvcore traces the forward only (use --flops torch)")
-        return FlopCount(self.name, macs, calls, uncounted, tuple(notes))
+        return FlopCount(self.name, macs, calls, uncounted, tuple(notes), elementwise_macs=added[1],
+                         added_macs=added[0])
 
-    def _analyse(self, analysis_cls: Any, model: Any, args: Any, kwargs: Any) -> tuple[Any, Any, Any]:
+    def explain(self, count: FlopCount, path: str, *, low: bool, high: bool) -> tuple[str, ...]:
+        """See ``CountingBackend.explain``."""
+        reasons = [f"fvcore leaves {op.name} uncounted" for op in count.uncounted_within(path)
+                   if is_matmul_class(op.name)]
+        if high and count.elementwise_macs.get(path):
+            reasons.append(f"fvcore charges {count.elementwise_macs[path]:,} MACs to elementwise ops (norms, "
+                           "pooling, upsampling); the others charge 0")
+        if low and not reasons:
+            reasons.append("fvcore's JIT trace drops ops whose results are unused")
+        return tuple(reasons)
+
+    def _analyse(self, analysis_cls: Any, model: Any, args: Any, kwargs: Any) -> tuple[Any, Any, Any, Any]:
         wrapper, inputs = _wrapper(model, args, kwargs)
         with _track_calls(model) as tracker:
             analysis = (
@@ -192,9 +197,19 @@ class FvcoreBackend:
                 .ancestor_mode("caller")  # book ops to the modules on the call stack, like torch
             )
             by_module = analysis.by_module()
+            by_op = analysis.by_module_and_operator()
             uncounted = self._uncounted(analysis, model)
-        macs = {p: int(by_module.get(f"{_PREFIX}.{p}" if p else _PREFIX, 0)) for p, _ in model.named_modules()}
-        return macs, _with_all_paths(model, tracker.calls), uncounted
+        wrapped = {p: f"{_PREFIX}.{p}" if p else _PREFIX for p, _ in model.named_modules()}
+        macs = {p: int(by_module.get(w, 0)) for p, w in wrapped.items()}
+        added: dict[str, dict[str, int]] = {}
+        elementwise: dict[str, int] = {}
+        for p, w in wrapped.items():
+            for op, n in by_op.get(w, {}).items():
+                if op in _FVCORE_OPS and n:
+                    added.setdefault(op, {})[p] = int(n)
+                elif n and not is_matmul_class(op):
+                    elementwise[p] = elementwise.get(p, 0) + int(n)
+        return macs, _with_all_paths(model, tracker.calls), uncounted, (added, elementwise)
 
     @staticmethod
     def _uncounted(analysis: Any, model: Any) -> tuple[Any, ...]:

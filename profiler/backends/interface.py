@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from paramscope.profiler.errors import ForwardFailed
 from paramscope.profiler.forward import CallTracker, forward_failed
+from paramscope.profiler.paths import within_any
 
 if TYPE_CHECKING:
     import torch
@@ -67,6 +68,17 @@ class FlopCount:
     Not MACs and not part of FLOPs: 1 per output element of every pointwise op (activations,
     adds, muls) and of every norm/softmax op."""
 
+    elementwise_macs: Mapping[str, int] = field(default_factory=dict)
+    """Inclusive MACs this backend charges to element-wise ops (fvcore's norms, pooling,
+    upsampling) per path, where it charges any; the torch and thop adapters charge them 0."""
+    added_macs: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    """MACs counted by paramscope's added formulas/rules rather than the library's own:
+    formula or rule name -> inclusive MACs per path (only paths where it counted something)."""
+
+    def uncounted_within(self, path: str) -> tuple[UncountedOp, ...]:
+        """The uncounted ops that occurred at ``path`` or below it (``""``: anywhere)."""
+        return tuple(op for op in self.uncounted if within_any(op.where, path))
+
     @property
     def total_macs(self) -> int:
         """MACs of the whole model (the root's inclusive figure)."""
@@ -90,6 +102,11 @@ class CountingBackend(Protocol):
         """Run the model's forward once and count its MACs per module (and element-wise outputs)."""
         ...
 
+    def explain(self, count: FlopCount, path: str, *, low: bool, high: bool) -> tuple[str, ...]:
+        """Known reasons why this backend's figure at ``path`` (from ``count``) is below (``low``)
+        or above (``high``) another backend's; empty when it knows none."""
+        ...
+
 
 # --------------------------------------------------------------------------------------------
 # helpers shared by the adapters (private to the backends package)
@@ -98,6 +115,12 @@ class CountingBackend(Protocol):
 def _forward_failed(tracker: CallTracker, exc: BaseException) -> ForwardFailed:
     """The ``ForwardFailed`` for an exception raised inside the model's forward."""
     return forward_failed(tracker.current, exc)
+
+
+def _first_line(e: BaseException) -> str:
+    """An exception's first line (its type name when it has no text)."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _shared_module_notes(model: torch.nn.Module, how: str) -> tuple[str, ...]:

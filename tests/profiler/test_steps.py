@@ -11,9 +11,10 @@ from torch import nn
 from typer.testing import CliRunner
 
 from paramscope.cli.app import app
+from paramscope.cli.parse import parse_carry
 from paramscope.profiler.errors import ConfigError
 from paramscope.profiler.render.steps import steps_to_dict, verdict_line
-from paramscope.profiler.steps import Verdict, count_graph_nodes, parse_carry, trace_steps
+from paramscope.profiler.steps import Verdict, count_graph_nodes, trace_steps
 
 runner = CliRunner()
 
@@ -88,7 +89,7 @@ def test_paths_by_index_field_and_output_name() -> None:
 
 
 @pytest.mark.parametrize(("carry", "match"), [
-    ({"1.stat": "state"}, r"--carry 1.stat=state: output 1 has no 'stat': it is a dict with keys: state"),
+    ({"1.stat": "state"}, r"^carry 1.stat=state: output 1 has no 'stat': it is a dict with keys: state"),
     ({"stats.state": "state"}, r"the output has no 'stats': it is a tuple of 2 \(items 0..1\)"),
     ({"1.state": "hidden"}, r"forward\(\) has no keyword 'hidden' \(it takes: x, state\)"),
 ])
@@ -149,7 +150,7 @@ def test_titan_strict_exits_1_and_table_says_it() -> None:
     (["titan_stream", "--carry", "stats.updated_memory"],
      "error: --carry stats.updated_memory: expected OUTPUT_PATH=KEYWORD, e.g. --carry 1.updated_memory=memory"),
     (["rg_output_etth1"],
-     "error: --carry: missing for rg_output_etth1; name the outputs fed back to the next step, e.g. --carry 1.state=state (defaults exist for: titan_stream)"),
+     "error: --carry: missing for rg_output_etth1; name the outputs fed back to the next step, e.g. --carry 1.state=state (defaults exist for: titan_stream, spectra_layer)"),
 ])
 def test_carry_errors_are_one_line_exit_2(args: list[str], line: str) -> None:
     res = runner.invoke(app, ["steps", *args, "--steps", "3"])

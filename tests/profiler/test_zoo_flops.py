@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from paramscope.cli.parse import parse_sets
 from paramscope.model_zoo import gru_router
 from paramscope.profiler.backends.interface import Backend, FlopCount
 from paramscope.profiler.build import Built, build
@@ -24,7 +25,7 @@ GRU_PRESET = "gru_router_spectra"  # I=512, 128 experts x router_dim 128 -> H=16
 
 
 def _count(name: str, sets: list[str], device: str, backend: str = DEFAULT_BACKEND) -> tuple[Built, FlopCount]:
-    built = build(load_spec(name, sets), device)
+    built = build(load_spec(name, parse_sets(sets)), device)
     return built, count_macs(built.model, built.args, built.kwargs, backend)
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 from test_zoo_flops import FAMILY_CASES
 
+from paramscope.cli.parse import parse_sets
 from paramscope.profiler import build, load_spec
 from paramscope.profiler.memory import Optimizer, Precision, plan_memory
 
 
 def _plan(name: str, device: str):  # type: ignore[no-untyped-def]
-    built = build(load_spec(name, FAMILY_CASES[name]), device)
+    built = build(load_spec(name, parse_sets(FAMILY_CASES[name])), device)
     return plan_memory(built.model, built.args, built.kwargs, dtype=Precision.FP32, train=Optimizer.ADAM)
 
 
