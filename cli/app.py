@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -49,6 +49,34 @@ class OneLineErrors(TyperGroup):
             sys.exit(e.exit_code)  # type: ignore[attr-defined]
         sys.exit(rv if isinstance(rv, int) else 0)
 
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if cmd is not None:
+            _given_once(ctx, cmd, rest)
+        return name, cmd, rest
+
+
+def _given_once(ctx: Any, cmd: Any, args: list[str]) -> None:
+    """Refuse a single-valued option given twice (click would keep the last one silently)."""
+    args = args[:args.index("--")] if "--" in args else args
+    typed = [a.split("=", 1)[0] for a in args if a.startswith("-")]
+    for param in getattr(cmd, "params", ()):
+        if param.param_type_name != "option" or param.multiple or getattr(param, "count", False):
+            continue
+        names = {*param.opts, *param.secondary_opts}
+        seen = [a for a in typed if a in names]
+        if len(seen) > 1:
+            raise typer.BadParameter(f"given {len(seen)} times ({', '.join(seen)}); give it once", ctx=ctx,
+                                     param_hint=f"'{param.opts[0]}'")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from paramscope import __version__
+
+        print(f"paramscope {__version__}")
+        raise typer.Exit()
+
 
 app = typer.Typer(
     name="paramscope",
@@ -60,8 +88,18 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_show_locals=False,
 )
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version, help="Print the version and exit.")] = False,
+) -> None:
+    pass
+
+
 app.command("breakdown")(breakdown)
 app.command("whatif")(whatif)
 app.command("audit")(audit)

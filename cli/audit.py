@@ -43,3 +43,5 @@ def audit(
             backend_for(name)  # an unknown name is a one-line error before any work
         report = run_audit(built.model, built.args, built.kwargs, names)
         emit(AUDIT.of(AuditView(report, only_flagged)), fmt, output)
+    if not report.counts:  # every backend failed: nothing was compared
+        raise typer.Exit(1)

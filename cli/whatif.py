@@ -49,7 +49,7 @@ def whatif(
     from paramscope.profiler.pipeline import measure
     from paramscope.profiler.render import sweep as render
     from paramscope.profiler.spec import load_spec
-    from paramscope.profiler.sweep import make_axes
+    from paramscope.profiler.sweep import Status, make_axes
 
     with guarded(debug):
         check_writable(output)
@@ -67,6 +67,8 @@ def whatif(
             write_atomic(plot, render.sweep_plot(sweep))
             stderr_console().print(f"wrote {plot}", markup=False)
         emit(render.WHATIF.of(render.SweepView(sweep, module)), fmt, output)
+    if all(v.status is Status.FAILED for v in sweep.variants):  # not one variant could be measured
+        raise typer.Exit(1)
 
 
 def _check_module(base: Profile, module: str) -> None:

@@ -23,7 +23,7 @@ from paramscope.profiler.stats import Profile
 
 __all__ = [
     "KnobKind", "Status", "Law", "Axis", "Variant", "ModuleDelta", "ScalingLaw", "Sweep",
-    "make_axes", "run_sweep", "fit_law", "compare",
+    "make_axes", "run_sweep", "fit_law", "changed_modules",
 ]
 
 Progress = Callable[[int, int, str], None]
@@ -175,7 +175,8 @@ def _override(spec: ModelSpec, axes: Sequence[Axis], values: Sequence[Any]) -> M
     return apply_overrides(spec, sets)
 
 
-def _changed(p: Profile, b: Profile, depth: int = 2) -> tuple[ModuleDelta, ...]:
+def changed_modules(p: Profile, b: Profile, depth: int = 2) -> tuple[ModuleDelta, ...]:
+    """Submodules of ``p`` (to ``depth``) whose params or MACs differ from ``b``'s, then those only ``b`` has."""
     base = {m.path: m for m in b.modules}
     out = []
     for m in p.modules:
@@ -297,7 +298,7 @@ def _one(spec: ModelSpec, axes: Sequence[Axis], values: Sequence[Any], knobs: Ma
     base = baseline_for(values)
     if isinstance(base, str):
         return Variant(knobs, Status.OK, reason=f"baseline failed: {base}", profile=prof)
-    return Variant(knobs, Status.OK, profile=prof, baseline=base, changed=_changed(prof, base))
+    return Variant(knobs, Status.OK, profile=prof, baseline=base, changed=changed_modules(prof, base))
 
 
 def fit_law(xs: Sequence[int | float], ys: Sequence[int]) -> tuple[Law, tuple[Fraction, ...]]:
@@ -371,10 +372,3 @@ def _params_at(profile: Profile | None, path: str) -> int | None:
         return profile.get(path).params
     except KeyError:
         return 0
-
-
-def compare(base: Profile, other: Profile) -> Sweep:
-    """Two measured models as a one-variant sweep: ``other`` against ``base``, per submodule."""
-    axis = Axis("model", "", (other.model,), KnobKind.DESIGN)
-    variant = Variant({"model": other.model}, Status.OK, profile=other, baseline=base, changed=_changed(other, base))
-    return Sweep(base, (axis,), (variant,), (), base.flops_backend)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from paramscope.profiler.audit import AuditReport, AuditRow
-from paramscope.profiler.render.formats import Kind
+from paramscope.profiler.render.formats import Kind, csv_text
 from paramscope.profiler.render.text import clean, md_row
 
 __all__ = ["AUDIT", "AuditView", "render_audit", "audit_to_dict"]
@@ -84,14 +82,10 @@ def _md(v: AuditView) -> str:
 
 def _csv(v: AuditView) -> str:
     """Exact integers, one column per backend (empty where a backend failed)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
     names = v.report.backends
-    w.writerow(["path", *(f"{n}_macs" for n in names), "max_rel_diff", "flagged", "explanation"])
-    for row in v.rows:
-        w.writerow([row.path, *("" if row.macs.get(n) is None else row.macs[n] for n in names),
-                    f"{row.max_rel_diff:.6f}", int(row.flagged), row.explanation or ""])
-    return buf.getvalue()
+    return csv_text([("path", *(f"{n}_macs" for n in names), "max_rel_diff", "flagged", "explanation"),
+                     *((row.path, *(row.macs.get(n) for n in names), f"{row.max_rel_diff:.6f}", int(row.flagged),
+                        row.explanation) for row in v.rows)])
 
 
 def audit_to_dict(report: AuditReport) -> dict[str, Any]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from paramscope.profiler.groups import IGNORE, GroupReport, ParamGroup
-from paramscope.profiler.render.formats import Kind
+from paramscope.profiler.render.formats import Kind, csv_text
 from paramscope.profiler.render.text import clean, md_row
 from paramscope.profiler.render.units import fmt_int, fmt_pct, human
 
@@ -133,14 +131,10 @@ class GroupsView:
 
 def _csv(v: GroupsView) -> str:
     """One row per group: exact counts, keywords joined by ``;``."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["group", "tensors", "elements", "share", "matched", "keywords"])
     total = v.report.total_elements
-    for g in v.report.groups:
-        w.writerow([g.name, g.tensors, g.elements, f"{g.elements / total:.6f}" if total else "", g.matched,
-                    ";".join(g.keywords)])
-    return buf.getvalue()
+    return csv_text([("group", "tensors", "elements", "share", "matched", "keywords"),
+                     *((g.name, g.tensors, g.elements, f"{g.elements / total:.6f}" if total else None, g.matched,
+                        ";".join(g.keywords)) for g in v.report.groups)])
 
 
 def _dict(v: GroupsView) -> Mapping[str, Any]:

@@ -117,9 +117,7 @@ def _law_sentence(law: ScalingLaw) -> str:
 
 
 def _title(sweep: Sweep) -> str:
-    # a diff (compare()) has one axis with no config key: the other model
-    kind = "what if" if any(a.key for a in sweep.axes) else "diff against"
-    return f"{kind}: {sweep.base.model}"
+    return f"what if: {sweep.base.model}"
 
 
 _LEGEND = ["(d) design knob: compared with the base design; (w) workload knob: both evaluated at this value"]
@@ -132,7 +130,7 @@ def sweep_table(sweep: Sweep, module: str | None = None) -> Any:
         table.add_column(h, justify="left" if i < len(sweep.axes) or h == "changed submodules" else "right")
     for v in sweep.variants:
         table.add_row(*[Text(c) for c in _row(sweep, v, module)], style="red" if v.status is not Status.OK else None)
-    notes = [*(_LEGEND if any(a.key for a in sweep.axes) else []), *law_lines(sweep)]
+    notes = [*_LEGEND, *law_lines(sweep)]
     table.caption = escape("\n".join(notes))
     table.caption_justify = "left"
     return Group(droppable(table, "baseline", "MACs delta %", "delta %"))
@@ -145,7 +143,7 @@ def sweep_markdown(sweep: Sweep, module: str | None = None) -> str:
                              for i, h in enumerate(heads)) + " |"]
     for v in sweep.variants:
         out.append(md_row(_row(sweep, v, module)))
-    notes = [*(_LEGEND if any(a.key for a in sweep.axes) else []), *law_lines(sweep)]
+    notes = [*_LEGEND, *law_lines(sweep)]
     if notes:
         out += ["", *[f"- {line}" for line in notes]]
     return "\n".join(out) + "\n"

@@ -280,13 +280,19 @@ def test_compiled_model_is_profiled_in_eager(tmp_path: Path) -> None:
 
 def test_diff_two_configs(tmp_path: Path) -> None:
     other = write(tmp_path, "model: rg_output\nargs:\n  slot_fuse: {score_mode: lowrank, rank: 192}\n", "lowrank.yaml")
-    res = run("diff", "rg_output_etth1", other, "--format", "json")
-    assert res.exit_code == 0, res.output
-    (v,) = json.loads(res.stdout)["variants"]
-    assert (v["params"], v["baseline_params"]) == (10_371_074 - 2_457_600, 10_371_074)  # 1536*2048 - 3584*192
-    assert [c["path"] for c in v["changed"] if c["delta_params"]] == ["slot_fuse", "slot_fuse.score_mlp"]
+    res = run("diff", "rg_output_etth1", other, "--format", "json", "--module", "slot_fuse.gate")
+    assert res.exit_code == 1, res.output  # the models differ, as diff(1) says it
+    doc = json.loads(res.stdout)
+    assert doc["schema"] == "paramscope.diff/1" and doc["differs"] is True
+    assert (doc["other"]["params"], doc["base"]["params"]) == (10_371_074 - 2_457_600, 10_371_074)  # 1536*2048 - 3584*192
+    assert [c["path"] for c in doc["changed"] if c["delta_params"]] == ["slot_fuse", "slot_fuse.score_mlp"]
+    assert (doc["module"]["params"], doc["module"]["baseline_params"]) == (513, 513)  # unchanged, shown in both
     table = run("diff", "rg_output_etth1", other)
-    assert table.exit_code == 0 and "diff against: rg_output_etth1" in table.stdout
+    assert table.exit_code == 1 and "diff: rg_output_etth1 -> lowrank" in table.stdout
+    assert "3,149,825" in table.stdout and "692,225" in table.stdout  # score_mlp in both: 3,149,825 - 2,457,600
+    same = run("diff", "rg_output_etth1", "rg_output_etth1", "--flops", "none")
+    assert same.exit_code == 0 and "no difference" in same.stdout
+    assert _error(run("diff", "rg_output_etth1", other, "--module", "slot_fuze")).endswith("did you mean 'slot_fuse'?")
     assert _error(run("diff", "rg_output_etth1", str(tmp_path / "missing.yaml"))) == f"error: {tmp_path / 'missing.yaml'}: no such file"
 
 
