@@ -25,14 +25,14 @@ def check(
 
     Example: paramscope check rg_output_etth1 -b params<=11M -b slot_fuse.params<=2M -b macs<=1G
     """
-    from paramscope.profiler.budget import check_budgets, parse_budget
+    from paramscope.profiler.budget import check_budgets
     from paramscope.profiler.pipeline import measure
     from paramscope.profiler.render.check import CHECK, CheckView
-    from paramscope.cli.parse import SET_ORIGIN, parse_sets
+    from paramscope.cli.parse import SET_ORIGIN, parse_budget, parse_sets
     from paramscope.profiler.spec import load_spec
 
     need_format(CHECK, fmt)
-    with guarded(debug):
+    with guarded(debug, flags={"budgets": "--budget"}):
         check_writable(output)
         budgets = [parse_budget(b) for b in budget]
         needs_macs = any(b.metric in ("macs", "flops") for b in budgets)

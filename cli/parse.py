@@ -6,14 +6,16 @@ strings; the errors here name the flag the user typed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import yaml
 
+from paramscope.profiler.budget import METRICS, Budget
 from paramscope.profiler.errors import ConfigError
 
-__all__ = ["SET_ORIGIN", "parse_set", "parse_sets", "parse_group", "parse_carry"]
+__all__ = ["SET_ORIGIN", "parse_set", "parse_sets", "parse_group", "parse_carry", "parse_amount", "parse_budget"]
 
 SET_ORIGIN = "--set"
 """How the library's locations name an override given on the command line: ``file (--set k=v): ``."""
@@ -68,3 +70,26 @@ def parse_carry(items: Sequence[str]) -> dict[str, str]:
                 raise ConfigError(f"--carry {part}: keyword '{kwarg}' is fed twice")
             carry[path] = kwarg
     return carry
+
+
+_SUFFIX = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+
+
+def parse_amount(text: str, label: str) -> int:
+    """``12M`` -> 12,000,000; ``1.5G`` -> 1,500,000,000; ``10_371_074`` -> 10,371,074 (decimal prefixes)."""
+    m = re.fullmatch(r"\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([kKmMgGtT]?)\s*", text)
+    if not m:
+        raise ConfigError(f"{label}: expected a number such as 12M, 1.5G or 10371074, got {text!r}")
+    number = float(m.group(1).replace("_", "").replace(",", ""))
+    return round(number * _SUFFIX[m.group(2).lower()])
+
+
+def parse_budget(text: str) -> Budget:
+    """``--budget``: ``params<=12M``, ``macs<=1G``, ``slot_fuse.params<=2M`` (module path before the metric)."""
+    left, sep, right = text.partition("<=")
+    if not sep:
+        raise ConfigError(f"--budget {text}: expected METRIC<=AMOUNT, e.g. params<=12M or slot_fuse.macs<=100M")
+    path, _, metric = left.strip().rpartition(".")
+    if metric not in METRICS:
+        raise ConfigError(f"--budget {text}: unknown metric '{metric}' (known: {', '.join(METRICS)})")
+    return Budget(metric, parse_amount(right, f"--budget {text}"), path, text)

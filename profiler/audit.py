@@ -109,13 +109,14 @@ def _row(path: str, counts: Mapping[str, FlopCount], names: tuple[str, ...]) -> 
 def _explain(path: str, counts: Mapping[str, FlopCount], macs: Mapping[str, int | None]) -> str:
     """Each backend's own reasons for being below or above the others here."""
     present = {n: v for n, v in macs.items() if v is not None}
-    reasons: list[str] = []
-    for name, count in counts.items():
-        mine = present[name]
-        others = [v for n, v in present.items() if n != name]
-        low, high = mine < max(others, default=mine), mine > min(others, default=mine)
-        reasons.extend(backend_for(name).explain(count, path, low=low, high=high))
-    if reasons:
-        return "; ".join(dict.fromkeys(reasons))
+    for guess in (False, True):  # known causes first; a backend's likely cause only when none is known
+        reasons: list[str] = []
+        for name, count in counts.items():
+            mine = present[name]
+            others = [v for n, v in present.items() if n != name]
+            low, high = mine < max(others, default=mine), mine > min(others, default=mine)
+            reasons.extend(backend_for(name).explain(count, path, low=low, high=high, guess=guess))
+        if reasons:
+            return "; ".join(dict.fromkeys(reasons))
     figures = ", ".join(f"{n} {v:,}" for n, v in present.items())
     return f"not explained by any backend ({figures}): compare their per-op counts"

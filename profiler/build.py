@@ -15,7 +15,7 @@ from paramscope.model_zoo import registry
 from paramscope.model_zoo.base import Family
 from paramscope.profiler.choices import Device
 from paramscope.profiler.config import coerce_dataclass
-from paramscope.profiler.errors import ConfigError, ParamscopeError, UnknownModel
+from paramscope.profiler.errors import ArgumentError, ConfigError, ParamscopeError, UnknownModel
 from paramscope.profiler.paths import did_you_mean
 from paramscope.profiler.spec import ModelSpec
 
@@ -64,9 +64,9 @@ def _check_device(device: Device | str) -> None:
     import torch
 
     if device not in DEVICES:
-        raise ConfigError(f"--device {device}: expected one of {', '.join(DEVICES)}")
+        raise ArgumentError("device", device, f"expected one of {', '.join(DEVICES)}")
     if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA device is available here; use --device cpu or meta")
+        raise ArgumentError("device", "cuda", "no CUDA device is available here; use cpu or meta")
 
 
 def build(spec: ModelSpec, device: Device | str = Device.META) -> Built:

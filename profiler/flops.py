@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any, assert_never
 
 from paramscope.profiler.backends.interface import Backend, CountingBackend, FlopCount
-from paramscope.profiler.errors import ConfigError, ParamscopeError
+from paramscope.profiler.errors import ArgumentError, ParamscopeError
 
 __all__ = ["DEFAULT_BACKEND", "UnknownBackend", "backend_for", "count_macs", "not_called"]
 
@@ -80,12 +80,12 @@ def count_macs(
 
     Raises:
         UnknownBackend: bad backend name. BackendUnavailable: library missing.
-        ConfigError: ``elementwise`` with a backend other than torch.
+        ArgumentError: ``elementwise`` with a backend other than torch.
         ForwardFailed: the forward raised (the message names the submodule).
     """
     adapter = backend_for(backend)
     if elementwise and adapter.name != Backend.TORCH:
-        raise ConfigError(f"--elementwise needs --flops torch (not {adapter.name})")
+        raise ArgumentError("elementwise", None, f"needs the torch backend (not {adapter.name})")
     count = adapter.count(model, tuple(args), dict(kwargs or {}), backward=backward, elementwise=elementwise)
     elem = None if count.elementwise is None else _sum_uncalled_containers(model, count, count.elementwise)
     return dataclasses.replace(count, macs=_sum_uncalled_containers(model, count), elementwise=elem)

@@ -39,12 +39,12 @@ import torch
 from torch import nn
 
 from paramscope.profiler.choices import Clock
-from paramscope.profiler.errors import ConfigError, ForwardFailed, ParamscopeError
+from paramscope.profiler.errors import ArgumentError, ConfigError, ForwardFailed, ParamscopeError
 from paramscope.profiler.forward import module_hooks, run_forward, tensor_leaves
 
 __all__ = ["Clock", "Timing", "LatencyRow", "LatencyReport", "measure_latency"]
 
-META_MESSAGE = "latency needs real tensors: pass --device cpu or --device cuda"
+META_MESSAGE = "latency needs real tensors: build the model on device cpu or cuda"
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,14 +186,14 @@ def _check_device(model: nn.Module, args: Sequence[Any], kwargs: Mapping[str, An
     try:
         dev = torch.device(device)
     except RuntimeError:
-        raise ParamscopeError(f"unknown device {device!r}: pass --device cpu or --device cuda") from None
+        raise ArgumentError("device", repr(device), "unknown device; use cpu or cuda") from None
     tensors = [*model.parameters(), *model.buffers(), *tensor_leaves([list(args), dict(kwargs)])]
     if dev.type == "meta" or any(t.device.type == "meta" for t in tensors):
         raise ParamscopeError(META_MESSAGE)
     if dev.type not in ("cpu", "cuda"):
         raise ParamscopeError(f"latency is measured on cpu or cuda, not {device!r}")
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ParamscopeError("--device cuda was given but torch sees no CUDA device; pass --device cpu")
+        raise ArgumentError("device", "cuda", "torch sees no CUDA device; use cpu")
     wrong = {str(t.device) for t in tensors if t.device.type != dev.type}
     if wrong:
         raise ParamscopeError(f"model or inputs are on {', '.join(sorted(wrong))}, not {device}; build them on {device}")

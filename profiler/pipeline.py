@@ -34,9 +34,9 @@ def measure_built(built: Built, *, flops: Backend | None = None, backward: bool 
 
         count = count_macs(built.model, built.args, built.kwargs, flops, backward=backward, elementwise=elementwise)
     elif elementwise:
-        from paramscope.profiler.errors import ConfigError
+        from paramscope.profiler.errors import ArgumentError
 
-        raise ConfigError("--elementwise needs --flops torch")
+        raise ArgumentError("elementwise", None, "needs a MAC backend (torch); none was given")
     prof = profile_model(built.model, built.args, built.kwargs, name=built.spec.name, flops=count, device=built.device)
     return dataclasses.replace(prof, source=built.spec.source, preset_of=built.spec.preset_of, config=config_of(built))
 

@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from paramscope.model_zoo import registry
+
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS_DIR = ROOT / "reports"
 sys.path.insert(0, str(ROOT / "tools"))  # the report tool is a script of the repository, not of the library
 reports = importlib.import_module("make_reports")
+NOTES = {name: registry.preset_note(name) for name in registry.presets()}  # the notes' figures, kept once
 NAMES = ("rg_output.md", "gru_router.md", "titan_stream.md", "selective_lm.md")
 
 
@@ -43,11 +46,13 @@ def test_report_is_marked_and_deterministic(generated: dict[str, str], name: str
 
 
 def test_rg_output_figures(generated: dict[str, str]) -> None:
-    text = generated["rg_output.md"]
+    text, note = generated["rg_output.md"], NOTES["rg_output_etth1"]
     note_rows = text.split("## The note says / measured")[1].split("##")[0]
-    assert note_rows.count("| exact |") == 13 and "off by" not in note_rows
-    assert "| params | 10,371,074 -> 8,008,706 (-22.8%) | 10,371,074 -> 8,008,706 (-22.8%) |" in text
-    assert "| saving range | 14.03% ~ 25.91% | 14.03% ~ 25.91% |" in text
+    assert note_rows.count("| exact |") == len(note["params"]) + 1 == 13 and "off by" not in note_rows
+    hs, (lo, hi) = note["hidden_sweep"], note["lowrank_sweep"]["saving_pct"]
+    says = f"{note['params']['']:,} -> {hs['total']:,} (-{hs['saving_pct']}%)"
+    assert f"| params | {says} | {says} |" in text  # measured = the note's
+    assert f"| saving range | {lo:.2f}% ~ {hi:.2f}% | {lo:.2f}% ~ {hi:.2f}% |" in text
     # low-rank score_mlp.0: Linear(1536, 2048) -> 1536*r + r*2048 = 3584*r (the 2048 bias stays); the full-rank
     # total grows by 3,592 per pred_len step: slot_projectors 6*513 + projector 513 + output_hgate_bias 1
     def total(pred_len: int) -> int:
@@ -56,7 +61,7 @@ def test_rg_output_figures(generated: dict[str, str]) -> None:
     def saving(rank: int, pred_len: int) -> float:
         return 100.0 * (1536 * 2048 - 3584 * rank) / total(pred_len)
 
-    assert f"{saving(128, 96):.2f}%" == "25.91%" and f"{saving(384, 720):.2f}%" == "14.03%"  # the note's range
+    assert f"{saving(128, 96):.2f}%" == f"{hi:.2f}%" and f"{saving(384, 720):.2f}%" == f"{lo:.2f}%"  # the note's range
     for rank in (128, 192, 256, 384):
         row = " | ".join(f"{saving(rank, pred_len):.2f}%" for pred_len in (96, 192, 336, 720))
         assert f"| {rank} | {row} |" in text
@@ -67,16 +72,18 @@ def test_rg_output_figures(generated: dict[str, str]) -> None:
 
 
 def test_gru_router_claims(generated: dict[str, str]) -> None:
-    text = generated["gru_router.md"]
+    text, note = generated["gru_router.md"], NOTES["gru_router_spectra"]
+    r32 = note["router_dim_32"]
     # 3*(512*16384 + 16384*16384) = 830,472,192; at router_dim 32: 3*(512*4096 + 4096*4096) = 56,623,104
-    assert "| GRU params at router_dim 128 | 3*(512*16384 + 16384*16384) ~ 850M | 830,472,192 |" in text
-    assert "| router_dim 128 -> 32: params | 75% fewer | 830,472,192 -> 56,623,104 | 93.18% (14.7x less) |" in text
-    assert ("| router_dim 128 -> 32: compute (MACs) | 4x less (75%) | 53,150,220,288 -> 3,623,878,656 "
+    assert f"| GRU params at router_dim 128 | {note['gru_params']['says']} | 830,472,192 |" in text
+    assert f"| router_dim 128 -> 32: params | {r32['params']['says']} | 830,472,192 -> 56,623,104 | 93.18% (14.7x less) |" in text
+    assert (f"| router_dim 128 -> 32: compute (MACs) | {r32['macs']['says']} | 53,150,220,288 -> 3,623,878,656 "
             "| 93.18% (14.7x less) |") in text  # 64 tokens x 3*(512*4096 + 4096*4096) MACs
-    assert "| router_dim 32: params | ~200M | 56,623,104 |" in text
+    assert f"| router_dim 32: params | {r32['params_total']} | 56,623,104 |" in text
     assert "| router_dim 128 -> 64: params | not given | 830,472,192 -> 213,909,504 | 74.24% (3.9x less) |" in text
     # rank 128 at H=4096: 512*384 + 128*4096 + 4096*384 + 128*4096 = 2,818,048
-    assert "| router_dim 32 + low-rank (rank 128): params | 87.5% fewer (8x) | 830,472,192 -> 2,818,048 |" in text
+    both = note["combined"]["params"]["says"]
+    assert f"| router_dim 32 + low-rank (rank 128): params | {both} | 830,472,192 -> 2,818,048 |" in text
     for label in ("low-rank (rank 256)", "lightweight (Linear + gating)", "sparse (block-sparse, 4 blocks)",
                   "grouped (4 GRUs)"):
         assert f"| {label}: params |" in text and f"| {label}: compute (MACs) |" in text
@@ -87,23 +94,27 @@ def test_gru_router_claims(generated: dict[str, str]) -> None:
 
 
 def test_titan_stream_heads(generated: dict[str, str]) -> None:
-    text = generated["titan_stream.md"]
-    assert "| mean | 172,704 | 172K | 1,540,516 | 11.2% | 11.5% |" in text
-    assert "| flatten_mlp | 202,360,992 | 201M | 203,728,804 | 99.3% | 99% |" in text
-    assert "| attention_pool | 739,744 | 740K | 2,107,556 | 35.1% | 35.1% |" in text
-    assert "| backbone | 32 params (1.25M elements) | 32 tensors, 1,253,632 elements | 0 tensors, 0 elements |" in text
-    assert "| head/memory | 9 params (287K elements) | 9 tensors, 286,884 elements |" in text
+    text, note = generated["titan_stream.md"], NOTES["titan_stream"]
+    heads, groups = note["heads"], note["groups"]
+    measured = {"mean": ("172,704", "1,540,516", "11.2%"), "flatten_mlp": ("202,360,992", "203,728,804", "99.3%"),
+                "attention_pool": ("739,744", "2,107,556", "35.1%")}
+    for head, (params, total, share) in measured.items():
+        said = heads[head]
+        assert f"| {head} | {params} | {said['params']} | {total} | {share} | {said['share']} |" in text
+    said = groups["backbone"]["says"]
+    assert f"| backbone | {said} | 32 tensors, 1,253,632 elements | 0 tensors, 0 elements |" in text
+    assert f"| head/memory | {groups['head/memory']['says']} | 9 tensors, 286,884 elements |" in text
 
 
 def test_selective_lm_per_token(generated: dict[str, str]) -> None:
-    text = generated["selective_lm.md"]
-    for figure in ("70,748,929", "65,793", "262,656"):
-        assert f"| {figure} | {figure} | exact |" in text
+    text, note = generated["selective_lm.md"], NOTES["selective_lm"]
+    for figure in note["params"].values():
+        assert f"| {figure:,} | {figure:,} | exact |" in text
     rows = re.findall(r"^\| fixed, N=(\d+) \| ([\d,]+) \| (\d+) \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \|", text, re.M)
     assert [int(r[0]) for r in rows] == [1, 2, 3, 4, 8]
     for n, params, emitted, macs, lm_head, per_token in rows:
         num = lambda s: int(s.replace(",", ""))  # noqa: E731
-        assert num(params) == 70_748_929 - 65_793  # no output_gate
+        assert num(params) == note["params"][""] - note["params"]["output_gate"]  # no output_gate
         assert int(emitted) == 128 // int(n)
         assert num(lm_head) == int(emitted) * 512 * 50_257  # lm_head runs at exactly the emitted positions
         assert num(per_token) == num(macs) // int(emitted)

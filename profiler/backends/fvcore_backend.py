@@ -174,15 +174,16 @@ class FvcoreBackend:
         return FlopCount(self.name, macs, calls, uncounted, tuple(notes), elementwise_macs=added[1],
                          added_macs=added[0])
 
-    def explain(self, count: FlopCount, path: str, *, low: bool, high: bool) -> tuple[str, ...]:
+    def explain(self, count: FlopCount, path: str, *, low: bool, high: bool, guess: bool = False) -> tuple[str, ...]:
         """See ``CountingBackend.explain``."""
         reasons = [f"fvcore leaves {op.name} uncounted" for op in count.uncounted_within(path)
                    if is_matmul_class(op.name)]
         if high and count.elementwise_macs.get(path):
             reasons.append(f"fvcore charges {count.elementwise_macs[path]:,} MACs to elementwise ops (norms, "
                            "pooling, upsampling); the others charge 0")
-        if low and not reasons:
-            reasons.append("fvcore's JIT trace drops ops whose results are unused")
+        if guess and low:
+            reasons.append("fvcore's JIT trace drops ops whose results are unused, and books a forward called "
+                           "directly (module.forward(x)) to its caller")
         return tuple(reasons)
 
     def _analyse(self, analysis_cls: Any, model: Any, args: Any, kwargs: Any) -> tuple[Any, Any, Any, Any]:

@@ -102,9 +102,10 @@ class CountingBackend(Protocol):
         """Run the model's forward once and count its MACs per module (and element-wise outputs)."""
         ...
 
-    def explain(self, count: FlopCount, path: str, *, low: bool, high: bool) -> tuple[str, ...]:
+    def explain(self, count: FlopCount, path: str, *, low: bool, high: bool, guess: bool = False) -> tuple[str, ...]:
         """Known reasons why this backend's figure at ``path`` (from ``count``) is below (``low``)
-        or above (``high``) another backend's; empty when it knows none."""
+        or above (``high``) another backend's; empty when it knows none. With ``guess`` (asked
+        only when no backend knows a reason) the likely cause, stated as such."""
         ...
 
 

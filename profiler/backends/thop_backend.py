@@ -229,13 +229,13 @@ class ThopBackend:
         return FlopCount(self.name, _with_all_paths(model, macs), _with_all_paths(model, tracker.calls),
                          _uncounted(missing), tuple(notes), added_macs={k: dict(v) for k, v in added.items()})
 
-    def explain(self, count: FlopCount, path: str, *, low: bool, high: bool) -> tuple[str, ...]:
+    def explain(self, count: FlopCount, path: str, *, low: bool, high: bool, guess: bool = False) -> tuple[str, ...]:
         """See ``CountingBackend.explain``."""
         reasons = [f"thop could not count {op.name}" if "(" in op.name else f"thop has no rule for {op.name}"
                    for op in count.uncounted_within(path)]
-        if low and not reasons:
+        if guess and low:
             reasons.append("thop sees modules only: functional calls (F.*, torch.*) made inside "
-                           f"'{path}' are not counted by thop")
+                           f"'{path}' and forwards called directly (module.forward(x)) are not counted by thop")
         return tuple(reasons)
 
     @staticmethod

@@ -285,9 +285,13 @@ class TorchBackend:
             added_macs=added_fwd,
         )
 
-    def explain(self, count: FlopCount, path: str, *, low: bool, high: bool) -> tuple[str, ...]:
-        """See ``CountingBackend.explain``: the ops FlopCounterMode and paramscope have no formula for."""
-        return tuple(f"torch has no formula for {op.name}" for op in count.uncounted_within(path))
+    def explain(self, count: FlopCount, path: str, *, low: bool, high: bool, guess: bool = False) -> tuple[str, ...]:
+        """See ``CountingBackend.explain``: the ops without a formula, and a forward called directly."""
+        reasons = [f"torch has no formula for {op.name}" for op in count.uncounted_within(path)]
+        if high and any(n.startswith(f"'{path}' ran as ") for n in count.notes):
+            reasons.append(f"'{path}' ran as {path}.forward(...) without hooks: torch books its MACs to it, the "
+                           "others to its caller")
+        return tuple(reasons)
 
     @staticmethod
     def _macs(counter: Any, model: Any) -> dict[str, int]:

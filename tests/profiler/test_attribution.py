@@ -61,3 +61,14 @@ def test_a_module_never_run_is_not_a_measured_zero():
     lines = {line.split("│")[1].strip(): line for line in console.file.getvalue().splitlines() if line.count("│") > 3}
     assert "not called" in lines["unused"] and "not called" in lines["proj"]
     assert "not called" not in lines["block.lin"]
+
+
+def test_the_audit_says_where_a_direct_forward_went():
+    from paramscope.profiler.audit import audit
+
+    with torch.device("meta"):
+        model, x = Model(), torch.randn(4, 8)
+    row = {r.path: r for r in audit(model, (x,), backends=("torch", "thop")).rows}["block.lin"]
+    assert row.macs == {"torch": 512, "thop": 0}
+    assert row.explanation == ("'block.lin' ran as block.lin.forward(...) without hooks: torch books its MACs to it, "
+                               "the others to its caller")

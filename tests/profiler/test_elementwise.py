@@ -148,7 +148,7 @@ def test_fused_attention_is_disclosed_on_cpu() -> None:
 
 @pytest.mark.parametrize("name", ["thop", "fvcore"])
 def test_other_backends_refuse(name: str) -> None:
-    with pytest.raises(ConfigError, match=f"--elementwise needs --flops torch \\(not {name}\\)"):
+    with pytest.raises(ConfigError, match=f"^elementwise: needs the torch backend \\(not {name}\\)"):
         count_macs(Head(), (torch.randn(4, 16),), {}, name, elementwise=True)
     # the adapters themselves measure no element-wise counts: None, never a silent 0
     assert backend_for(name).count(Head(), (torch.randn(4, 16),), {}, elementwise=True).elementwise is None

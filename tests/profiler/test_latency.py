@@ -62,7 +62,7 @@ def _hooks_left(model: nn.Module) -> bool:
 def test_meta_is_refused_with_the_fix() -> None:
     with torch.device("meta"):
         model, x = nn.Linear(4, 4), torch.randn(1, 4)
-    msg = r"^latency needs real tensors: pass --device cpu or --device cuda$"
+    msg = r"^latency needs real tensors: build the model on device cpu or cuda$"
     with pytest.raises(ParamscopeError, match=msg):
         measure_latency(model, (x,), device="meta")
     with pytest.raises(ParamscopeError, match=msg):  # a meta model is refused whatever the device
