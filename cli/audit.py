@@ -7,12 +7,12 @@ from typing import Annotated
 import typer
 
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
-from paramscope.cli.common import DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format
+from paramscope.cli.common import Device, DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format
 
 
 def audit(
     config: Annotated[str, typer.Argument(help="A config YAML, a preset name or a zoo family.")],
-    device: DeviceOpt = "meta",
+    device: DeviceOpt = Device.META,
     backends: Annotated[str, typer.Option("--backends", help="Comma-separated backends to compare.")] = "torch,fvcore,thop",
     only_flagged: Annotated[bool, typer.Option("--only-flagged", help="Show only modules where the backends disagree by more than 1%.")] = False,
     fmt: FormatOpt = OutputFormat.TABLE,
@@ -46,3 +46,5 @@ def audit(
             backend_for(name)  # an unknown name is a one-line error before any work
         report = run_audit(built.model, built.args, built.kwargs, names)
         emit(AUDIT.of(AuditView(report, only_flagged)), fmt, output)
+    if not report.counts:  # every backend failed: nothing was compared
+        raise typer.Exit(1)

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
+    Device, DebugOpt, DeviceOpt, FlopsChoice, FlopsOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable,
+    emit, guarded, need_format,
 )
+from paramscope.profiler.choices import Clock
+from paramscope.profiler.render.table import SortKey
+
+if TYPE_CHECKING:
+    from paramscope.profiler.build import Built
+    from paramscope.profiler.latency import LatencyReport
+    from paramscope.profiler.stats import Profile
 
 
 def breakdown(
@@ -17,16 +25,16 @@ def breakdown(
     depth: Annotated[int, typer.Option("--depth", help="Show submodules down to this depth (1 = top level).")] = 2,
     expand: Annotated[bool, typer.Option("--expand", help="Show identical numbered siblings (proj.0 .. proj.5) one by one.")] = False,
     top: Annotated[int | None, typer.Option("--top", help="Show only the N largest rows.")] = None,
-    sort: Annotated[str, typer.Option("--sort", help="tree (default), params, macs or name.")] = "tree",
-    device: DeviceOpt = "meta",
-    flops: Annotated[str, typer.Option("--flops", help="MAC/FLOP backend: torch (default), fvcore, thop, or none.")] = "torch",
+    sort: Annotated[SortKey, typer.Option("--sort", help="tree (default), params, macs or name.")] = SortKey.TREE,
+    device: DeviceOpt = Device.META,
+    flops: FlopsOpt = FlopsChoice.TORCH,
     backward: Annotated[bool, typer.Option("--backward", help="Also count the backward pass (torch backend).")] = False,
     elementwise: Annotated[bool, typer.Option("--elementwise", help="Also count output elements of element-wise ops (activations, norms, softmax; torch backend); not MACs.")] = False,
     ops: Annotated[str | None, typer.Option("--ops", metavar="PATH", help="Also show which aten ops this submodule's MACs come from, e.g. --ops slot_fuse ('' for the whole model; torch backend).")] = None,
     latency: Annotated[bool, typer.Option("--latency", help="Time every submodule's forward (needs --device cpu or cuda).")] = False,
     repeats: Annotated[int, typer.Option("--repeats", help="Timed forward passes for --latency.")] = 20,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed forward passes before timing.")] = 3,
-    clock: Annotated[str, typer.Option("--clock", help="wall (default) or thread (cpu time of this thread: robust on a busy machine).")] = "wall",
+    clock: Annotated[Clock, typer.Option("--clock", help="wall (default) or thread (cpu time of this thread: robust on a busy machine).")] = Clock.WALL,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Shortcut for --set inputs.batch_size=N.")] = None,
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
@@ -51,39 +59,35 @@ def breakdown(
 
     need_format(BREAKDOWN, fmt)
     with guarded(debug):
-        if sort not in ("tree", "params", "macs", "name"):
-            raise _bad(f"--sort {sort}: expected tree, params, macs or name")
-        if elementwise and flops != "torch":
+        if elementwise and flops is not FlopsChoice.TORCH:
             raise _bad("--elementwise needs --flops torch")
         check_writable(output)
         extra = [("inputs.batch_size", batch_size)] if batch_size is not None else []
         spec = load_spec(config, [*parse_sets(sets), *extra, *entry_sets(inputs, fargs)], origin=SET_ORIGIN)
-        if latency and device == "meta":
+        if latency and device is Device.META:
             raise _bad("--latency needs real tensors: pass --device cpu or --device cuda")
         if depth < 1 or (top is not None and top < 1):
             raise _bad(f"--depth {depth} / --top {top}: both must be at least 1")
         built = build(spec, device)
-        prof = measure_built(built, flops=None if flops == "none" else flops, backward=backward,
+        prof = measure_built(built, flops=flops.backend, backward=backward,
                              elementwise=elementwise)
         lat = _latency(built, repeats, warmup, clock) if latency else None
-        rows = render.select_rows(prof, depth=depth, top=top, sort=sort)  # type: ignore[arg-type]
-        if sort == "tree" and top is None and not expand:
+        rows = render.select_rows(prof, depth=depth, top=top, sort=sort)
+        if sort is SortKey.TREE and top is None and not expand:
             rows = render.collapse_repeats(rows)
         if ops is not None:
             _check_ops(prof, ops, fmt)
         emit(BREAKDOWN.of(BreakdownView(prof, tuple(rows), lat, depth=depth, top=top, ops=ops)), fmt, output)
 
 
-def _latency(built: Any, repeats: int, warmup: int, clock: str) -> Any:
-    from paramscope.profiler.latency import Clock, measure_latency
+def _latency(built: Built, repeats: int, warmup: int, clock: Clock) -> LatencyReport:
+    from paramscope.profiler.latency import measure_latency
 
-    if clock not in ("wall", "thread"):
-        raise _bad(f"--clock {clock}: expected wall or thread")
     return measure_latency(built.model, built.args, built.kwargs, device=built.device,
-                           repeats=repeats, warmup=warmup, clock=Clock(clock))
+                           repeats=repeats, warmup=warmup, clock=clock)
 
 
-def _check_ops(prof: Any, path: str, fmt: Any) -> None:
+def _check_ops(prof: Profile, path: str, fmt: OutputFormat) -> None:
     """``--ops PATH`` needs per-op counts (torch backend), a real submodule and a format with room for it."""
     from paramscope.profiler.paths import did_you_mean
 
@@ -91,7 +95,7 @@ def _check_ops(prof: Any, path: str, fmt: Any) -> None:
         raise _bad("--ops needs --flops torch (the backend that sees aten ops)")
     if path and path not in prof.by_path:
         raise _bad(f"--ops {path}: no such submodule{did_you_mean(path, [m.path for m in prof.modules if m.path])}")
-    if str(fmt) == "csv":
+    if fmt is OutputFormat.CSV:
         raise _bad("--ops has no csv form: use --format table, md or json")
 
 

@@ -8,15 +8,15 @@ import typer
 
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
+    Device, DebugOpt, FlopsChoice, FlopsOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
 )
 
 
 def check(
     config: Annotated[str, typer.Argument(help="A config YAML, a preset name or a zoo family.")],
     budget: Annotated[list[str], typer.Option("--budget", "-b", help="METRIC<=AMOUNT for the model or PATH.METRIC<=AMOUNT for a submodule; metrics: params, trainable, macs, flops. Repeatable.")],
-    device: DeviceOpt = "meta",
-    flops: Annotated[str, typer.Option("--flops", help="MAC backend: torch (default), fvcore or thop.")] = "torch",
+    device: DeviceOpt = Device.META,
+    flops: FlopsOpt = FlopsChoice.TORCH,
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
@@ -39,7 +39,8 @@ def check(
         check_writable(output)
         budgets = [parse_budget(b) for b in budget]
         needs_macs = any(b.metric in ("macs", "flops") for b in budgets)
-        prof = measure(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN), device=device, flops=flops if needs_macs else None)
+        prof = measure(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN), device=device,
+                       flops=flops.backend if needs_macs else None)
         results = check_budgets(prof, budgets)
         emit(CHECK.of(CheckView(prof.model, results)), fmt, output)
     if not all(r.ok for r in results):

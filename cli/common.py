@@ -4,26 +4,43 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 
+from paramscope.profiler.backends.interface import Backend
+from paramscope.profiler.choices import Device
 from paramscope.profiler.errors import ArgumentError, OutputError, ParamscopeError
 from paramscope.profiler.render.formats import Format, Kind, Report
 
 __all__ = [
-    "OutputFormat", "DebugOpt", "SetOpt", "DeviceOpt", "FormatOpt", "OutputOpt",
+    "OutputFormat", "FlopsChoice", "Device", "DebugOpt", "SetOpt", "DeviceOpt", "FlopsOpt", "FormatOpt", "OutputOpt",
     "fail", "guarded", "check_writable", "write_atomic", "emit", "need_format", "show",
-    "stdout_console", "stderr_console",
+    "stderr_console", "columns_env",
 ]
 
 OutputFormat = Format
 """The ``--format`` choices (the registry's ``Format``)."""
+
+
+class FlopsChoice(StrEnum):
+    """``--flops``: a counting ``Backend``, or none (parameters only)."""
+
+    TORCH = Backend.TORCH.value
+    FVCORE = Backend.FVCORE.value
+    THOP = Backend.THOP.value
+    NONE = "none"
+
+    @property
+    def backend(self) -> Backend | None:
+        return None if self is FlopsChoice.NONE else Backend(self.value)
 
 
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show full tracebacks for errors.")]
@@ -31,7 +48,8 @@ SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", help="Override a config key, e.g. --set pred_len=720 or --set slot_fuse.hidden=512. Repeatable."),
 ]
-DeviceOpt = Annotated[str, typer.Option("--device", "-d", help="meta (default: no weights allocated), cpu or cuda.")]
+DeviceOpt = Annotated[Device, typer.Option("--device", "-d", help="meta (default: no weights allocated), cpu or cuda.")]
+FlopsOpt = Annotated[FlopsChoice, typer.Option("--flops", help="MAC/FLOP backend: torch (default), fvcore, thop, or none.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table (Rich), md, csv or json.")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file (atomically) instead of stdout.")]
 
@@ -40,10 +58,14 @@ def stderr_console() -> Console:
     return Console(stderr=True, highlight=False)
 
 
-def stdout_console() -> Console:
-    # Piped output keeps full rows: rich would otherwise fold tables at 80 columns.
-    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "140"))
-    return Console(width=width, highlight=False)
+NATURAL_WIDTH = 1000
+"""Width for output that goes to no terminal (a pipe, a file) and no ``COLUMNS``: tables at their natural size."""
+
+
+def columns_env() -> int | None:
+    """``COLUMNS`` when it is a usable width (20 or more); ``abc``, ``0`` or ``5`` are ignored."""
+    raw = os.environ.get("COLUMNS", "").strip()
+    return int(raw) if raw.isdigit() and int(raw) >= 20 else None
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -118,18 +140,29 @@ def emit(report: Report[Any], fmt: Format, output: Path | None) -> None:
 
 
 def show(content: Any, output: Path | None = None) -> None:
-    """Print a Rich renderable or text to stdout, or write it to ``output`` (atomically)."""
+    """Print a Rich renderable or text to stdout, or write it to ``output`` (atomically).
+
+    Tables fit the terminal without cutting a figure (``render.fit``); output for no terminal
+    (a pipe, a file) has no trailing padding.
+    """
+    from paramscope.profiler.render.fit import fit
+
+    if not isinstance(content, str | bytes):
+        tty = output is None and sys.stdout.isatty()
+        width = columns_env() or (shutil.get_terminal_size().columns if tty else NATURAL_WIDTH)
+        console = Console(width=fit(content, width), highlight=False, color_system="auto" if tty else None)
+        if tty:
+            console.print(content)
+            return
+        with console.capture() as captured:
+            console.print(content)
+        content = "".join(line.rstrip() + "\n" for line in captured.get().splitlines())
     if output is not None:
-        if not isinstance(content, str | bytes):
-            console = Console(width=140, color_system=None, highlight=False)
-            with console.capture() as captured:
-                console.print(content)
-            content = captured.get()
         write_atomic(output, content)
         stderr_console().print(f"wrote {output}", markup=False)
         return
-    if isinstance(content, str):
-        sys.stdout.write(content)
-        sys.stdout.flush()
+    if isinstance(content, bytes):
+        sys.stdout.buffer.write(content)
     else:
-        stdout_console().print(content)
+        sys.stdout.write(content)
+    sys.stdout.flush()

@@ -9,7 +9,7 @@ import typer
 
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
+    Device, DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
 )
 
 _E = TypeVar("_E", bound=StrEnum)
@@ -21,7 +21,7 @@ def memory(
     train: Annotated[str | None, typer.Option("--train", help="Add gradients and optimizer state: adam, adamw or sgd.")] = None,
     keep: Annotated[list[str] | None, typer.Option("--keep", help="Keep a submodule in a precision, e.g. fp32:load_balancer (the QAT note's mixed plan). Repeatable.")] = None,
     modules: Annotated[int | None, typer.Option("--modules", help="Also show the N largest submodules of the first plan.")] = None,
-    device: DeviceOpt = "meta",
+    device: DeviceOpt = Device.META,
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.parse import SET_ORIGIN
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit, guarded, stderr_console,
+    Device, DebugOpt, FlopsChoice, FlopsOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit, guarded, stderr_console,
     write_atomic,
 )
 from paramscope.cli.knobs import knob_grid, with_knob_flags
+
+if TYPE_CHECKING:
+    from paramscope.profiler.spec import ModelSpec
+    from paramscope.profiler.stats import Profile
+    from paramscope.profiler.sweep import Axis, Sweep
 
 
 @with_knob_flags
@@ -25,8 +31,8 @@ def whatif(
     fargs: ArgOpt = None,
     workload: Annotated[list[str] | None, typer.Option("--workload", help="Treat this --set key as a workload knob. Repeatable.")] = None,
     module: Annotated[str | None, typer.Option("--module", help="Follow one submodule across the grid, e.g. slot_fuse.score_mlp.")] = None,
-    device: DeviceOpt = "meta",
-    flops: Annotated[str, typer.Option("--flops", help="MAC backend for the MACs columns: torch (default), fvcore, thop or none.")] = "torch",
+    device: DeviceOpt = Device.META,
+    flops: FlopsOpt = FlopsChoice.TORCH,
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Also write a PNG chart (stacked parameters by submodule).")] = None,
@@ -47,7 +53,7 @@ def whatif(
     from paramscope.profiler.pipeline import measure
     from paramscope.profiler.render import sweep as render
     from paramscope.profiler.spec import load_spec
-    from paramscope.profiler.sweep import make_axes, run_sweep
+    from paramscope.profiler.sweep import Status, make_axes
 
     with guarded(debug):
         check_writable(output)
@@ -57,17 +63,19 @@ def whatif(
         if not knobs:
             raise ConfigError("give at least one knob to vary, e.g. --rank 192,384 or --set d_model=256,512")
         axes = make_axes(spec, knobs, workload or [])
-        measure_fn = partial(measure, device=device, flops=None if flops == "none" else flops)
-        sweep = _run(spec, axes, measure_fn, run_sweep)
+        measure_fn = partial(measure, device=device, flops=flops.backend)
+        sweep = _run(spec, axes, measure_fn)
         if module is not None:
             _check_module(sweep.base, module)
         if plot is not None:
             write_atomic(plot, render.sweep_plot(sweep))
             stderr_console().print(f"wrote {plot}", markup=False)
         emit(render.WHATIF.of(render.SweepView(sweep, module)), fmt, output)
+    if all(v.status is Status.FAILED for v in sweep.variants):  # not one variant could be measured
+        raise typer.Exit(1)
 
 
-def _check_module(base: Any, module: str) -> None:
+def _check_module(base: Profile, module: str) -> None:
     from paramscope.profiler.errors import ConfigError
     from paramscope.profiler.paths import did_you_mean
 
@@ -76,8 +84,10 @@ def _check_module(base: Any, module: str) -> None:
         raise ConfigError(f"--module {module}: no such submodule{did_you_mean(module, names, known=False)}")
 
 
-def _run(spec: Any, axes: Any, measure_fn: Any, run_sweep: Any) -> Any:
+def _run(spec: ModelSpec, axes: tuple[Axis, ...], measure_fn: Callable[[ModelSpec], Profile]) -> Sweep:
     from rich.progress import Progress
+
+    from paramscope.profiler.sweep import run_sweep
 
     n = 1
     for a in axes:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from paramscope.profiler.backends.interface import Backend
 from paramscope.profiler.build import Built, build
+from paramscope.profiler.choices import Device
 from paramscope.profiler.profile import profile_model
 from paramscope.profiler.spec import ModelSpec
 from paramscope.profiler.stats import Profile
@@ -20,9 +22,9 @@ def config_of(built: Built) -> dict[str, Any]:
     return {"args": dict(built.spec.args), "inputs": dict(built.spec.inputs)}
 
 
-def measure_built(built: Built, *, flops: str | None = None, backward: bool = False,
+def measure_built(built: Built, *, flops: Backend | None = None, backward: bool = False,
                   elementwise: bool = False) -> Profile:
-    """Profile an already built model; ``flops`` names a backend, None skips MACs.
+    """Profile an already built model; ``flops`` is the counting backend, None skips MACs.
 
     ``elementwise`` also counts output elements of element-wise ops (torch backend only).
     """
@@ -39,7 +41,7 @@ def measure_built(built: Built, *, flops: str | None = None, backward: bool = Fa
     return dataclasses.replace(prof, source=built.spec.source, preset_of=built.spec.preset_of, config=config_of(built))
 
 
-def measure(spec: ModelSpec, *, device: str = "meta", flops: str | None = None, backward: bool = False,
+def measure(spec: ModelSpec, *, device: Device | str = Device.META, flops: Backend | None = None, backward: bool = False,
             elementwise: bool = False) -> Profile:
     """Build ``spec`` on ``device`` and profile it (parameters, and MACs with a backend)."""
     return measure_built(build(spec, device), flops=flops, backward=backward, elementwise=elementwise)

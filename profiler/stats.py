@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from paramscope.profiler.backends.interface import UncountedOp
+
 __all__ = ["ModuleStats", "SharedParam", "Totals", "Uncounted", "Profile"]
 
 
@@ -53,13 +55,8 @@ class SharedParam:
     numel: int
 
 
-@dataclass(frozen=True, slots=True)
-class Uncounted:
-    """An op or module a FLOP backend could not count (never a silent zero)."""
-
-    name: str
-    count: int
-    where: tuple[str, ...] = ()
+Uncounted = UncountedOp
+"""An op or module a FLOP backend could not count (never a silent zero): the backends' own type."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ import functools
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from fractions import Fraction
 from typing import Any
 
@@ -20,9 +21,35 @@ from paramscope.profiler.errors import ConfigError, ParamscopeError
 from paramscope.profiler.spec import ModelSpec, apply_overrides
 from paramscope.profiler.stats import Profile
 
-__all__ = ["Axis", "Variant", "ModuleDelta", "ScalingLaw", "Sweep", "make_axes", "run_sweep", "fit_law", "compare"]
+__all__ = [
+    "KnobKind", "Status", "Law", "Axis", "Variant", "ModuleDelta", "ScalingLaw", "Sweep",
+    "make_axes", "run_sweep", "fit_law", "changed_modules",
+]
 
 Progress = Callable[[int, int, str], None]
+
+
+class KnobKind(StrEnum):
+    """A design knob defines the variant; a workload knob is where variant and base are both evaluated."""
+
+    DESIGN = "design"
+    WORKLOAD = "workload"
+
+
+class Status(StrEnum):
+    """Whether a variant could be built and measured."""
+
+    OK = "ok"
+    FAILED = "failed"
+
+
+class Law(StrEnum):
+    """How a parameter count grows with a knob (exact fit)."""
+
+    CONSTANT = "constant"
+    LINEAR = "linear"
+    QUADRATIC = "quadratic"
+    OTHER = "other"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +61,7 @@ class Axis:
     key: str
     """Resolved dotted key: ``args.slot_fuse.rank``."""
     values: tuple[Any, ...]
-    kind: str
-    """``design`` or ``workload``."""
+    kind: KnobKind
     implies: tuple[tuple[str, Any], ...] = ()
 
 
@@ -57,8 +83,7 @@ class Variant:
     """One grid point, measured, with the base design at the same workload."""
 
     knobs: Mapping[str, Any]
-    status: str
-    """``ok`` or ``failed``."""
+    status: Status
     reason: str | None = None
     profile: Profile | None = None
     baseline: Profile | None = None
@@ -95,8 +120,7 @@ class ScalingLaw:
     path: str
     """Module path ("" = whole model)."""
     knob: str
-    law: str
-    """``constant``, ``linear``, ``quadratic`` or ``other``."""
+    law: Law
     coefficients: tuple[Fraction, ...]
     """Polynomial coefficients, lowest power first (exact)."""
     fixed: Mapping[str, Any] = field(default_factory=dict)
@@ -132,12 +156,12 @@ def make_axes(spec: ModelSpec, knobs: Mapping[str, Sequence[Any]], workload: Seq
         alias = label.replace("-", "_")
         if alias in table:
             k = table[alias]
-            kind = "workload" if label in workload or alias in workload else k.kind
+            kind = KnobKind.WORKLOAD if label in workload or alias in workload else KnobKind(k.kind)
             axes.append(Axis(alias, k.key, tuple(values), kind, k.implies))
             continue
         key = label if label.startswith(("args.", "inputs.")) else (
             f"inputs.{label}" if label.split(".")[0] in spec.inputs and label.split(".")[0] not in spec.args else f"args.{label}")
-        kind = "workload" if (label in workload or key.startswith("inputs.")) else "design"
+        kind = KnobKind.WORKLOAD if (label in workload or key.startswith("inputs.")) else KnobKind.DESIGN
         axes.append(Axis(label, key, tuple(values), kind))
     return tuple(axes)
 
@@ -151,7 +175,8 @@ def _override(spec: ModelSpec, axes: Sequence[Axis], values: Sequence[Any]) -> M
     return apply_overrides(spec, sets)
 
 
-def _changed(p: Profile, b: Profile, depth: int = 2) -> tuple[ModuleDelta, ...]:
+def changed_modules(p: Profile, b: Profile, depth: int = 2) -> tuple[ModuleDelta, ...]:
+    """Submodules of ``p`` (to ``depth``) whose params or MACs differ from ``b``'s, then those only ``b`` has."""
     base = {m.path: m for m in b.modules}
     out = []
     for m in p.modules:
@@ -184,16 +209,16 @@ def run_sweep(
     """
     check_axes(spec, axes)
     grid = list(itertools.product(*(a.values for a in axes)))
-    work = [a for a in axes if a.kind == "workload"]
+    work = [a for a in axes if a.kind is KnobKind.WORKLOAD]
     base = measure_fn(spec)
     # each distinct configuration is built and measured once: the base doubles as the baseline
     # at its own workload values and as any variant that changes nothing
     own = tuple(_config_value(base, a.key) for a in axes)
     cache: dict[tuple[Any, ...], Profile | str] = {
-        tuple(v for a, v in zip(axes, own, strict=True) if a.kind == "workload"): base}
+        tuple(v for a, v in zip(axes, own, strict=True) if a.kind is KnobKind.WORKLOAD): base}
 
     def baseline_for(values: Sequence[Any]) -> Profile | str:
-        wvals = tuple(v for a, v in zip(axes, values, strict=True) if a.kind == "workload")
+        wvals = tuple(v for a, v in zip(axes, values, strict=True) if a.kind is KnobKind.WORKLOAD)
         if wvals not in cache:
             try:
                 cache[wvals] = measure_fn(_override(spec, work, wvals))
@@ -267,25 +292,25 @@ def _one(spec: ModelSpec, axes: Sequence[Axis], values: Sequence[Any], knobs: Ma
     try:
         prof = measure_fn(_override(spec, axes, values))
     except ParamscopeError as e:  # drop the "file (--set k=v): " location: the row names the knobs
-        return Variant(knobs, "failed", reason=str(e).split("): ", 1)[-1])
+        return Variant(knobs, Status.FAILED, reason=str(e).split("): ", 1)[-1])
     except (RuntimeError, MemoryError) as e:  # out of memory on a real device, a shape error deep inside
-        return Variant(knobs, "failed", reason=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+        return Variant(knobs, Status.FAILED, reason=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
     base = baseline_for(values)
     if isinstance(base, str):
-        return Variant(knobs, "ok", reason=f"baseline failed: {base}", profile=prof)
-    return Variant(knobs, "ok", profile=prof, baseline=base, changed=_changed(prof, base))
+        return Variant(knobs, Status.OK, reason=f"baseline failed: {base}", profile=prof)
+    return Variant(knobs, Status.OK, profile=prof, baseline=base, changed=changed_modules(prof, base))
 
 
-def fit_law(xs: Sequence[int | float], ys: Sequence[int]) -> tuple[str, tuple[Fraction, ...]]:
+def fit_law(xs: Sequence[int | float], ys: Sequence[int]) -> tuple[Law, tuple[Fraction, ...]]:
     """Classify ``ys(xs)`` exactly as constant / linear / quadratic / other (needs 3+ points)."""
     pts = sorted({Fraction(x): Fraction(y) for x, y in zip(xs, ys, strict=True)}.items())
     if len(pts) < 3:
-        return "other", ()
-    for degree, law in ((0, "constant"), (1, "linear"), (2, "quadratic")):
+        return Law.OTHER, ()
+    for degree, law in ((0, Law.CONSTANT), (1, Law.LINEAR), (2, Law.QUADRATIC)):
         coeffs = _poly_through(pts[: degree + 1])
         if all(_eval(coeffs, x) == y for x, y in pts) and (degree < 2 or len(pts) > 3 or coeffs[2] != 0):
             return law, coeffs
-    return "other", ()
+    return Law.OTHER, ()
 
 
 def _poly_through(pts: Sequence[tuple[Fraction, Fraction]]) -> tuple[Fraction, ...]:
@@ -322,7 +347,7 @@ def _laws(axes: Sequence[Axis], variants: Sequence[Variant]) -> list[ScalingLaw]
             continue
         others = [a for j, a in enumerate(axes) if j != ai]
         first_other = {a.label: a.values[0] for a in others}
-        slice_ = [v for v in variants if v.status == "ok" and all(v.knobs[k] == x for k, x in first_other.items())]
+        slice_ = [v for v in variants if v.status is Status.OK and all(v.knobs[k] == x for k, x in first_other.items())]
         if len(slice_) < 3:
             continue
         changed = {d.path for v in variants for d in v.changed if d.delta_params}
@@ -347,10 +372,3 @@ def _params_at(profile: Profile | None, path: str) -> int | None:
         return profile.get(path).params
     except KeyError:
         return 0
-
-
-def compare(base: Profile, other: Profile) -> Sweep:
-    """Two measured models as a one-variant sweep: ``other`` against ``base``, per submodule."""
-    axis = Axis("model", "", (other.model,), "design")
-    variant = Variant({"model": other.model}, "ok", profile=other, baseline=base, changed=_changed(other, base))
-    return Sweep(base, (axis,), (variant,), (), base.flops_backend)

@@ -12,10 +12,13 @@ from typing import Any
 from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
+from paramscope.profiler.render.fit import droppable
 from paramscope.profiler.render.formats import Kind
+from paramscope.profiler.render.text import clean, md_row
 from paramscope.profiler.render.units import fmt_int, human
-from paramscope.profiler.sweep import ScalingLaw, Sweep, Variant
+from paramscope.profiler.sweep import Law, ScalingLaw, Status, Sweep, Variant
 
 __all__ = ["WHATIF", "SweepView", "sweep_table", "sweep_markdown", "sweep_csv", "sweep_to_dict", "law_lines", "sweep_plot"]
 
@@ -33,7 +36,7 @@ def _signed(n: int | None) -> str:
 
 
 def _changed_text(v: Variant, module: str | None, limit: int = 4) -> str:
-    if v.status != "ok":
+    if v.status is not Status.OK:
         return v.reason or "failed"
     # a parent whose change is all in one child is named by the child only
     # and a submodule that only exists in the variant is part of its parent's change
@@ -58,9 +61,14 @@ def _module_value(v: Variant, path: str) -> tuple[int | None, int | None]:
 
 
 def _row(sweep: Sweep, v: Variant, module: str | None) -> list[str]:
+    """The cells of one variant, control characters escaped (names come from user code)."""
+    return [clean(c) for c in _raw_row(sweep, v, module)]
+
+
+def _raw_row(sweep: Sweep, v: Variant, module: str | None) -> list[str]:
     cells = [str(v.knobs[a.label]) for a in sweep.axes]
-    if v.status != "ok":
-        return cells + ["failed", "", "", "", "", "", v.reason or ""]
+    if v.status is not Status.OK:
+        return cells + ["failed", "", "", "", "", "", *([""] if module is not None else []), v.reason or ""]
     cells += [fmt_int(v.params), fmt_int(v.baseline_params), _signed(v.delta_params),
               _delta_pct(v.delta_params, v.baseline_params)]
     dm = None if v.macs is None or v.baseline_macs is None else v.macs - v.baseline_macs
@@ -89,7 +97,7 @@ def law_lines(sweep: Sweep) -> list[str]:
     changed = {d.path for v in sweep.variants for d in v.changed if d.delta_params}
     out = []
     for law in sweep.laws:
-        if law.law == "constant" and law.path not in changed:
+        if law.law is Law.CONSTANT and law.path not in changed:
             continue
         out.append(_law_sentence(law))
     return out
@@ -98,20 +106,21 @@ def law_lines(sweep: Sweep) -> list[str]:
 def _law_sentence(law: ScalingLaw) -> str:
     name = law.path or "total"
     c = law.coefficients
-    if law.law == "constant":
+    if law.law is Law.CONSTANT:
         return f"{name}: independent of {law.knob} ({_fmt_coeff(c[0])})"
-    if law.law == "linear":
+    if law.law is Law.LINEAR:
         return f"{name}: linear in {law.knob}, {'+' if c[1] >= 0 else ''}{_fmt_coeff(c[1])} per step (+ {_fmt_coeff(c[0])})"
-    if law.law == "quadratic":
+    if law.law is Law.QUADRATIC:
         return (f"{name}: quadratic in {law.knob}: {_fmt_coeff(c[2])}*{law.knob}^2 + {_fmt_coeff(c[1])}*{law.knob}"
                 f" + {_fmt_coeff(c[0])}")
     return f"{name}: neither constant, linear nor quadratic in {law.knob}"
 
 
 def _title(sweep: Sweep) -> str:
-    # a diff (compare()) has one axis with no config key: the other model
-    kind = "what if" if any(a.key for a in sweep.axes) else "diff against"
-    return f"{kind}: {sweep.base.model}"
+    return f"what if: {sweep.base.model}"
+
+
+_LEGEND = ["(d) design knob: compared with the base design; (w) workload knob: both evaluated at this value"]
 
 
 def sweep_table(sweep: Sweep, module: str | None = None) -> Any:
@@ -120,12 +129,11 @@ def sweep_table(sweep: Sweep, module: str | None = None) -> Any:
     for i, h in enumerate(_heads(sweep, module)):
         table.add_column(h, justify="left" if i < len(sweep.axes) or h == "changed submodules" else "right")
     for v in sweep.variants:
-        table.add_row(*[escape(c) for c in _row(sweep, v, module)], style="red" if v.status != "ok" else None)
-    legend = ["(d) design knob: compared with the base design; (w) workload knob: both evaluated at this value"]
-    notes = [*(legend if any(a.key for a in sweep.axes) else []), *law_lines(sweep)]
+        table.add_row(*[Text(c) for c in _row(sweep, v, module)], style="red" if v.status is not Status.OK else None)
+    notes = [*_LEGEND, *law_lines(sweep)]
     table.caption = escape("\n".join(notes))
     table.caption_justify = "left"
-    return Group(table)
+    return Group(droppable(table, "baseline", "MACs delta %", "delta %"))
 
 
 def sweep_markdown(sweep: Sweep, module: str | None = None) -> str:
@@ -134,10 +142,10 @@ def sweep_markdown(sweep: Sweep, module: str | None = None) -> str:
            "| " + " | ".join("---" if i < len(sweep.axes) or h == "changed submodules" else "---:"
                              for i, h in enumerate(heads)) + " |"]
     for v in sweep.variants:
-        out.append("| " + " | ".join(c.replace("|", "\\|") for c in _row(sweep, v, module)) + " |")
-    laws = law_lines(sweep)
-    if laws:
-        out += ["", *[f"- {line}" for line in laws]]
+        out.append(md_row(_row(sweep, v, module)))
+    notes = [*_LEGEND, *law_lines(sweep)]
+    if notes:
+        out += ["", *[f"- {line}" for line in notes]]
     return "\n".join(out) + "\n"
 
 
@@ -209,7 +217,7 @@ def sweep_plot(sweep: Sweep) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ok = [v for v in sweep.variants if v.status == "ok" and v.profile is not None]
+    ok = [v for v in sweep.variants if v.status is Status.OK and v.profile is not None]
     tops = [m.path for m in sweep.base.modules if m.depth == 1]
     for v in ok:
         tops += [m.path for m in v.profile.modules if m.depth == 1 and m.path not in tops]  # type: ignore[union-attr]

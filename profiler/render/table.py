@@ -5,12 +5,15 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from paramscope.profiler.render.fit import droppable
+from paramscope.profiler.render.text import clean, md_row
 from paramscope.profiler.render.units import fmt_int, fmt_pct, human, indent_path
 from paramscope.profiler.stats import ModuleStats, Profile
 
@@ -20,17 +23,29 @@ __all__ = [
 ]
 
 JSON_SCHEMA = "paramscope.breakdown/1"
-SortKey = Literal["tree", "params", "macs", "name"]
 
 
-def select_rows(profile: Profile, depth: int | None = 2, top: int | None = None, sort: SortKey = "tree") -> list[ModuleStats]:
+class SortKey(StrEnum):
+    """Row order of a breakdown (``--sort``)."""
+
+    TREE = "tree"
+    """``named_modules()`` order (with ``top``: largest parameters first)."""
+    PARAMS = "params"
+    MACS = "macs"
+    NAME = "name"
+
+
+
+def select_rows(profile: Profile, depth: int | None = 2, top: int | None = None,
+                sort: SortKey = SortKey.TREE) -> list[ModuleStats]:
     """The rows to show: submodules down to ``depth`` (root excluded), sorted, the first ``top``."""
+    sort = SortKey(sort)
     rows = [m for m in profile.modules if m.path and (depth is None or m.depth <= depth)]
-    if sort == "params" or (top is not None and sort == "tree"):
+    if sort is SortKey.PARAMS or (top is not None and sort is SortKey.TREE):
         rows.sort(key=lambda m: -m.params)
-    elif sort == "macs":
+    elif sort is SortKey.MACS:
         rows.sort(key=lambda m: -(m.macs or 0))
-    elif sort == "name":
+    elif sort is SortKey.NAME:
         rows.sort(key=lambda m: m.path)
     return rows[:top] if top is not None else rows
 
@@ -104,7 +119,8 @@ ELEMENTWISE_NOTE = ("output elements of element-wise ops (activations, adds, nor
 
 def _cells(profile: Profile, m: ModuleStats, indent: bool) -> list[str]:
     t = profile.total
-    cells = [indent_path(m.path, m.depth) if indent else m.path, m.type, fmt_int(m.params), fmt_pct(m.params, t.params)]
+    cells = [clean(indent_path(m.path, m.depth) if indent else m.path), clean(m.type), fmt_int(m.params),
+             fmt_pct(m.params, t.params)]
     if t.frozen:
         cells.append(fmt_int(m.frozen))
     if _has_macs(profile):
@@ -114,7 +130,7 @@ def _cells(profile: Profile, m: ModuleStats, indent: bool) -> list[str]:
     if _has_elementwise(profile):
         cells.append("" if m.is_param else fmt_int(m.elementwise))
     if profile.shared:
-        cells.append("; ".join(m.shared_with))
+        cells.append(clean("; ".join(m.shared_with)))
     return cells
 
 
@@ -155,7 +171,7 @@ def footer_lines(profile: Profile) -> list[str]:
         more = f" and {len(u.where) - 3} more" if len(u.where) > 3 else ""
         lines.append(f"not counted: {u.name} x{u.count}{where}{more}")
     lines.extend(f"note: {n}" for n in profile.notes)
-    return lines
+    return [clean(line) for line in lines]
 
 
 def breakdown_table(profile: Profile, rows: list[ModuleStats]) -> Table:
@@ -168,16 +184,16 @@ def breakdown_table(profile: Profile, rows: list[ModuleStats]) -> Table:
     big = sorted((m.params for m in rows if not m.is_param), reverse=True)[:3]
     for m in rows:
         style = "bold" if big and m.params >= big[-1] and m.params > 0 and not m.is_param else None
-        cells: list[Any] = _cells(profile, m, indent=True)
-        cells[0] = Text(cells[0], style="italic" if m.is_param else "")
+        cells = [Text(c) for c in _cells(profile, m, indent=True)]
+        cells[0].stylize("italic" if m.is_param else "")
         table.add_row(*cells, style=style)
     table.add_section()
     total = ModuleStats(path="", type=profile.model_class, depth=0, params=profile.total.params,
                         trainable=profile.total.trainable, frozen=profile.total.frozen,
                         buffers=profile.total.buffers, macs=profile.total.macs,
                         elementwise=profile.total.elementwise)
-    table.add_row(*_cells(profile, total, indent=True), style="bold")
-    return table
+    table.add_row(*(Text(c) for c in _cells(profile, total, indent=True)), style="bold")
+    return droppable(table, "FLOPs", "% MACs", "% params", "Shared", "Type")
 
 
 def breakdown_markdown(profile: Profile, rows: list[ModuleStats]) -> str:
@@ -189,7 +205,7 @@ def breakdown_markdown(profile: Profile, rows: list[ModuleStats]) -> str:
     for m in rows:
         cells = _cells(profile, m, indent=False)
         cells[0] = f"`{cells[0]}`"
-        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        out.append(md_row(cells))
     total = ModuleStats(path="**total**", type=profile.model_class, depth=0, params=profile.total.params,
                         trainable=profile.total.trainable, frozen=profile.total.frozen,
                         buffers=profile.total.buffers, macs=profile.total.macs,
