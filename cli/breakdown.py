@@ -30,6 +30,7 @@ def breakdown(
     flops: FlopsOpt = FlopsChoice.TORCH,
     backward: Annotated[bool, typer.Option("--backward", help="Also count the backward pass (torch backend).")] = False,
     elementwise: Annotated[bool, typer.Option("--elementwise", help="Also count output elements of element-wise ops (activations, norms, softmax; torch backend); not MACs.")] = False,
+    columns: Annotated[str | None, typer.Option("--columns", "-c", metavar="NAMES", help="Table columns, comma-separated: type, params, %params, trainable, frozen, buffers, macs, %macs, flops, calls, elementwise, shared, shape (in_shape, out_shape: the first call's tensors), kernel (layer details: k=3x3 s=2, 512->10, heads), dtype, mode. '+shape' adds to the default set.")] = None,
     ops: Annotated[str | None, typer.Option("--ops", metavar="PATH", help="Also show which aten ops this submodule's MACs come from, e.g. --ops slot_fuse ('' for the whole model; torch backend).")] = None,
     latency: Annotated[bool, typer.Option("--latency", help="Time every submodule's forward (needs --device cpu or cuda).")] = False,
     repeats: Annotated[int, typer.Option("--repeats", help="Timed forward passes for --latency.")] = 20,
@@ -62,6 +63,7 @@ def breakdown(
         if elementwise and flops is not FlopsChoice.TORCH:
             raise _bad("--elementwise needs --flops torch")
         check_writable(output)
+        chosen = _columns(columns)
         extra = [("inputs.batch_size", batch_size)] if batch_size is not None else []
         spec = load_spec(config, [*parse_sets(sets), *extra, *entry_sets(inputs, fargs)], origin=SET_ORIGIN)
         if latency and device is Device.META:
@@ -69,7 +71,7 @@ def breakdown(
         if depth < 1 or (top is not None and top < 1):
             raise _bad(f"--depth {depth} / --top {top}: both must be at least 1")
         built = build(spec, device)
-        prof = measure_built(built, flops=flops.backend, backward=backward,
+        prof = measure_built(built, flops=flops.backend, backward=backward, layers=_needs_layers(chosen),
                              elementwise=elementwise)
         lat = _latency(built, repeats, warmup, clock) if latency else None
         rows = render.select_rows(prof, depth=depth, top=top, sort=sort)
@@ -77,7 +79,7 @@ def breakdown(
             rows = render.collapse_repeats(rows)
         if ops is not None:
             _check_ops(prof, ops, fmt)
-        emit(BREAKDOWN.of(BreakdownView(prof, tuple(rows), lat, depth=depth, top=top, ops=ops)), fmt, output)
+        emit(BREAKDOWN.of(BreakdownView(prof, tuple(rows), lat, depth=depth, top=top, ops=ops, columns=chosen)), fmt, output)
 
 
 def _latency(built: Built, repeats: int, warmup: int, clock: Clock) -> LatencyReport:
@@ -85,6 +87,24 @@ def _latency(built: Built, repeats: int, warmup: int, clock: Clock) -> LatencyRe
 
     return measure_latency(built.model, built.args, built.kwargs, device=built.device,
                            repeats=repeats, warmup=warmup, clock=clock)
+
+
+def _columns(text: str | None) -> tuple[str, ...] | None:
+    """``--columns`` as column names (None: the default set)."""
+    from paramscope.profiler.render.columns import parse_columns
+
+    if text is None:
+        return None
+    try:
+        return parse_columns(text)
+    except ValueError as e:
+        raise _bad(f"--columns {text}: {e}") from None
+
+
+def _needs_layers(chosen: tuple[str, ...] | None) -> bool:
+    from paramscope.profiler.render.columns import LAYER_COLUMNS
+
+    return bool(LAYER_COLUMNS & set(chosen or ()))
 
 
 def _check_ops(prof: Profile, path: str, fmt: OutputFormat) -> None:

@@ -23,10 +23,11 @@ def config_of(built: Built) -> dict[str, Any]:
 
 
 def measure_built(built: Built, *, flops: Backend | None = None, backward: bool = False,
-                  elementwise: bool = False) -> Profile:
+                  elementwise: bool = False, layers: bool = False) -> Profile:
     """Profile an already built model; ``flops`` is the counting backend, None skips MACs.
 
-    ``elementwise`` also counts output elements of element-wise ops (torch backend only).
+    ``elementwise`` also counts output elements of element-wise ops (torch backend only);
+    ``layers`` records each submodule's shapes and layer details (one more hooked forward).
     """
     count = None
     if flops is not None:
@@ -38,7 +39,13 @@ def measure_built(built: Built, *, flops: Backend | None = None, backward: bool 
 
         raise ArgumentError("elementwise", None, "needs a MAC backend (torch); none was given")
     prof = profile_model(built.model, built.args, built.kwargs, name=built.spec.name, flops=count, device=built.device)
-    return dataclasses.replace(prof, source=built.spec.source, preset_of=built.spec.preset_of, config=config_of(built))
+    shapes = {}
+    if layers:
+        from paramscope.profiler.layers import record_layers
+
+        shapes = record_layers(built.model, built.args, built.kwargs)
+    return dataclasses.replace(prof, source=built.spec.source, preset_of=built.spec.preset_of, config=config_of(built),
+                               layers=shapes)
 
 
 def measure(spec: ModelSpec, *, device: Device | str = Device.META, flops: Backend | None = None, backward: bool = False,

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from paramscope.profiler.layers import LayerInfo
 
 from paramscope.profiler.backends.interface import UncountedOp
 
@@ -96,6 +99,8 @@ class Profile:
     preset_of: str | None = None
     config: Mapping[str, Any] = field(default_factory=dict)
     """The args and inputs the model was built from (after overrides)."""
+    layers: Mapping[str, LayerInfo] = field(default_factory=dict, repr=False)
+    """Shapes and layer details per path, when asked for (``--columns shape``; ``profiler.layers``)."""
     op_macs: Mapping[str, Mapping[str, int]] = field(default_factory=dict, repr=False)
     """Inclusive MACs per path and aten op, where the backend sees ops (torch); see ``ops_of``."""
 

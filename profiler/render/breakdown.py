@@ -32,6 +32,8 @@ class BreakdownView:
     depth: int | None = None
     top: int | None = None
     ops: str | None = None
+    columns: tuple[str, ...] | None = None
+    """The table/md columns (``--columns``; None: the default set)."""
     """A module path whose MACs are also shown by aten op (``--ops``)."""
 
     @property
@@ -45,7 +47,7 @@ class BreakdownView:
 
 
 def _table(v: BreakdownView) -> RenderableType:
-    parts: list[RenderableType] = [table.breakdown_table(v.profile, list(v.rows))]
+    parts: list[RenderableType] = [table.breakdown_table(v.profile, list(v.rows), v.columns)]
     if (lat := v.shown_latency) is not None:
         from paramscope.profiler.render.latency import latency_table
 
@@ -56,7 +58,7 @@ def _table(v: BreakdownView) -> RenderableType:
 
 
 def _md(v: BreakdownView) -> str:
-    text = table.breakdown_markdown(v.profile, list(v.rows))
+    text = table.breakdown_markdown(v.profile, list(v.rows), v.columns)
     if (lat := v.shown_latency) is not None:
         from paramscope.profiler.render.latency import latency_markdown
 

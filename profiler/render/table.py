@@ -6,15 +6,17 @@ import csv
 import dataclasses
 import io
 from enum import StrEnum
+from collections.abc import Sequence
 from typing import Any
 
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from paramscope.profiler.render.columns import choose
 from paramscope.profiler.render.fit import droppable
 from paramscope.profiler.render.text import clean, md_row
-from paramscope.profiler.render.units import fmt_int, fmt_pct, human, indent_path
+from paramscope.profiler.render.units import fmt_int, human, indent_path
 from paramscope.profiler.stats import ModuleStats, Profile
 
 __all__ = [
@@ -117,34 +119,18 @@ ELEMENTWISE_NOTE = ("output elements of element-wise ops (activations, adds, nor
                     "per op); not MACs, not in FLOPs")
 
 
-def _cells(profile: Profile, m: ModuleStats, indent: bool) -> list[str]:
-    t = profile.total
-    cells = [clean(indent_path(m.path, m.depth) if indent else m.path), clean(m.type), fmt_int(m.params),
-             fmt_pct(m.params, t.params)]
-    if t.frozen:
-        cells.append(fmt_int(m.frozen))
-    if _has_macs(profile):
-        cells += ["" if m.is_param else "not called" if m.calls == 0 and m.macs is None else fmt_int(m.macs),
-                  "" if m.is_param else fmt_pct(m.macs, t.macs),
-                  "" if m.is_param else human(m.flops)]
-    if _has_elementwise(profile):
-        cells.append("" if m.is_param else fmt_int(m.elementwise))
-    if profile.shared:
-        cells.append(clean("; ".join(m.shared_with)))
-    return cells
+def _cells(profile: Profile, m: ModuleStats, indent: bool, columns: Sequence[str] | None = None) -> list[str]:
+    name = clean(indent_path(m.path, m.depth) if indent else m.path)
+    return [name, *(c.cell(profile, m) for c in choose(profile, columns))]
 
 
-def _headers(profile: Profile) -> list[str]:
-    heads = ["Module", "Type", "Params", "% params"]
-    if profile.total.frozen:
-        heads.append("Frozen")
-    if _has_macs(profile):
-        heads += ["MACs", "% MACs", "FLOPs"]
-    if _has_elementwise(profile):
-        heads.append("Elementwise")
-    if profile.shared:
-        heads.append("Shared")
-    return heads
+def _headers(profile: Profile, columns: Sequence[str] | None = None) -> list[str]:
+    return ["Module", *(c.header for c in choose(profile, columns))]
+
+
+def _right(profile: Profile, columns: Sequence[str] | None = None) -> list[bool]:
+    """Per column (Module first): right-aligned figures."""
+    return [False, *(c.right for c in choose(profile, columns))]
 
 
 def footer_lines(profile: Profile) -> list[str]:
@@ -174,17 +160,17 @@ def footer_lines(profile: Profile) -> list[str]:
     return [clean(line) for line in lines]
 
 
-def breakdown_table(profile: Profile, rows: list[ModuleStats]) -> Table:
+def breakdown_table(profile: Profile, rows: list[ModuleStats], columns: Sequence[str] | None = None) -> Table:
     """A Rich table of ``rows`` with totals; the largest rows are highlighted."""
     title = profile.model + (f"  ({profile.preset_of})" if profile.preset_of else "")
     table = Table(title=escape(title), title_justify="left", caption=escape("\n".join(footer_lines(profile))),
                   caption_justify="left", show_footer=False)
-    for i, head in enumerate(_headers(profile)):
-        table.add_column(head, justify="left" if i < 2 or head == "Shared" else "right", no_wrap=i == 0)
+    for i, (head, right) in enumerate(zip(_headers(profile, columns), _right(profile, columns))):
+        table.add_column(head, justify="right" if right else "left", no_wrap=i == 0)
     big = sorted((m.params for m in rows if not m.is_param), reverse=True)[:3]
     for m in rows:
         style = "bold" if big and m.params >= big[-1] and m.params > 0 and not m.is_param else None
-        cells = [Text(c) for c in _cells(profile, m, indent=True)]
+        cells = [Text(c) for c in _cells(profile, m, indent=True, columns=columns)]
         cells[0].stylize("italic" if m.is_param else "")
         table.add_row(*cells, style=style)
     table.add_section()
@@ -192,25 +178,25 @@ def breakdown_table(profile: Profile, rows: list[ModuleStats]) -> Table:
                         trainable=profile.total.trainable, frozen=profile.total.frozen,
                         buffers=profile.total.buffers, macs=profile.total.macs,
                         elementwise=profile.total.elementwise)
-    table.add_row(*(Text(c) for c in _cells(profile, total, indent=True)), style="bold")
-    return droppable(table, "FLOPs", "% MACs", "% params", "Shared", "Type")
+    table.add_row(*(Text(c) for c in _cells(profile, total, indent=True, columns=columns)), style="bold")
+    return droppable(table, "Mode", "dtype", "FLOPs", "% MACs", "% params", "Shared", "Type")
 
 
-def breakdown_markdown(profile: Profile, rows: list[ModuleStats]) -> str:
+def breakdown_markdown(profile: Profile, rows: list[ModuleStats], columns: Sequence[str] | None = None) -> str:
     """A GitHub markdown table plus footer lines."""
-    heads = _headers(profile)
-    aligns = ["---" if i < 2 or h == "Shared" else "---:" for i, h in enumerate(heads)]
+    heads = _headers(profile, columns)
+    aligns = ["---:" if right else "---" for right in _right(profile, columns)]
     out = [f"### {profile.model}" + (f" ({profile.preset_of})" if profile.preset_of else ""), "",
            "| " + " | ".join(heads) + " |", "| " + " | ".join(aligns) + " |"]
     for m in rows:
-        cells = _cells(profile, m, indent=False)
+        cells = _cells(profile, m, indent=False, columns=columns)
         cells[0] = f"`{cells[0]}`"
         out.append(md_row(cells))
     total = ModuleStats(path="**total**", type=profile.model_class, depth=0, params=profile.total.params,
                         trainable=profile.total.trainable, frozen=profile.total.frozen,
                         buffers=profile.total.buffers, macs=profile.total.macs,
                         elementwise=profile.total.elementwise)
-    out.append("| " + " | ".join(_cells(profile, total, indent=False)) + " |")
+    out.append("| " + " | ".join(_cells(profile, total, indent=False, columns=columns)) + " |")
     out.append("")
     out.extend(f"- {line}" for line in footer_lines(profile))
     return "\n".join(out) + "\n"
@@ -251,6 +237,15 @@ def _module_dict(m: ModuleStats, elementwise: bool = False) -> dict[str, Any]:
     return d
 
 
+def _with_layer(d: dict[str, Any], profile: Profile) -> dict[str, Any]:
+    """Shapes and layer details of the module (``--columns`` with a shape or layer column)."""
+    info = None if d.get("is_parameter") else profile.layers.get(d["path"])
+    if info is not None:
+        d.update(input_shapes=[list(s) for s in info.input_shapes], output_shapes=[list(s) for s in info.output_shapes],
+                 layer=info.details, dtype=info.dtype, training=info.training)
+    return d
+
+
 def profile_to_dict(profile: Profile, rows: list[ModuleStats] | None = None) -> dict[str, Any]:
     """The documented JSON document (schema ``paramscope.breakdown/1``), exact integers."""
     t = profile.total
@@ -271,7 +266,8 @@ def profile_to_dict(profile: Profile, rows: list[ModuleStats] | None = None) -> 
         "config": profile.config,
         "total": total,
         "flops_backend": profile.flops_backend,
-        "modules": [_module_dict(m, elem) for m in (rows if rows is not None else [m for m in profile.modules if m.path])],
+        "modules": [_with_layer(_module_dict(m, elem), profile)
+                    for m in (rows if rows is not None else [m for m in profile.modules if m.path])],
         "shared": [{"owner": s.owner, "aliases": list(s.aliases), "numel": s.numel} for s in profile.shared],
         "uncounted": [{"name": u.name, "count": u.count, "where": list(u.where)} for u in profile.uncounted],
         "notes": list(profile.notes),
