@@ -6,7 +6,10 @@ from typing import Annotated
 
 import typer
 
-from paramscope.cli.common import Device, DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format
+from paramscope.cli.common import (
+    Device, DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
+)
+from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 
 
 def audit(
@@ -17,6 +20,8 @@ def audit(
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
+    inputs: InputOpt = None,
+    fargs: ArgOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Count MACs with every backend (torch, fvcore, thop) and compare them per module.
@@ -35,7 +40,7 @@ def audit(
     need_format(AUDIT, fmt)
     with guarded(debug):
         check_writable(output)
-        built = build(load_spec(config, parse_sets(sets), origin=SET_ORIGIN), device)
+        built = build(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN), device)
         names = [b.strip() for b in backends.split(",") if b.strip()]
         from paramscope.profiler.flops import backend_for
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.common import (
     Device, DebugOpt, DeviceOpt, FlopsChoice, FlopsOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable,
     emit, guarded, need_format,
@@ -15,6 +16,7 @@ from paramscope.profiler.render.table import SortKey
 
 if TYPE_CHECKING:
     from paramscope.profiler.build import Built
+    from paramscope.profiler.stats import Profile
     from paramscope.profiler.latency import LatencyReport
 
 
@@ -28,6 +30,7 @@ def breakdown(
     flops: FlopsOpt = FlopsChoice.TORCH,
     backward: Annotated[bool, typer.Option("--backward", help="Also count the backward pass (torch backend).")] = False,
     elementwise: Annotated[bool, typer.Option("--elementwise", help="Also count output elements of element-wise ops (activations, norms, softmax; torch backend); not MACs.")] = False,
+    ops: Annotated[str | None, typer.Option("--ops", metavar="PATH", help="Also show which aten ops this submodule's MACs come from, e.g. --ops slot_fuse ('' for the whole model; torch backend).")] = None,
     latency: Annotated[bool, typer.Option("--latency", help="Time every submodule's forward (needs --device cpu or cuda).")] = False,
     repeats: Annotated[int, typer.Option("--repeats", help="Timed forward passes for --latency.")] = 20,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed forward passes before timing.")] = 3,
@@ -36,6 +39,8 @@ def breakdown(
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
+    inputs: InputOpt = None,
+    fargs: ArgOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Break a model's parameters and MACs/FLOPs down by submodule.
@@ -58,7 +63,7 @@ def breakdown(
             raise _bad("--elementwise needs --flops torch")
         check_writable(output)
         extra = [("inputs.batch_size", batch_size)] if batch_size is not None else []
-        spec = load_spec(config, [*parse_sets(sets), *extra], origin=SET_ORIGIN)
+        spec = load_spec(config, [*parse_sets(sets), *extra, *entry_sets(inputs, fargs)], origin=SET_ORIGIN)
         if latency and device is Device.META:
             raise _bad("--latency needs real tensors: pass --device cpu or --device cuda")
         if depth < 1 or (top is not None and top < 1):
@@ -70,7 +75,9 @@ def breakdown(
         rows = render.select_rows(prof, depth=depth, top=top, sort=sort)
         if sort is SortKey.TREE and top is None and not expand:
             rows = render.collapse_repeats(rows)
-        emit(BREAKDOWN.of(BreakdownView(prof, tuple(rows), lat, depth=depth, top=top)), fmt, output)
+        if ops is not None:
+            _check_ops(prof, ops, fmt)
+        emit(BREAKDOWN.of(BreakdownView(prof, tuple(rows), lat, depth=depth, top=top, ops=ops)), fmt, output)
 
 
 def _latency(built: Built, repeats: int, warmup: int, clock: Clock) -> LatencyReport:
@@ -78,6 +85,18 @@ def _latency(built: Built, repeats: int, warmup: int, clock: Clock) -> LatencyRe
 
     return measure_latency(built.model, built.args, built.kwargs, device=built.device,
                            repeats=repeats, warmup=warmup, clock=clock)
+
+
+def _check_ops(prof: Profile, path: str, fmt: OutputFormat) -> None:
+    """``--ops PATH`` needs per-op counts (torch backend), a real submodule and a format with room for it."""
+    from paramscope.profiler.paths import did_you_mean
+
+    if prof.flops_backend != "torch":
+        raise _bad("--ops needs --flops torch (the backend that sees aten ops)")
+    if path and path not in prof.by_path:
+        raise _bad(f"--ops {path}: no such submodule{did_you_mean(path, [m.path for m in prof.modules if m.path])}")
+    if fmt is OutputFormat.CSV:
+        raise _bad("--ops has no csv form: use --format table, md or json")
 
 
 def _bad(message: str) -> Exception:

@@ -6,7 +6,12 @@ from typing import Annotated
 
 import typer
 
-from paramscope.cli.common import Device, DebugOpt, FlopsChoice, FlopsOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit, guarded, need_format
+from paramscope.cli.common import (
+    Device, DebugOpt, DeviceOpt, FlopsChoice, FlopsOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit, guarded,
+    need_format,
+)
+from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
+from paramscope.cli.parse import SET_ORIGIN
 
 
 def diff(
@@ -15,6 +20,8 @@ def diff(
     module: Annotated[str | None, typer.Option("--module", help="Also show this submodule in both, changed or not.")] = None,
     device: DeviceOpt = Device.META,
     flops: FlopsOpt = FlopsChoice.TORCH,
+    inputs: InputOpt = None,
+    fargs: ArgOpt = None,
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     debug: DebugOpt = False,
@@ -35,8 +42,8 @@ def diff(
     need_format(DIFF, fmt)
     with guarded(debug):
         check_writable(output)
-        a = measure(load_spec(base), device=device, flops=flops.backend)
-        b = measure(load_spec(other), device=device, flops=flops.backend)
+        a = measure(load_spec(base, entry_sets(inputs, fargs), origin=SET_ORIGIN), device=device, flops=flops.backend)
+        b = measure(load_spec(other, entry_sets(inputs, fargs), origin=SET_ORIGIN), device=device, flops=flops.backend)
         names = {m.path for p in (a, b) for m in p.modules if m.path and not m.is_param}
         if module is not None and module not in names:
             raise ConfigError(f"--module {module}: no such submodule in either model{did_you_mean(module, sorted(names), known=False)}")

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.common import (
     DebugOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format, stderr_console,
 )
@@ -23,6 +24,8 @@ def groups(
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
+    inputs: InputOpt = None,
+    fargs: ArgOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Split parameters into groups by name keywords, as optimizer param groups are built.
@@ -46,7 +49,7 @@ def groups(
         duplicate = next((n for i, (n, _) in enumerate(parsed) if n in dict(parsed[:i])), None)
         if duplicate is not None:
             raise ConfigError(f"--group {duplicate}: given twice; put all its keywords in one --group")
-        built = build(load_spec(config, parse_sets(sets), origin=SET_ORIGIN), "meta")
+        built = build(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN), "meta")
         report = group_parameters(built.model, dict(parsed), rest)
         emit(render.GROUPS.of(render.GroupsView(built.spec.name, report)), fmt, output)
     for line in render.warning_lines(report):

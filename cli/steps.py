@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.common import (
     Device, DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
 )
@@ -23,6 +24,8 @@ def steps(
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
+    inputs: InputOpt = None,
+    fargs: ArgOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Check whether a stateful model's autograd graph grows from step to step.
@@ -44,7 +47,7 @@ def steps(
     need_format(render.STEPS, fmt)
     with guarded(debug):
         check_writable(output)
-        spec = load_spec(config, parse_sets(sets), origin=SET_ORIGIN)
+        spec = load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN)
         family = registry.get_family(spec.family) if spec.family else None
         if not carry and not (family and family.carry):
             with_carry = ", ".join(f.name for f in registry.FAMILIES if f.carry)

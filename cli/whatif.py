@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
+from paramscope.cli.parse import SET_ORIGIN
 from paramscope.cli.common import (
     Device, DebugOpt, FlopsChoice, FlopsOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit, guarded, stderr_console,
     write_atomic,
@@ -25,6 +27,8 @@ def whatif(
     config: Annotated[str, typer.Argument(help="A config YAML, a preset name or a zoo family.")],
     knob: Annotated[list[str] | None, typer.Option("--knob", "-k", metavar="NAME=V1,V2", help="Any knob of the model's zoo family with values: --knob rank=192,384 (the same as --rank 192,384). Repeatable.")] = None,
     sets: Annotated[list[str] | None, typer.Option("--set", "-s", help="Any config key with values: --set d_model=256,512. Repeatable.")] = None,
+    inputs: InputOpt = None,
+    fargs: ArgOpt = None,
     workload: Annotated[list[str] | None, typer.Option("--workload", help="Treat this --set key as a workload knob. Repeatable.")] = None,
     module: Annotated[str | None, typer.Option("--module", help="Follow one submodule across the grid, e.g. slot_fuse.score_mlp.")] = None,
     device: DeviceOpt = Device.META,
@@ -54,7 +58,7 @@ def whatif(
     with guarded(debug):
         check_writable(output)
         check_writable(plot)
-        spec = load_spec(config)
+        spec = load_spec(config, entry_sets(inputs, fargs), origin=SET_ORIGIN)
         knobs = knob_grid(spec, knob_flags, knob or [], sets or [])
         if not knobs:
             raise ConfigError("give at least one knob to vary, e.g. --rank 192,384 or --set d_model=256,512")

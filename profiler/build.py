@@ -222,6 +222,8 @@ def _build_target(spec: ModelSpec, device: str) -> Built:
                           "not an nn.Module (or (module, example_inputs))")
     if spec.inputs:
         kwargs = {name: _input_tensor(spec, name, desc, device) for name, desc in spec.inputs.items()}
+        if isinstance(example, dict):  # the factory's defaults, each overridden by name
+            kwargs = {**_to_device(example, device), **kwargs}
         args: tuple[Any, ...] = ()
         if not _accepts_keywords(model, kwargs):  # e.g. nn.Sequential.forward(input): pass in YAML order
             args, kwargs = tuple(kwargs.values()), {}

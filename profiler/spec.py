@@ -116,8 +116,12 @@ def load_spec(config: str, overrides: Overrides = (), *, origin: str = "override
     Returns:
         The validated spec.
     """
+    from paramscope.profiler.sources import entry_spec
+
     path = Path(config)
-    if path.suffix in (".yaml", ".yml") or path.exists() or "/" in config:
+    if not path.exists() and (entry := entry_spec(config)) is not None:
+        spec = entry
+    elif path.suffix in (".yaml", ".yml") or path.exists() or "/" in config:
         data, lines = _read_yaml(path)
         spec = spec_from_dict(data, name=path.stem, source=str(path), config_dir=path.resolve().parent, lines=lines)
     elif (preset := registry.preset_path(config)) is not None:
@@ -127,7 +131,7 @@ def load_spec(config: str, overrides: Overrides = (), *, origin: str = "override
         spec = spec_from_dict({"model": config}, name=config, source=f"family {config}")
     else:
         known = sorted({*registry.presets(), *registry.family_names()})
-        raise UnknownModel(f"{config}: no such file, preset or zoo family{did_you_mean(config, known)}")
+        raise UnknownModel(f"{config}: no such file, preset, zoo family or pkg.module:factory{did_you_mean(config, known)}")
     return apply_overrides(spec, overrides, origin=origin)
 
 

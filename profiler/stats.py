@@ -96,6 +96,30 @@ class Profile:
     preset_of: str | None = None
     config: Mapping[str, Any] = field(default_factory=dict)
     """The args and inputs the model was built from (after overrides)."""
+    op_macs: Mapping[str, Mapping[str, int]] = field(default_factory=dict, repr=False)
+    """Inclusive MACs per path and aten op, where the backend sees ops (torch); see ``ops_of``."""
+
+    def table(self, depth: int | None = 2, top: int | None = None, width: int | None = None) -> str:
+        """The breakdown table as text (what ``paramscope breakdown`` prints)."""
+        from paramscope.profiler.render.table import profile_text
+
+        return profile_text(self, depth=depth, top=top, width=width)
+
+    def to_markdown(self, depth: int | None = None) -> str:
+        """A GitHub markdown table with the footer lines."""
+        from paramscope.profiler.render.table import breakdown_markdown, select_rows
+
+        return breakdown_markdown(self, select_rows(self, depth=depth))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``paramscope.breakdown/1`` JSON document, as plain data."""
+        from paramscope.profiler.render.table import profile_to_dict
+
+        return profile_to_dict(self)
+
+    def __str__(self) -> str:
+        return self.table()
+
 
     @cached_property
     def by_path(self) -> Mapping[str, ModuleStats]:
@@ -104,6 +128,19 @@ class Profile:
         for m in self.modules:
             index.setdefault(m.path, m)
         return index
+
+    def ops_of(self, path: str) -> dict[str, int]:
+        """MACs of ``path`` by aten op, largest first; a container that never ran sums its children."""
+        ops = self.op_macs.get(path)
+        if ops is None:
+            prefix = f"{path}." if path else ""
+            children = [p for p in self.op_macs if p.startswith(prefix) and "." not in p[len(prefix):] and p]
+            summed: dict[str, int] = {}
+            for child in children:
+                for op, n in self.ops_of(child).items():
+                    summed[op] = summed.get(op, 0) + n
+            ops = summed
+        return dict(sorted(((op, n) for op, n in ops.items() if n), key=lambda kv: -kv[1]))
 
     def get(self, path: str) -> ModuleStats:
         """The row for ``path`` in O(1); ``KeyError`` if there is none."""

@@ -45,3 +45,20 @@ def test_memory_output_is_current() -> None:
 
 def test_readme_names_the_two_commands() -> None:
     assert re.search(r"^make demo ", README, re.M) and re.search(r"^make test ", README, re.M)
+
+
+def test_no_yaml_example_is_current(monkeypatch) -> None:
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])  # examples/ is relative to the repo
+    block = _block_after("## No YAML needed")
+    command = block.splitlines()[0]
+    assert command == "$ paramscope breakdown hf:examples/gpt2/config.json --depth 1"
+    _same("\n".join(block.splitlines()[1:]), _run(*command.split()[2:]))
+
+
+def test_python_api_example_runs_and_prints_what_the_readme_shows(monkeypatch, capsys) -> None:
+    section = README[README.index("## Python API"):]
+    start = section.index("```python\n") + len("```python\n")
+    code = section[start:section.index("\n```", start)]
+    monkeypatch.setenv("COLUMNS", "100")
+    exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - the README's own example
+    _same(_block_after("## Python API"), capsys.readouterr().out)

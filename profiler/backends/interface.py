@@ -71,6 +71,8 @@ class FlopCount:
     elementwise_macs: Mapping[str, int] = field(default_factory=dict)
     """Inclusive MACs this backend charges to element-wise ops (fvcore's norms, pooling,
     upsampling) per path, where it charges any; the torch and thop adapters charge them 0."""
+    op_macs: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    """Inclusive MACs per path and aten op (``aten.addmm``), where the backend sees ops (torch)."""
     added_macs: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     """MACs counted by paramscope's added formulas/rules rather than the library's own:
     formula or rule name -> inclusive MACs per path (only paths where it counted something)."""

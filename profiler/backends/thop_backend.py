@@ -155,6 +155,77 @@ def _apply(rule: Any, native: bool, m: Any, x: tuple[Any, ...], y: Any) -> int:
 
 
 
+class _Recorder:
+    """Books each rule's MACs to the module and every module on the call stack (inclusive)."""
+
+    def __init__(self, model: Any, tracker: Any, inputs: dict[int, tuple[Any, ...]]) -> None:
+        self.canonical = {id(m): p for p, m in model.named_modules()}
+        self.tracker, self.inputs = tracker, inputs
+        self.macs: defaultdict[str, int] = defaultdict(int)
+        self.added: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.missing: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.last_output: dict[int, Any] = {}
+
+    def hook(self, rule: Any, native: bool = False) -> Any:
+        """A thop custom op (forward hook) that applies ``rule`` and books its MACs."""
+
+        def fn(m: Any, x: Any, y: Any) -> None:
+            # thop's model.apply() hooks a shared module once per parent: count each call once
+            if self.last_output.get(id(m)) is y:
+                return
+            self.last_output[id(m)] = y
+            path, name = self.canonical[id(m)], type(m).__name__
+            try:
+                n = _apply(rule, native, m, self.inputs.get(id(m), x), y)
+            except Exception as e:  # the forward ran; the rule (not the user's model) failed
+                log.debug("thop rule for %s at %r failed", name, path, exc_info=True)
+                self.missing[f"{name} (rule failed: {_first_line(e)[:80]})"][path] += 1
+                return
+            if n < 0:
+                self.missing[name][path] += 1
+                return
+            # thop's hooks run after ours popped the module: book to it and its callers
+            for p in {*self.tracker.stack, path}:
+                self.macs[p] += n
+                if rule in _RULES.values() and n:
+                    self.added[name][p] += n
+
+        return fn
+
+
+@contextmanager
+def _restored(model: Any) -> Iterator[None]:
+    """The model exactly as it was afterwards: training flags per module, no hook or buffer of thop's."""
+    hooks_before = {id(m): (set(m._forward_hooks), set(m._forward_pre_hooks)) for m in model.modules()}
+    buffers_before = {id(m): set(m._buffers) for m in model.modules()}
+    training = {m: m.training for m in model.modules()}  # per module: train(mode) would flatten it
+    try:
+        yield
+    finally:
+        for m, mode in training.items():
+            m.training = mode
+        for m in model.modules():
+            fwd, pre = hooks_before.get(id(m), (set(), set()))
+            for key in set(m._forward_hooks) - fwd:
+                m._forward_hooks.pop(key, None)
+            for key in set(m._forward_pre_hooks) - pre:
+                m._forward_pre_hooks.pop(key, None)
+            for key in set(m._buffers) - buffers_before.get(id(m), set()):
+                m._buffers.pop(key, None)
+
+
+def _notes(model: Any, backward: bool) -> tuple[str, ...]:
+    notes = ["thop rules count matmul/conv MACs only (its elementwise rules for norms, softmax and "
+             "pooling are replaced by 0, the other backends' convention)"]
+    notes.extend(_shared_module_notes(model, "every caller's total includes it"))
+    if any(type(m).__name__.startswith("ConvTranspose") for m in model.modules()):
+        notes.append("ConvTranspose counted by paramscope's rule: thop's own counts output positions, "
+                     "stride**dims times too many (4x at stride 2 in 2-D)")
+    if backward:
+        notes.append("backward MACs not measured: thop runs the forward under no_grad (use --flops torch)")
+    return tuple(notes)
+
+
 class ThopBackend:
     """Counts MACs with ``thop.profile`` and complete per-class rules."""
 
@@ -169,65 +240,20 @@ class ThopBackend:
         except ImportError as e:
             raise BackendUnavailable(f"thop is not installed ({e}); run `pip install thop`") from e
 
-        canonical = {id(m): p for p, m in model.named_modules()}
-        macs: defaultdict[str, int] = defaultdict(int)
-        added: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
-        missing: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
-        hooks_before = {id(m): (set(m._forward_hooks), set(m._forward_pre_hooks)) for m in model.modules()}
-        buffers_before = {id(m): set(m._buffers) for m in model.modules()}
-        training = {m: m.training for m in model.modules()}  # per module: train(mode) would flatten it
-        last_output: dict[int, Any] = {}
         with _track_calls(model) as tracker, _positional_inputs(model) as inputs:
-
-            def recording(rule: Any, native: bool = False) -> Any:
-                def fn(m: Any, x: Any, y: Any) -> None:
-                    # thop's model.apply() hooks a shared module once per parent: count each call once
-                    if last_output.get(id(m)) is y:
-                        return
-                    last_output[id(m)] = y
-                    path = canonical[id(m)]
-                    try:
-                        n = _apply(rule, native, m, inputs.get(id(m), x), y)
-                    except Exception as e:  # the forward ran; the rule (not the user's model) failed
-                        log.debug("thop rule for %s at %r failed", type(m).__name__, path, exc_info=True)
-                        missing[f"{type(m).__name__} (rule failed: {_first_line(e)[:80]})"][path] += 1
-                        return
-                    if n < 0:
-                        missing[type(m).__name__][path] += 1
-                        return
-                    # thop's hooks run after ours popped the module: book to it and its callers
-                    for p in {*tracker.stack, path}:
-                        macs[p] += int(n)
-                        if rule in _RULES.values() and n:
-                            added[type(m).__name__][p] += int(n)
-
-                return fn
-
-            custom = self._rules(model, thop_rules, recording)
+            rec = _Recorder(model, tracker, inputs)
+            custom = self._rules(model, thop_rules, rec.hook)
             target = _bound(model, kwargs) if kwargs else model
             try:
-                with _eager(model):
+                with _restored(model), _eager(model):
                     thop.profile(target, inputs=tuple(args), custom_ops=custom, verbose=False)
             except ForwardFailed:
                 raise
             except Exception as e:
                 raise _forward_failed(tracker, e) from e
-            finally:
-                last_output.clear()
-                for m, mode in training.items():
-                    m.training = mode
-                self._undo(model, hooks_before, buffers_before)
-
-        notes = ["thop rules count matmul/conv MACs only (its elementwise rules for norms, softmax and "
-                 "pooling are replaced by 0, the other backends' convention)"]
-        notes.extend(_shared_module_notes(model, "every caller's total includes it"))
-        if any(type(m).__name__.startswith("ConvTranspose") for m in model.modules()):
-            notes.append("ConvTranspose counted by paramscope's rule: thop's own counts output positions, "
-                         "stride**dims times too many (4x at stride 2 in 2-D)")
-        if backward:
-            notes.append("backward MACs not measured: thop runs the forward under no_grad (use --flops torch)")
-        return FlopCount(self.name, _with_all_paths(model, macs), _with_all_paths(model, tracker.calls),
-                         _uncounted(missing), tuple(notes), added_macs={k: dict(v) for k, v in added.items()})
+        return FlopCount(self.name, _with_all_paths(model, rec.macs), _with_all_paths(model, tracker.calls),
+                         _uncounted(rec.missing), _notes(model, backward),
+                         added_macs={k: dict(v) for k, v in rec.added.items()})
 
     def explain(self, count: FlopCount, path: str, *, low: bool, high: bool, guess: bool = False) -> tuple[str, ...]:
         """See ``CountingBackend.explain``."""
@@ -258,15 +284,3 @@ class ThopBackend:
                 # parameters: thop would silently count 0
                 rules[cls] = recording(lambda m, x, y: -1)
         return rules
-
-    @staticmethod
-    def _undo(model: Any, hooks_before: dict[int, Any], buffers_before: dict[int, set[str]]) -> None:
-        """Remove every hook and buffer thop added, whether or not it finished."""
-        for m in model.modules():
-            fwd, pre = hooks_before.get(id(m), (set(), set()))
-            for key in set(m._forward_hooks) - fwd:
-                m._forward_hooks.pop(key, None)
-            for key in set(m._forward_pre_hooks) - pre:
-                m._forward_pre_hooks.pop(key, None)
-            for key in set(m._buffers) - buffers_before.get(id(m), set()):
-                m._buffers.pop(key, None)

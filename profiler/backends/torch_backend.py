@@ -177,6 +177,55 @@ def _in_forward(module: Any) -> bool:
     return False
 
 
+class _Observer:
+    """What paramscope sees of each op FlopCounterMode counts: uncounted matmul-class ops, element-wise
+    outputs, the MACs of paramscope's formulas, and ops run by a directly-called forward."""
+
+    def __init__(self, model: Any, tracker: Any, extra: dict[Any, Any], elementwise: bool) -> None:
+        self.tracker, self.extra = tracker, extra
+        self.forward = True
+        self.uncounted: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
+        # element-wise output elements, booked to every module on the call stack (inclusive, like
+        # FlopCounterMode's MACs); only while the forward runs
+        self.elem: defaultdict[str, int] | None = defaultdict(int) if elementwise else None
+        self.is_elem: dict[Any, bool] = {}
+        self.fused: set[str] = set()
+        # forward MACs counted by paramscope's formulas, per formula and path
+        self.added: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.direct = _DirectCalls(model)
+
+    def op(self, registry: Any, func_packet: Any, out: Any, args: Any, kwargs: Any) -> None:
+        stack = self.tracker.stack
+        if func_packet not in registry:
+            name = str(func_packet).replace(".", "::", 1)
+            if not name.startswith(("aten::", "prims::", "prim::")) or is_matmul_class(name):
+                self.uncounted[name][self.tracker.current] += 1
+        if not self.forward:
+            return
+        if self.elem is not None:
+            if _is_elementwise(func_packet, self.is_elem):
+                n = _first_numel(out)
+                for path in {"", *stack}:
+                    self.elem[path] += n
+            elif _FUSED.search(str(func_packet)):
+                self.fused.add(str(func_packet).replace(".", "::", 1))
+        if func_packet not in registry or (func_packet not in self.extra and not self.direct.owners):
+            return
+        owner = self.direct.owner(args, stack)
+        if func_packet not in self.extra and owner is None:
+            return
+        n = registry[func_packet](*args, **kwargs, out_val=out) // 2
+        if func_packet in self.extra:
+            for path in {"", *stack}:
+                self.added[func_packet.__name__][path] += n
+        if owner is not None:
+            self.direct.book(owner, n, stack)
+
+    def fused_notes(self) -> list[str]:
+        return [f"element-wise counts inside fused kernels ({', '.join(sorted(self.fused))}) are not "
+                "visible on cpu/cuda; meta shows the decomposed ops"] if self.fused else []
+
+
 class TorchBackend:
     """Counts MACs with ``FlopCounterMode`` plus paramscope's extra formulas."""
 
@@ -205,50 +254,16 @@ class TorchBackend:
         except ImportError as e:  # pragma: no cover - torch is a hard dependency
             raise BackendUnavailable(f"torch.utils.flop_counter is unavailable: {e}") from e
 
-        uncounted: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
         notes: list[str] = []
-        # element-wise output elements, booked to every module on the call stack (inclusive, like
-        # FlopCounterMode's MACs); only while the forward runs
-        elem: defaultdict[str, int] | None = defaultdict(int) if elementwise else None
-        is_elem: dict[Any, bool] = {}
-        fused: set[str] = set()
         extra = _extra_formulas()
-        # forward MACs counted by paramscope's formulas, per formula and path (the backward is not)
-        added: defaultdict[str, defaultdict[str, int]] | None = defaultdict(lambda: defaultdict(int))
-        direct = _DirectCalls(model)
         with _track_calls(model) as tracker:
+            seen = _Observer(model, tracker, extra, elementwise)
 
             class _Counter(FlopCounterMode):
                 # _count_flops sees every op that ran without decomposing further
                 def _count_flops(self, func_packet: Any, out: Any, args: Any, kwargs: Any) -> Any:
-                    if func_packet not in self.flop_registry:
-                        name = str(func_packet).replace(".", "::", 1)
-                        if not name.startswith(("aten::", "prims::", "prim::")) or is_matmul_class(name):
-                            uncounted[name][tracker.current] += 1
-                    if elem is not None:
-                        if _is_elementwise(func_packet, is_elem):
-                            n = _first_numel(out)
-                            for path in {"", *tracker.stack}:
-                                elem[path] += n
-                        elif _FUSED.search(str(func_packet)):
-                            fused.add(str(func_packet).replace(".", "::", 1))
-                    if added is not None and func_packet in self.flop_registry:  # forward only
-                        self._book(func_packet, out, args, kwargs)
+                    seen.op(self.flop_registry, func_packet, out, args, kwargs)
                     return super()._count_flops(func_packet, out, args, kwargs)  # type: ignore[no-untyped-call]  # unannotated in torch
-
-                def _book(self, func_packet: Any, out: Any, args: Any, kwargs: Any) -> None:
-                    """paramscope's formulas' share, and ops run by a directly-called forward."""
-                    if func_packet not in extra and not direct.owners:
-                        return
-                    owner = direct.owner(args, tracker.stack)
-                    if func_packet not in extra and owner is None:
-                        return
-                    n = self.flop_registry[func_packet](*args, **kwargs, out_val=out) // 2
-                    if func_packet in extra and added is not None:
-                        for path in {"", *tracker.stack}:
-                            added[func_packet.__name__][path] += n
-                    if owner is not None:
-                        direct.book(owner, n, tracker.stack)
 
             counter = _Counter(display=False, custom_mapping=extra)
             fwd: dict[str, int] = {}
@@ -261,28 +276,25 @@ class TorchBackend:
                 except Exception as e:
                     raise _forward_failed(tracker, e) from e
                 fwd = self._macs(counter, model)
-                for path, n in direct.macs.items():
+                op_fwd = self._op_macs(counter, model)
+                seen.forward = False  # the backward pass adds no element-wise or added-formula counts
+                for path, n in seen.direct.macs.items():
                     fwd[path] += n
-                notes.extend(direct.notes())
-                elem_fwd = None if elem is None else _with_all_paths(model, elem)
-                elem = None  # the backward pass is not counted
-                added_fwd = {op: dict(by_path) for op, by_path in (added or {}).items()}
-                added = None
+                notes.extend(seen.direct.notes())
                 bwd = self._backward(counter, model, out, fwd, notes) if backward else None
 
         notes.extend(_shared_module_notes(model, "every caller's total includes it"))
-        if fused:
-            notes.append(f"element-wise counts inside fused kernels ({', '.join(sorted(fused))}) are not visible "
-                         "on cpu/cuda; meta shows the decomposed ops")
+        notes.extend(seen.fused_notes())
         return FlopCount(
             backend=self.name,
             macs=fwd,
             calls=_with_all_paths(model, tracker.calls),
-            uncounted=_uncounted(uncounted),
+            uncounted=_uncounted(seen.uncounted),
             notes=tuple(notes),
             backward_macs=bwd,
-            elementwise=elem_fwd,
-            added_macs=added_fwd,
+            elementwise=None if seen.elem is None else _with_all_paths(model, seen.elem),
+            added_macs={op: dict(by_path) for op, by_path in seen.added.items()},
+            op_macs=op_fwd,
         )
 
     def explain(self, count: FlopCount, path: str, *, low: bool, high: bool, guess: bool = False) -> tuple[str, ...]:
@@ -295,16 +307,23 @@ class TorchBackend:
 
     @staticmethod
     def _macs(counter: Any, model: Any) -> dict[str, int]:
+        return _with_all_paths(model, {p: sum(ops.values()) for p, ops in TorchBackend._op_macs(counter, model).items()})
+
+    @staticmethod
+    def _op_macs(counter: Any, model: Any) -> dict[str, dict[str, int]]:
+        """Inclusive MACs per path and op, from FlopCounterMode's per-module op counts."""
         names = _name_map(model)
-        macs: defaultdict[str, int] = defaultdict(int)
+        out: dict[str, dict[str, int]] = {}
         for name, by_op in counter.get_flop_counts().items():
             path = names.get(name)
             if path is None:
                 log.debug("FlopCounterMode module name %r matches no path", name)
                 continue
+            ops = {str(op): n // 2 for op, n in by_op.items()}
             # "Global" and the root's own name are the same scope on a single forward
-            macs[path] = max(macs[path], sum(by_op.values()) // 2)
-        return _with_all_paths(model, macs)
+            if sum(ops.values()) >= sum(out.get(path, {}).values()):
+                out[path] = ops
+        return out
 
     @staticmethod
     def _backward(counter: Any, model: Any, out: Any, fwd: dict[str, int], notes: list[str]) -> dict[str, int] | None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Group, RenderableType
 
-from paramscope.profiler.render import table
+from paramscope.profiler.render import ops, table
 from paramscope.profiler.render.formats import Kind, csv_text
 from paramscope.profiler.stats import ModuleStats, Profile
 
@@ -31,6 +31,8 @@ class BreakdownView:
     """Every module's latency (JSON has all of it; table, md and csv the rows down to ``depth``)."""
     depth: int | None = None
     top: int | None = None
+    ops: str | None = None
+    """A module path whose MACs are also shown by aten op (``--ops``)."""
 
     @property
     def shown_latency(self) -> LatencyReport | None:
@@ -48,6 +50,8 @@ def _table(v: BreakdownView) -> RenderableType:
         from paramscope.profiler.render.latency import latency_table
 
         parts.append(latency_table(lat, top=v.top))
+    if v.ops is not None:
+        parts.append(ops.ops_table(v.profile, v.ops))
     return Group(*parts)
 
 
@@ -57,6 +61,8 @@ def _md(v: BreakdownView) -> str:
         from paramscope.profiler.render.latency import latency_markdown
 
         text += "\n" + latency_markdown(lat)
+    if v.ops is not None:
+        text += "\n" + ops.ops_markdown(v.profile, v.ops)
     return text
 
 
@@ -78,6 +84,8 @@ def _dict(v: BreakdownView) -> Mapping[str, Any]:
         from paramscope.profiler.render.latency import latency_to_dict
 
         doc["latency"] = latency_to_dict(v.latency)
+    if v.ops is not None:
+        doc["ops"] = ops.ops_dict(v.profile, v.ops)
     return doc
 
 

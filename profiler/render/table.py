@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 from enum import StrEnum
 from typing import Any
 
@@ -18,7 +19,7 @@ from paramscope.profiler.stats import ModuleStats, Profile
 
 __all__ = [
     "SortKey", "select_rows", "collapse_repeats", "breakdown_table", "breakdown_markdown", "breakdown_csv",
-    "profile_to_dict", "footer_lines", "JSON_SCHEMA",
+    "profile_to_dict", "footer_lines", "profile_text", "JSON_SCHEMA",
 ]
 
 JSON_SCHEMA = "paramscope.breakdown/1"
@@ -267,3 +268,16 @@ def profile_to_dict(profile: Profile, rows: list[ModuleStats] | None = None) -> 
         "uncounted": [{"name": u.name, "count": u.count, "where": list(u.where)} for u in profile.uncounted],
         "notes": list(profile.notes),
     }
+
+
+def profile_text(profile: Profile, *, depth: int | None = 2, top: int | None = None, width: int | None = None) -> str:
+    """The breakdown table rendered to plain text (``Profile.table()``, ``print(profile)``)."""
+    from rich.console import Console
+
+    rows = select_rows(profile, depth=depth, top=top)
+    if top is None:
+        rows = collapse_repeats(rows)
+    console = Console(width=width, color_system=None, highlight=False, file=io.StringIO())  # None: $COLUMNS or 80
+    with console.capture() as captured:
+        console.print(breakdown_table(profile, rows))
+    return captured.get()

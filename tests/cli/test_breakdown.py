@@ -154,7 +154,7 @@ def test_unknown_model(tmp_path: Path) -> None:
 
 def test_unknown_preset_name() -> None:
     line = _error(run("breakdown", "rg_output_ettx1"))
-    assert line.startswith("error: rg_output_ettx1: no such file, preset or zoo family; did you mean")
+    assert line.startswith("error: rg_output_ettx1: no such file, preset, zoo family or pkg.module:factory; did you mean")
 
 
 def test_unknown_target(tmp_path: Path) -> None:

@@ -1,0 +1,190 @@
+"""Models without a YAML file: ``pkg.module:factory``, ``hf:``, ``torchvision:`` and ``timm:``.
+
+Each entry point becomes an ordinary ``target:`` ``ModelSpec`` whose factory lives here, so
+every command (breakdown, whatif, memory, audit, diff, check) takes them unchanged and their
+keys are knobs like any config's: ``--set num_hidden_layers=24`` reaches the transformers
+config, ``whatif hf:config.json --set hidden_size=768,1024`` sweeps it.
+
+- ``pkg.module:factory``: imported from the current folder (like ``python -c``, it runs that
+  code); ``--arg k=v`` are its keyword arguments, ``--input x=1x3x224x224`` its inputs.
+- ``hf:PATH`` (a ``config.json`` or a folder holding one) or ``hf:NAME`` (transformers' config
+  lookup: local cache or the hub). The class is the config's ``architectures[0]`` when given,
+  else ``AutoModel``; weights are never loaded. Default inputs follow the forward's signature
+  (``input_ids`` 1x128, ``pixel_values``, ``input_features``, ``decoder_input_ids``).
+- ``torchvision:NAME`` / ``timm:NAME``: ``weights=None`` / ``pretrained=False``, at the model's
+  conventional input size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import logging
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from paramscope.profiler.errors import ConfigError, UnknownModel
+
+if TYPE_CHECKING:
+    from paramscope.profiler.spec import ModelSpec
+
+__all__ = ["entry_spec", "parse_input", "hf_model", "torchvision_model", "timm_model", "HF_SEQ_LEN"]
+
+HF_SEQ_LEN = 128
+"""Tokens in the default ``input_ids`` of an ``hf:`` model (``--input input_ids=1x512`` overrides)."""
+
+_FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+_HERE = "paramscope.profiler.sources"
+_TORCHVISION_SIZES = {"inception_v3": 299, "googlenet": 224}
+
+
+def entry_spec(config: str) -> ModelSpec | None:
+    """The spec of a no-YAML entry point, or None when ``config`` is not one."""
+    from paramscope.profiler.spec import ModelSpec
+
+    scheme, sep, rest = config.partition(":")
+    if sep and scheme in ("hf", "torchvision", "timm"):
+        if not rest:
+            raise UnknownModel(f"{config}: give a name after '{scheme}:', e.g. {scheme}:{_EXAMPLE[scheme]}")
+        factory, arg = _SCHEMES[scheme]
+        name = Path(rest).parent.name if scheme == "hf" and rest.endswith(".json") else Path(rest).name
+        return ModelSpec(name=name or rest, source=config, family=None, target=f"{_HERE}:{factory}",
+                         args={arg: rest}, inputs={}, config_dir=Path.cwd())
+    if _FACTORY.match(config) and not Path(config).exists():
+        return ModelSpec(name=config, source=config, family=None, target=config, args={}, inputs={},
+                         config_dir=Path.cwd())
+    return None
+
+
+_SCHEMES = {"hf": ("hf_model", "hf_config"), "torchvision": ("torchvision_model", "torchvision_name"),
+            "timm": ("timm_model", "timm_name")}
+_EXAMPLE = {"hf": "path/to/config.json", "torchvision": "resnet50", "timm": "vit_base_patch16_224"}
+
+
+def parse_input(item: str) -> tuple[str, dict[str, Any]]:
+    """``"x=1x3x224x224"`` / ``"ids=1x128:int64"`` -> ``("x", {"shape": [...], "dtype": ...})``."""
+    name, sep, rest = item.partition("=")
+    shape_text, _, dtype = rest.partition(":")
+    dims = shape_text.lower().replace(",", "x").split("x")
+    if not sep or not name.strip().isidentifier() or not all(d.strip().isdigit() for d in dims):
+        raise ConfigError(f"--input {item}: expected NAME=SHAPE[:DTYPE], e.g. x=1x3x224x224 or ids=1x128:int64")
+    desc: dict[str, Any] = {"shape": [int(d) for d in dims]}
+    if dtype:
+        desc["dtype"] = dtype
+    return name.strip(), desc
+
+
+def _import(package: str, scheme: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(package)
+    except ImportError as e:
+        raise UnknownModel(f"{scheme}: needs the '{package}' package, which does not import here: "
+                           f"{type(e).__name__}: {e}") from None
+
+
+# --- transformers -------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _quiet_hub() -> Iterator[None]:
+    """The hub client logs each failed request on stderr: our one error line says it instead."""
+    loggers = [logging.getLogger(n) for n in ("huggingface_hub", "transformers")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def _hf_config(source: str, overrides: Mapping[str, Any]) -> Any:
+    transformers = _import("transformers", "hf")
+    path = Path(source)
+    try:
+        if path.is_file():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or "model_type" not in data:
+                raise ConfigError(f"hf:{source}: not a transformers config.json (no 'model_type')")
+            data.update(overrides)
+            return transformers.AutoConfig.for_model(**data)
+        with _quiet_hub():
+            return transformers.AutoConfig.from_pretrained(source, **overrides)
+    except ConfigError:
+        raise
+    except (OSError, ValueError, KeyError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UnknownModel(f"hf:{source}: cannot read a transformers config: {first}") from None
+
+
+def _hf_class(transformers: Any, config: Any) -> Any:
+    for arch in getattr(config, "architectures", None) or ():
+        cls = getattr(transformers, arch, None)
+        if cls is not None:
+            return cls
+    return transformers.AutoModel
+
+
+def _hf_inputs(model: Any, config: Any) -> dict[str, Any]:
+    """Default example inputs from the forward's signature (batch 1)."""
+    import torch
+
+    params = inspect.signature(model.forward).parameters
+    vocab = int(getattr(config, "vocab_size", None) or 2)
+    ids = torch.randint(0, vocab, (1, HF_SEQ_LEN))
+    out: dict[str, Any] = {}
+    if "input_ids" in params:
+        out["input_ids"] = ids
+    elif "pixel_values" in params:
+        size = getattr(config, "image_size", 224)
+        size = size if isinstance(size, int) else int(size[0])
+        out["pixel_values"] = torch.randn(1, int(getattr(config, "num_channels", 3)), size, size)
+    elif "input_features" in params:
+        frames = 2 * int(getattr(config, "max_source_positions", 1500))
+        out["input_features"] = torch.randn(1, int(getattr(config, "num_mel_bins", 80)), frames)
+    if getattr(config, "is_encoder_decoder", False) and "decoder_input_ids" in params:
+        out["decoder_input_ids"] = ids[:, : min(HF_SEQ_LEN, int(getattr(config, "max_target_positions", HF_SEQ_LEN)))]
+    return out
+
+
+def hf_model(hf_config: str, **overrides: Any) -> tuple[Any, dict[str, Any]]:
+    """A transformers model from its config (never its weights), with default inputs."""
+    transformers = _import("transformers", "hf")
+    config = _hf_config(hf_config, overrides)
+    cls = _hf_class(transformers, config)
+    model = cls.from_config(config) if hasattr(cls, "from_config") else cls._from_config(config)
+    return model, _hf_inputs(model, config)
+
+
+# --- torchvision / timm -------------------------------------------------------------------
+
+def torchvision_model(torchvision_name: str, **kwargs: Any) -> tuple[Any, tuple[Any, ...]]:
+    """``torchvision.models.get_model(NAME, weights=None)`` on a 1x3xSxS image."""
+    import torch
+
+    models = _import("torchvision.models", "torchvision")
+    try:
+        model = models.get_model(torchvision_name, weights=None, **kwargs)
+    except ValueError as e:
+        raise UnknownModel(f"torchvision:{torchvision_name}: {e}") from None
+    size = _TORCHVISION_SIZES.get(torchvision_name, 224)
+    return model, (torch.randn(1, 3, size, size),)
+
+
+def timm_model(timm_name: str, **kwargs: Any) -> tuple[Any, tuple[Any, ...]]:
+    """``timm.create_model(NAME, pretrained=False)`` at its configured input size."""
+    import torch
+
+    timm = _import("timm", "timm")
+    try:
+        model = timm.create_model(timm_name, pretrained=False, **kwargs)
+    except RuntimeError as e:  # timm: "Unknown model (...)"
+        raise UnknownModel(f"timm:{timm_name}: {e}") from None
+    cfg = getattr(model, "pretrained_cfg", None) or getattr(model, "default_cfg", None) or {}
+    size = tuple(cfg.get("input_size", (3, 224, 224)))
+    return model, (torch.randn(1, *size),)
