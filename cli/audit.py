@@ -6,8 +6,10 @@ from typing import Annotated
 
 import typer
 
+from paramscope.cli.common import (
+    Device, DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
+)
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
-from paramscope.cli.common import Device, DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format
 
 
 def audit(

@@ -16,8 +16,8 @@ from paramscope.profiler.render.table import SortKey
 
 if TYPE_CHECKING:
     from paramscope.profiler.build import Built
-    from paramscope.profiler.latency import LatencyReport
     from paramscope.profiler.stats import Profile
+    from paramscope.profiler.latency import LatencyReport
 
 
 def breakdown(

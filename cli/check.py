@@ -39,8 +39,8 @@ def check(
         check_writable(output)
         budgets = [parse_budget(b) for b in budget]
         needs_macs = any(b.metric in ("macs", "flops") for b in budgets)
-        prof = measure(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN), device=device,
-                       flops=flops.backend if needs_macs else None)
+        prof = measure(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN),
+                       device=device, flops=flops.backend if needs_macs else None)
         results = check_budgets(prof, budgets)
         emit(CHECK.of(CheckView(prof.model, results)), fmt, output)
     if not all(r.ok for r in results):

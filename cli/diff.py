@@ -6,9 +6,12 @@ from typing import Annotated
 
 import typer
 
+from paramscope.cli.common import (
+    Device, DebugOpt, DeviceOpt, FlopsChoice, FlopsOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit, guarded,
+    need_format,
+)
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.parse import SET_ORIGIN
-from paramscope.cli.common import Device, DebugOpt, FlopsChoice, FlopsOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, check_writable, emit, guarded, need_format
 
 
 def diff(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Group, RenderableType
 
 from paramscope.profiler.render import ops, table
-from paramscope.profiler.render.formats import Kind
+from paramscope.profiler.render.formats import Kind, csv_text
 from paramscope.profiler.stats import ModuleStats, Profile
 
 if TYPE_CHECKING:  # profiler.latency imports torch; the renderers import it only when there is latency
@@ -74,14 +74,10 @@ def _csv(v: BreakdownView) -> str:
     if v.latency is None:
         return text
     times = {r.path: (r.inclusive_ms.median_ms, r.self_ms.median_ms) for r in v.latency.rows}
-    lines = list(csv.reader(io.StringIO(text)))
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow([*lines[0], "latency_ms", "self_ms"])
-    for row in lines[1:]:
-        ms = times.get(row[0])
-        w.writerow([*row, *(("", "") if ms is None else (f"{ms[0]:.6f}", f"{ms[1]:.6f}"))])
-    return buf.getvalue()
+    head, *rows = csv.reader(io.StringIO(text))
+    return csv_text([(*head, "latency_ms", "self_ms"),
+                     *((*row, *((None, None) if (ms := times.get(row[0])) is None else (f"{ms[0]:.6f}", f"{ms[1]:.6f}")))
+                       for row in rows)])
 
 
 def _dict(v: BreakdownView) -> Mapping[str, Any]:

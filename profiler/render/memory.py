@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +11,7 @@ from rich.filesize import decimal
 from rich.table import Table
 
 from paramscope.profiler.memory import MemoryReport, MemoryRow, MemoryTotals
-from paramscope.profiler.render.formats import Kind
+from paramscope.profiler.render.formats import Kind, csv_text
 from paramscope.profiler.render.text import clean, md_row
 
 __all__ = ["MEMORY", "MemoryView", "memory_table", "memory_modules_table", "memory_markdown", "memory_to_dict", "plan_label"]
@@ -162,17 +160,14 @@ def _md(v: MemoryView) -> str:
 
 def _csv(v: MemoryView) -> str:
     """One row per plan (``module`` empty), then with ``--modules`` the first plan's largest modules."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["plan", "module", "type", "precision", *(a for _, a in _COLUMNS), "total_bytes"])
-    for r in v.reports:
-        w.writerow([plan_label(r), "", "", r.dtype.value, *(getattr(r.totals, a) for _, a in _COLUMNS),
-                    r.peak_estimate_bytes])
-    if v.modules:
-        for m in _largest(v.reports[0], v.modules):
-            w.writerow([plan_label(v.reports[0]), m.path, m.type, m.precision.value,
-                        *(getattr(m, a) for _, a in _COLUMNS), m.total_bytes])
-    return buf.getvalue()
+    first = v.reports[0]
+    return csv_text([
+        ("plan", "module", "type", "precision", *(a for _, a in _COLUMNS), "total_bytes"),
+        *((plan_label(r), "", "", r.dtype.value, *(getattr(r.totals, a) for _, a in _COLUMNS), r.peak_estimate_bytes)
+          for r in v.reports),
+        *((plan_label(first), m.path, m.type, m.precision.value, *(getattr(m, a) for _, a in _COLUMNS), m.total_bytes)
+          for m in (_largest(first, v.modules) if v.modules else [])),
+    ])
 
 
 def _dict(v: MemoryView) -> Mapping[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from paramscope.profiler.render.fit import droppable
-from paramscope.profiler.render.formats import Kind
+from paramscope.profiler.render.formats import Kind, csv_text
 from paramscope.profiler.render.text import clean, md_row
 from paramscope.profiler.render.units import fmt_int, human
 from paramscope.profiler.sweep import Law, ScalingLaw, Status, Sweep, Variant
@@ -150,16 +149,12 @@ def sweep_markdown(sweep: Sweep, module: str | None = None) -> str:
 
 
 def sweep_csv(sweep: Sweep) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow([a.label for a in sweep.axes]
-               + ["status", "params", "baseline_params", "delta_params", "macs", "baseline_macs", "reason"])
-    for v in sweep.variants:
-        w.writerow([v.knobs[a.label] for a in sweep.axes] + [
-            v.status, v.params if v.params is not None else "", v.baseline_params if v.baseline_params is not None else "",
-            v.delta_params if v.delta_params is not None else "", v.macs if v.macs is not None else "",
-            v.baseline_macs if v.baseline_macs is not None else "", v.reason or ""])
-    return buf.getvalue()
+    return csv_text([
+        (*(a.label for a in sweep.axes), "status", "params", "baseline_params", "delta_params", "macs", "baseline_macs",
+         "reason"),
+        *((*(v.knobs[a.label] for a in sweep.axes), v.status, v.params, v.baseline_params, v.delta_params, v.macs,
+           v.baseline_macs, v.reason) for v in sweep.variants),
+    ])
 
 
 def _coeffs(c: Sequence[Fraction]) -> list[int | float]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import io
 from enum import StrEnum
@@ -15,6 +14,7 @@ from rich.text import Text
 
 from paramscope.profiler.render.columns import choose
 from paramscope.profiler.render.fit import droppable
+from paramscope.profiler.render.formats import csv_text
 from paramscope.profiler.render.text import clean, md_row
 from paramscope.profiler.render.units import fmt_int, human, indent_path
 from paramscope.profiler.stats import ModuleStats, Profile
@@ -204,24 +204,16 @@ def breakdown_markdown(profile: Profile, rows: list[ModuleStats], columns: Seque
 
 def breakdown_csv(profile: Profile, rows: list[ModuleStats]) -> str:
     """CSV with raw integers (no separators), one row per module, the total last."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
     elem = _has_elementwise(profile)
-    w.writerow(["path", "type", "depth", "params", "trainable", "frozen", "buffers", "macs", "flops", "calls",
-                *(["elementwise"] if elem else [])])
-    for m in rows:
-        w.writerow([m.path, m.type, m.depth, m.params, m.trainable, m.frozen, m.buffers,
-                    "" if m.macs is None else m.macs, "" if m.flops is None else m.flops, "" if m.calls is None else m.calls,
-                    *([_blank(None if m.is_param else m.elementwise)] if elem else [])])
     t = profile.total
-    w.writerow(["", profile.model_class, 0, t.params, t.trainable, t.frozen, t.buffers,
-                "" if t.macs is None else t.macs, "" if t.flops is None else t.flops, "",
-                *([t.elementwise] if elem else [])])
-    return buf.getvalue()
-
-
-def _blank(n: int | None) -> int | str:
-    return "" if n is None else n
+    return csv_text([
+        ("path", "type", "depth", "params", "trainable", "frozen", "buffers", "macs", "flops", "calls",
+         *(["elementwise"] if elem else [])),
+        *((m.path, m.type, m.depth, m.params, m.trainable, m.frozen, m.buffers, m.macs, m.flops, m.calls,
+           *([None if m.is_param else m.elementwise] if elem else [])) for m in rows),
+        ("", profile.model_class, 0, t.params, t.trainable, t.frozen, t.buffers, t.macs, t.flops, None,
+         *([t.elementwise] if elem else [])),
+    ])
 
 
 def _module_dict(m: ModuleStats, elementwise: bool = False) -> dict[str, Any]:

@@ -47,7 +47,8 @@ def test_whatif_and_diff_at_80_columns() -> None:
     assert max(len(line) for line in out.splitlines()) <= 80
     pair = ("diff", "rg_output_etth1", "titan_stream", "--flops", "none")
     doc = json.loads(run(*pair, "--format", "json"))
-    assert_uncut(run(*pair), [doc["baseline"]["params"], *(abs(n) for v in doc["variants"] for n in (v["params"], v["delta_params"]))])
+    assert_uncut(run(*pair), [doc["base"]["params"], doc["other"]["params"],
+                              *(abs(n) for c in doc["changed"] for n in (c["params"], c["baseline_params"], c["delta_params"]))])
 
 
 def test_memory_at_80_columns_keeps_every_byte_count() -> None:
