@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   -> virtual environment, install, breakdown of the RG-output seed preset
-#   make test   -> the same set-up, then the whole test suite
+#   make test   -> the same set-up, then lint (mypy strict + ruff), then the whole test suite
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -21,7 +21,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/paramscope breakdown rg_output_etth1
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(BIN)/python -m pytest -q tests
 
 test-fast: $(STAMP)
@@ -36,7 +36,7 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) build dist *.egg-info
 
-# Type check + lint; not part of `make test`. Settings: pyproject.toml [tool.mypy] / [tool.ruff].
+# Type check + lint; `make test` runs it first, so CI (.ci/run = make test) keeps it clean. Settings: pyproject.toml [tool.mypy] / [tool.ruff].
 # package-dir maps cli/, profiler/, model_zoo/ and paramscope_pkg/ to `paramscope.*`, which mypy
 # cannot follow from the tree, so it checks a throwaway .typecheck/paramscope/ of symlinks instead.
 # Both tools always run; the target fails if either reports a problem.

@@ -44,11 +44,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-MODELS = ("rg_output_etth1", "gru_router_spectra", "titan_stream", "selective_lm")
+MODELS = ("rg_output_etth1", "gru_router_spectra", "titan_stream", "selective_lm",
+          "mask_buffer", "mixtral_small", "mixtral_small_eager", "mixtral_8x7b")
+# models whose forward looks at data (issue 8): configs/NAME.yaml, built from configs/datadep_models.py
+CONFIGS = HERE / "configs"
+# tools that cannot run a model: a cpu build of Mixtral-8x7B needs 187 GB of weights
+SKIP = {("mixtral_8x7b", "fvcore"), ("mixtral_8x7b", "thop")}
 TOOLS = ("import_torch", "floor", "paramscope", "flopcounter", "fvcore", "thop")
 FLOORS = ("import_torch", "floor")  # model-independent: run once per repeat, not once per model
 ANY = "(any)"
 CHILD_TIMEOUT_S = 480
+SCALE_MARK = "<!-- run_scale.py: everything below is generated -->"
 
 # --- child programs (run with `python -c`, argv[1] = preset name) --------------------------------
 
@@ -117,6 +123,8 @@ def paramscope_cmd() -> list[str]:
 
 
 def command(tool: str, model: str) -> list[str]:
+    if (CONFIGS / f"{model}.yaml").exists():
+        model = str(CONFIGS / f"{model}.yaml")
     if tool == "paramscope":
         return [*paramscope_cmd(), "breakdown", model, "--format", "json"]
     return [sys.executable, "-c", CHILD_CODE[tool] + _EPILOGUE, model]
@@ -163,13 +171,25 @@ class Cell:
         return errs[0] if errs else None
 
 
-def run_once(tool: str, model: str, env: dict[str, str]) -> Run:
-    """One fresh child; wall from the parent's perf_counter, peak RSS from the kernel (wait4)."""
+@dataclass
+class Child:
+    """One finished child process, as the parent saw it."""
+
+    wall_s: float
+    cpu_s: float
+    """user + system CPU time of the child (``wait4``'s rusage)."""
+    rss_mb: float
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def spawn(cmd: list[str], env: dict[str, str], timeout_s: float = CHILD_TIMEOUT_S) -> Child:
+    """Run ``cmd``; wall from the parent's perf_counter, CPU and peak RSS from the kernel (wait4)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        cmd = command(tool, model)
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
-        deadline = t0 + CHILD_TIMEOUT_S
+        deadline = t0 + timeout_s
         while True:  # os.wait4 has no timeout: poll with WNOHANG
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
@@ -181,14 +201,19 @@ def run_once(tool: str, model: str, env: dict[str, str]) -> Run:
             time.sleep(0.005)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by us; keep Popen quiet
-        rss_mb = usage.ru_maxrss / 1024  # Linux: KiB
         out.seek(0)
         err.seek(0)
-        stdout = out.read().decode(errors="replace")
-        stderr = err.read().decode(errors="replace")
-    if proc.returncode != 0:
+        return Child(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,  # Linux: KiB
+                     proc.returncode, out.read().decode(errors="replace"), err.read().decode(errors="replace"))
+
+
+def run_once(tool: str, model: str, env: dict[str, str]) -> Run:
+    """One fresh child of ``tool`` on ``model``."""
+    child = spawn(command(tool, model), env)
+    wall, rss_mb, stdout, stderr = child.wall_s, child.rss_mb, child.stdout, child.stderr
+    if child.returncode != 0:
         tail = (stderr.strip().splitlines() or ["(no stderr)"])[-1]
-        return Run(wall, rss_mb, None, None, f"exit {proc.returncode}: {tail[:160]}")
+        return Run(wall, rss_mb, None, None, f"exit {child.returncode}: {tail[:160]}")
     try:
         if tool == "paramscope":
             return Run(wall, rss_mb, int(json.loads(stdout)["total"]["macs"]), None)
@@ -241,7 +266,8 @@ def render(cells: dict[tuple[str, str], Cell], models: list[str], tools: list[st
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     notes = []
-    rows = [(ANY, t) for t in tools if t in FLOORS] + [(m, t) for m in models for t in tools if t not in FLOORS]
+    rows = [(ANY, t) for t in tools if t in FLOORS] + [(m, t) for m in models for t in tools
+                                                       if t not in FLOORS and (m, t) not in SKIP]
     for m, t in rows:
         ps = cells.get((m, "paramscope"))
         c = cells[(m, t)]
@@ -306,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
 
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONWARNINGS="ignore")
     plan = [(ANY, t) for t in tools if t in FLOORS] + [
-        (m, t) for m in args.models for t in tools if t not in FLOORS]
+        (m, t) for m in args.models for t in tools if t not in FLOORS and (m, t) not in SKIP]
     cells: dict[tuple[str, str], Cell] = {(m, t): Cell(m, t) for m, t in plan}
     load = "/".join(f"{x:.2f}" for x in os.getloadavg())
     start = time.perf_counter()
@@ -333,7 +359,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     text = render(cells, args.models, tools, meta)
     print(text)
-    write_atomic(args.out, text)
+    old = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
+    scale = old[old.index(SCALE_MARK):] if SCALE_MARK in old else ""  # run_scale.py's part stays
+    write_atomic(args.out, text + ("\n" + scale if scale else ""))
     print(f"written to {args.out}", file=sys.stderr)
     return 0
 

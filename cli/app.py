@@ -14,6 +14,7 @@ from typer.core import TyperGroup
 
 from paramscope.cli.audit import audit
 from paramscope.cli.breakdown import breakdown
+from paramscope.cli.calibrate import calibrate
 from paramscope.cli.check import check
 from paramscope.cli.diff import diff
 from paramscope.cli.groups import groups
@@ -97,7 +98,14 @@ app = typer.Typer(
 def _root(
     version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version, help="Print the version and exit.")] = False,
 ) -> None:
-    pass
+    from paramscope.cli.boundary import fail
+    from paramscope.cli.common import columns_env
+    from paramscope.profiler.errors import OutputError
+
+    try:  # a COLUMNS that is not a width is refused before any work, not after it
+        columns_env()
+    except OutputError as e:
+        fail(str(e))
 
 
 app.command("breakdown")(breakdown)
@@ -108,12 +116,36 @@ app.command("check")(check)
 app.command("diff")(diff)
 app.command("groups")(groups)
 app.command("steps")(steps)
+app.command("calibrate")(calibrate)
 app.add_typer(zoo_app, name="zoo")
 
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    _hold_closed_stdout()
+    try:
+        app()
+    except KeyboardInterrupt:  # Ctrl-C before a command's guard (while importing torch)
+        from paramscope.cli.boundary import fail
+
+        fail("interrupted (Ctrl-C)", 130)
+
+
+def _hold_closed_stdout() -> None:
+    """Started with stdout closed (``>&-``): keep fd 1 taken by /dev/null, so no file paramscope
+    or the user's code opens lands on it, and make output to stdout a one-line error."""
+    import os
+
+    from paramscope.cli.boundary import mark_stdout_closed
+
+    try:
+        os.fstat(1)
+    except OSError:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        if fd != 1:
+            os.dup2(fd, 1)
+            os.close(fd)
+        mark_stdout_closed()
 
 
 if __name__ == "__main__":

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
+from paramscope.cli.boundary import about
 from paramscope.cli.common import (
-    Device, DebugOpt, DeviceOpt, FlopsChoice, FlopsOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable,
-    emit, guarded, need_format,
+    Device, DebugOpt, DeviceOpt, FlopsChoice, FlopsOpt, FormatOpt, OutputFormat, OutputOpt, SeedOpt, SetOpt,
+    TimeoutOpt, check_writable, emit, guarded, need_format,
 )
 from paramscope.profiler.choices import Clock
 from paramscope.profiler.render.table import SortKey
@@ -27,10 +29,16 @@ def breakdown(
     top: Annotated[int | None, typer.Option("--top", help="Show only the N largest rows.")] = None,
     sort: Annotated[SortKey, typer.Option("--sort", help="tree (default), params, macs or name.")] = SortKey.TREE,
     device: DeviceOpt = Device.META,
+    seed: SeedOpt = 0,
     flops: FlopsOpt = FlopsChoice.TORCH,
     backward: Annotated[bool, typer.Option("--backward", help="Also count the backward pass (torch backend).")] = False,
     elementwise: Annotated[bool, typer.Option("--elementwise", help="Also count output elements of element-wise ops (activations, norms, softmax; torch backend); not MACs.")] = False,
-    columns: Annotated[str | None, typer.Option("--columns", "-c", metavar="NAMES", help="Table columns, comma-separated: type, params, %params, trainable, frozen, buffers, macs, %macs, flops, calls, elementwise, shared, shape (in_shape, out_shape: the first call's tensors), kernel (layer details: k=3x3 s=2, 512->10, heads), dtype, mode. '+shape' adds to the default set.")] = None,
+    columns: Annotated[str | None, typer.Option("--columns", "-c", metavar="NAMES", help="Table columns, comma-separated: type, params, %params, trainable, frozen, buffers, macs, %macs, flops, calls, elementwise, bytes, intensity, roofline, bound, shared, shape (in_shape, out_shape: the first call's tensors), kernel (layer details: k=3x3 s=2, 512->10, heads), dtype, mode. '+shape' adds to the default set.")] = None,
+    bytes_moved: Annotated[bool, typer.Option("--bytes", help="Also count the bytes each module's ops read and write, and FLOPs per byte (arithmetic intensity).")] = False,
+    fusion: Annotated[str, typer.Option("--fusion", help="With --bytes/--hardware: none (each op its own kernel) or elementwise (element-wise ops folded into their producer).")] = "none",
+    hardware: Annotated[str | None, typer.Option("--hardware", help="Roofline time per module on a built-in accelerator (h100-sxm, h200, a100-80gb, l4, rtx-4090, mi300x, cpu) or a profile YAML; implies --bytes.")] = None,
+    dtype: Annotated[str | None, typer.Option("--dtype", help="With --bytes/--hardware: store and compute floating tensors at fp32, bf16, fp16 or int8 (default: as the model runs).")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="With --hardware: write a roofline PNG (each module a point under the roof; with --latency also its measured FLOP/s).")] = None,
     ops: Annotated[str | None, typer.Option("--ops", metavar="PATH", help="Also show which aten ops this submodule's MACs come from, e.g. --ops slot_fuse ('' for the whole model; torch backend).")] = None,
     latency: Annotated[bool, typer.Option("--latency", help="Time every submodule's forward (needs --device cpu or cuda).")] = False,
     repeats: Annotated[int, typer.Option("--repeats", help="Timed forward passes for --latency.")] = 20,
@@ -42,6 +50,7 @@ def breakdown(
     sets: SetOpt = None,
     inputs: InputOpt = None,
     fargs: ArgOpt = None,
+    timeout: TimeoutOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Break a model's parameters and MACs/FLOPs down by submodule.
@@ -59,27 +68,60 @@ def breakdown(
     from paramscope.profiler.spec import load_spec
 
     need_format(BREAKDOWN, fmt)
-    with guarded(debug):
+    with guarded(debug, timeout):
         if elementwise and flops is not FlopsChoice.TORCH:
             raise _bad("--elementwise needs --flops torch")
-        check_writable(output)
+        if fusion not in ("none", "elementwise"):
+            raise _bad(f"--fusion {fusion}: expected none or elementwise")
+        check_writable(output, config)
+        check_writable(plot)
+        if plot is not None and hardware is None:
+            raise _bad("--plot needs --hardware NAME (the roof to plot under)")
         chosen = _columns(columns)
+        hw, precision = _hardware(hardware, dtype)
         extra = [("inputs.batch_size", batch_size)] if batch_size is not None else []
-        spec = load_spec(config, [*parse_sets(sets), *extra, *entry_sets(inputs, fargs)], origin=SET_ORIGIN)
+        spec = about(load_spec(config, [*parse_sets(sets), *extra, *entry_sets(inputs, fargs)], origin=SET_ORIGIN))
         if latency and device is Device.META:
             raise _bad("--latency needs real tensors: pass --device cpu or --device cuda")
         if depth < 1 or (top is not None and top < 1):
             raise _bad(f"--depth {depth} / --top {top}: both must be at least 1")
-        built = build(spec, device)
-        prof = measure_built(built, flops=flops.backend, backward=backward, layers=_needs_layers(chosen),
-                             elementwise=elementwise)
+        layers = _needs_layers(chosen)
+        built = build(spec, device, seed, inputs=flops is not FlopsChoice.NONE or latency or layers)
+        prof = measure_built(built, flops=flops.backend, backward=backward, layers=layers, elementwise=elementwise,
+                             bytes_moved=bytes_moved or dtype is not None, fusion=fusion, hardware=hw,
+                             precision=precision)
         lat = _latency(built, repeats, warmup, clock) if latency else None
         rows = render.select_rows(prof, depth=depth, top=top, sort=sort)
         if sort is SortKey.TREE and top is None and not expand:
             rows = render.collapse_repeats(rows)
+        if plot is not None:
+            measured = None if lat is None else {r.path: r.inclusive_ms.median_ms for r in lat.rows}
+            _plot(prof, rows, plot, measured)
         if ops is not None:
             _check_ops(prof, ops, fmt)
-        emit(BREAKDOWN.of(BreakdownView(prof, tuple(rows), lat, depth=depth, top=top, ops=ops, columns=chosen)), fmt, output)
+        emit(BREAKDOWN.of(BreakdownView(prof, tuple(rows), lat, depth=depth, top=top, ops=ops, columns=chosen)), fmt,
+             output, config)
+
+
+def _hardware(name: str | None, dtype: str | None) -> tuple[Any, Any]:
+    from paramscope.profiler.hardware import load_hardware
+    from paramscope.profiler.memory import Precision
+
+    precision = None
+    if dtype is not None:
+        try:
+            precision = Precision(dtype)
+        except ValueError:
+            raise _bad(f"--dtype {dtype}: expected one of {', '.join(p.value for p in Precision)}") from None
+    return (None if name is None else load_hardware(name)), precision
+
+
+def _plot(prof: Any, rows: Any, path: Path, measured: Any) -> None:
+    from paramscope.cli.common import stderr_console
+    from paramscope.profiler.render.roofline import plot_roofline
+
+    plot_roofline(prof, rows, path, measured)
+    stderr_console().print(f"wrote {path}", markup=False)
 
 
 def _latency(built: Built, repeats: int, warmup: int, clock: Clock) -> LatencyReport:

@@ -2,46 +2,81 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
+from paramscope.cli.boundary import about
 from paramscope.cli.common import (
-    Device, DebugOpt, FlopsChoice, FlopsOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
+    Device, DebugOpt, DeviceOpt, FlopsChoice, FlopsOpt, FormatOpt, OutputFormat, OutputOpt, SeedOpt, SetOpt,
+    TimeoutOpt, check_writable, emit, guarded, need_format,
 )
+
+if TYPE_CHECKING:
+    from paramscope.profiler.spec import ModelSpec
 
 
 def check(
     config: Annotated[str, typer.Argument(help="A config YAML, a preset name or a zoo family.")],
-    budget: Annotated[list[str], typer.Option("--budget", "-b", help="METRIC<=AMOUNT for the model or PATH.METRIC<=AMOUNT for a submodule; metrics: params, trainable, macs, flops. Repeatable.")],
+    budget: Annotated[list[str], typer.Option("--budget", "-b", help="METRIC<=AMOUNT for the model or PATH.METRIC<=AMOUNT for a submodule (also >=, <, >; quote it for the shell); metrics: params, trainable, macs, flops; memory: peak<=16G (simulated inference peak), train.peak<=16G (fp32 Adam step); latency_ms (whole model, --device cpu). Repeatable.")],
     device: DeviceOpt = Device.META,
+    seed: SeedOpt = 0,
     flops: FlopsOpt = FlopsChoice.TORCH,
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
     inputs: InputOpt = None,
     fargs: ArgOpt = None,
+    timeout: TimeoutOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Check budgets; exit 1 when any is exceeded (2 for bad input), so CI can gate on it.
 
-    Example: paramscope check rg_output_etth1 -b params<=11M -b slot_fuse.params<=2M -b macs<=1G
+    Example: paramscope check rg_output_etth1 -b 'params<=11M' -b 'slot_fuse.params<=2M' -b 'macs<1G'
     """
-    from paramscope.profiler.budget import check_budgets
+    from paramscope.profiler.budget import check_budgets, memory_budgets
     from paramscope.profiler.pipeline import measure
     from paramscope.profiler.render.check import CHECK, CheckView
     from paramscope.cli.parse import SET_ORIGIN, parse_budget, parse_sets
     from paramscope.profiler.spec import load_spec
 
     need_format(CHECK, fmt)
-    with guarded(debug, flags={"budgets": "--budget"}):
-        check_writable(output)
+    with guarded(debug, timeout, flags={"budgets": "--budget"}):
+        check_writable(output, config)
         budgets = [parse_budget(b) for b in budget]
         needs_macs = any(b.metric in ("macs", "flops") for b in budgets)
-        prof = measure(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN),
-                       device=device, flops=flops.backend if needs_macs else None)
-        results = check_budgets(prof, budgets)
-        emit(CHECK.of(CheckView(prof.model, results)), fmt, output)
+        spec = about(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN))
+        prof = measure(spec, device=device, flops=flops.backend if needs_macs else None, seed=seed)
+        measured: dict[str, float] = dict(_memory_peaks(spec, device, memory_budgets(budgets)))
+        if any(b.metric == "latency_ms" for b in budgets):
+            measured.update(_latency(spec, device))
+        results = check_budgets(prof, budgets, measured)
+        emit(CHECK.of(CheckView(prof.model, results)), fmt, output, config)
     if not all(r.ok for r in results):
         raise typer.Exit(1)
+
+
+def _memory_peaks(spec: ModelSpec, device: str, wanted: tuple[str, ...]) -> dict[str, int]:
+    """The simulated peaks the memory budgets need (fp32; ``train.peak``: two Adam steps)."""
+    if not wanted:
+        return {}
+    from paramscope.profiler.build import build
+    from paramscope.profiler.memory import Optimizer, Precision, plan_memory
+
+    built = build(spec, device)
+    return {key: plan_memory(built.model, built.args, built.kwargs, dtype=Precision.FP32, device=device,
+                             train=Optimizer.ADAM if key == "train.peak" else None).peak_bytes for key in wanted}
+
+
+def _latency(spec: ModelSpec, device: str) -> dict[str, float]:
+    """The whole model's median forward time (20 timed calls) for ``latency_ms`` budgets."""
+    from paramscope.profiler.build import build
+    from paramscope.profiler.errors import ConfigError
+    from paramscope.profiler.latency import measure_latency
+
+    if device == "meta":
+        raise ConfigError("--budget latency_ms: needs a real device, e.g. --device cpu")
+    built = build(spec, device)
+    report = measure_latency(built.model, built.args, built.kwargs, device=device)
+    return {"latency_ms": report.total_ms.median_ms}

@@ -7,8 +7,10 @@ from typing import Annotated
 import typer
 
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
+from paramscope.cli.boundary import about
 from paramscope.cli.common import (
-    DebugOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format, stderr_console,
+    DebugOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit, guarded, need_format,
+    stderr_console,
 )
 
 GroupOpt = Annotated[list[str], typer.Option("--group", "-g", help="NAME=keyword1,keyword2: a group and its name keywords. Repeatable; the first matching group wins.")]
@@ -26,6 +28,7 @@ def groups(
     sets: SetOpt = None,
     inputs: InputOpt = None,
     fargs: ArgOpt = None,
+    timeout: TimeoutOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Split parameters into groups by name keywords, as optimizer param groups are built.
@@ -43,15 +46,15 @@ def groups(
     from paramscope.profiler.spec import load_spec
 
     need_format(render.GROUPS, fmt)
-    with guarded(debug, flags={"groups": "--group"}):
-        check_writable(output)
+    with guarded(debug, timeout, flags={"groups": "--group"}):
+        check_writable(output, config)
         parsed = [parse_group(item) for item in group]
         duplicate = next((n for i, (n, _) in enumerate(parsed) if n in dict(parsed[:i])), None)
         if duplicate is not None:
             raise ConfigError(f"--group {duplicate}: given twice; put all its keywords in one --group")
-        built = build(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN), "meta")
+        built = build(about(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN)), "meta")
         report = group_parameters(built.model, dict(parsed), rest)
-        emit(render.GROUPS.of(render.GroupsView(built.spec.name, report)), fmt, output)
+        emit(render.GROUPS.of(render.GroupsView(built.spec.name, report)), fmt, output, config)
     for line in render.warning_lines(report):
         stderr_console().print(line, markup=False, soft_wrap=True, style="bold yellow" if line.startswith("warning") else None)
     if strict and not report.clean:

@@ -75,8 +75,8 @@ def _knob_of(spec: Any, alias: str, label: str) -> Knob | None:
 
 
 def parse_values(raw: str, label: str, kind: type | None = None) -> list[Any]:
-    """``"192,384"`` -> ``[192, 384]``: YAML scalars, or plain strings for a ``str`` knob."""
-    import yaml
+    """``"192,384"`` -> ``[192, 384]``: YAML scalars (bounded, 64-bit ints), or plain strings for a ``str`` knob."""
+    from paramscope.profiler.yamlsafe import load_document
 
     parts = [p.strip() for p in raw.split(",") if p.strip()]
     if not parts:
@@ -86,8 +86,10 @@ def parse_values(raw: str, label: str, kind: type | None = None) -> list[Any]:
     values = []
     for part in parts:
         try:
-            values.append(yaml.safe_load(part))
-        except yaml.YAMLError:
+            values.append(load_document(part, f"{label} {part}", located=False)[0])
+        except ConfigError as e:
+            if "malformed YAML" not in str(e):
+                raise
             raise ConfigError(f"{label} {part!r}: not a value; give plain comma-separated values, e.g. {label} 192,384") from None
     return values
 

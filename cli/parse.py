@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import Any
 
-import yaml
-
-from paramscope.profiler.budget import METRICS, Budget
+from paramscope.profiler.budget import METRICS, Budget, Op
 from paramscope.profiler.errors import ConfigError
+from paramscope.profiler.yamlsafe import load_value
 
 __all__ = ["SET_ORIGIN", "parse_set", "parse_sets", "parse_group", "parse_carry", "parse_amount", "parse_budget"]
 
@@ -26,10 +26,8 @@ def parse_set(item: str) -> tuple[str, Any]:
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {item}: expected key=value, e.g. --set pred_len=720")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
+    # bounded YAML: an alias bomb or a 2**70 typed on the command line is one line too
+    value = load_value(raw, f"--set {key.strip()}") if raw.strip() else ""
     return key.strip(), value
 
 
@@ -73,23 +71,40 @@ def parse_carry(items: Sequence[str]) -> dict[str, str]:
 
 
 _SUFFIX = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+_BINARY = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 
 
 def parse_amount(text: str, label: str) -> int:
-    """``12M`` -> 12,000,000; ``1.5G`` -> 1,500,000,000; ``10_371_074`` -> 10,371,074 (decimal prefixes)."""
-    m = re.fullmatch(r"\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([kKmMgGtT]?)\s*", text)
-    if not m:
-        raise ConfigError(f"{label}: expected a number such as 12M, 1.5G or 10371074, got {text!r}")
-    number = float(m.group(1).replace("_", "").replace(",", ""))
-    return round(number * _SUFFIX[m.group(2).lower()])
+    """``12M`` -> 12,000,000; ``1.5G`` -> 1,500,000,000; ``10_371_074`` -> 10,371,074 (decimal prefixes);
+    bytes may say so: ``16GB`` (decimal), ``16GiB`` (binary)."""
+    m = re.fullmatch(r"\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([kKmMgGtT]?)(i?)[bB]?\s*", text)
+    if not m or (m.group(3) and not m.group(2)):
+        raise ConfigError(f"{label}: expected a number such as 12M, 1.5G, 16GB or 10371074, got {text!r}")
+    # exact: a float would turn params<=9007199254740993 into ...992 and 400 digits into inf
+    number = Fraction(m.group(1).replace("_", "").replace(",", ""))
+    return round(number * (_BINARY if m.group(3) else _SUFFIX)[m.group(2).lower()])
 
 
 def parse_budget(text: str) -> Budget:
-    """``--budget``: ``params<=12M``, ``macs<=1G``, ``slot_fuse.params<=2M`` (module path before the metric)."""
-    left, sep, right = text.partition("<=")
-    if not sep:
-        raise ConfigError(f"--budget {text}: expected METRIC<=AMOUNT, e.g. params<=12M or slot_fuse.macs<=100M")
-    path, _, metric = left.strip().rpartition(".")
+    """``--budget``: ``params<=12M``, ``macs>1G``, ``slot_fuse.params<2M`` (module path before the metric)."""
+    m = re.fullmatch(r"\s*([^<>=]*?)\s*(<=|>=|<|>)\s*(.*)", text)
+    if not m:
+        raise ConfigError(f"--budget {text}: expected METRIC<=AMOUNT (or >=, <, >), e.g. params<=12M or "
+                          "slot_fuse.macs<100M")
+    path, _, metric = m.group(1).rpartition(".")
+    if metric == "peak" and path not in ("", "train"):
+        raise ConfigError(f"--budget {text}: memory budgets are peak<=AMOUNT (inference) or train.peak<=AMOUNT")
     if metric not in METRICS:
-        raise ConfigError(f"--budget {text}: unknown metric '{metric}' (known: {', '.join(METRICS)})")
-    return Budget(metric, parse_amount(right, f"--budget {text}"), path, text)
+        from paramscope.profiler.paths import did_you_mean
+
+        raise ConfigError(f"--budget {text}: unknown metric '{metric}'{did_you_mean(metric, METRICS)}")
+    label = f"--budget {text}"
+    amount = parse_amount(m.group(3), label) if metric != "latency_ms" else _parse_ms(m.group(3), label)
+    return Budget(metric, amount, path, text, Op(m.group(2)))
+
+
+def _parse_ms(text: str, label: str) -> float:
+    try:
+        return float(text.strip().removesuffix("ms"))
+    except ValueError:
+        raise ConfigError(f"{label}: expected milliseconds such as 5 or 2.5ms, got {text!r}") from None

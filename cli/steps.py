@@ -7,8 +7,10 @@ from typing import Annotated
 import typer
 
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
+from paramscope.cli.boundary import about
 from paramscope.cli.common import (
-    Device, DebugOpt, DeviceOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, check_writable, emit, guarded, need_format,
+    Device, DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit,
+    guarded, need_format,
 )
 
 CarryOpt = Annotated[list[str] | None, typer.Option("--carry", "-c", help="OUTPUT_PATH=KEYWORD: feed this output back as this forward keyword, e.g. 1.updated_memory=memory (tuple index, then dict key). Repeatable or comma-separated. Default: the zoo family's carry (paramscope zoo show NAME).")]
@@ -21,11 +23,13 @@ def steps(
     detach: Annotated[bool, typer.Option("--detach", help="Also rerun with the carried values .detach()-ed (the fix).")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if the graph grows from step to step.")] = False,
     device: DeviceOpt = Device.META,
+    seed: SeedOpt = 0,
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     sets: SetOpt = None,
     inputs: InputOpt = None,
     fargs: ArgOpt = None,
+    timeout: TimeoutOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Check whether a stateful model's autograd graph grows from step to step.
@@ -36,6 +40,7 @@ def steps(
 
     Example: paramscope steps titan_stream --steps 6 --detach
     """
+    from paramscope.cli.progress import progress
     from paramscope.profiler.build import build
     from paramscope.profiler.errors import ConfigError
     from paramscope.profiler.render import steps as render
@@ -45,18 +50,21 @@ def steps(
     from paramscope.profiler.steps import trace_steps
 
     need_format(render.STEPS, fmt)
-    with guarded(debug):
-        check_writable(output)
-        spec = load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN)
+    with guarded(debug, timeout):
+        check_writable(output, config)
+        spec = about(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN))
         family = registry.get_family(spec.family) if spec.family else None
         if not carry and not (family and family.carry):
             with_carry = ", ".join(f.name for f in registry.FAMILIES if f.carry)
             raise ConfigError(f"--carry: missing for {spec.name}; name the outputs fed back to the next step, "
                               f"e.g. --carry 1.state=state (defaults exist for: {with_carry})")
         links = parse_carry(carry) if carry else dict(family.carry if family else ())
-        built = build(spec, device)
-        reports = [trace_steps(built.model, built.args, built.kwargs, links, n_steps, detach=d,
-                               output_names=family.outputs if family else ()) for d in ((False, True) if detach else (False,))]
-        emit(render.STEPS.of(render.StepsView(spec.name, reports)), fmt, output)
+        built = build(spec, device, seed)
+        reports = []
+        for d in (False, True) if detach else (False,):
+            with progress("steps" + (" (detached)" if d else ""), n_steps, min_total=50) as report:
+                reports.append(trace_steps(built.model, built.args, built.kwargs, links, n_steps, detach=d,
+                                           output_names=family.outputs if family else (), progress=report))
+        emit(render.STEPS.of(render.StepsView(spec.name, reports)), fmt, output, config)
     if strict and reports[0].grows:
         raise typer.Exit(1)

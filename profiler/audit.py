@@ -73,6 +73,7 @@ def audit(
     args: tuple[Any, ...] = (),
     kwargs: dict[str, Any] | None = None,
     backends: Iterable[Backend | str] = tuple(Backend),
+    seed: int = 0,
 ) -> AuditReport:
     """Count with several backends and compare them module by module.
 
@@ -83,7 +84,7 @@ def audit(
     errors: dict[str, str] = {}
     for name in names:
         try:
-            result = count_macs(model, args, kwargs, name)
+            result = count_macs(model, args, kwargs, name, seed=seed)
         except Exception as e:  # one broken backend must not hide the others
             log.info("audit: backend %s failed: %s", name, e)
             errors[name] = f"{type(e).__name__}: {e}"

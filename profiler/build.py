@@ -49,6 +49,8 @@ class Built:
     """The family's validated ``Config`` (None for target models)."""
     input_knobs: Any = None
     """The family's validated ``Inputs`` (None for target models)."""
+    seed: int = 0
+    """Seeds the build (cpu weights, example inputs) and the assumptions of a meta forward."""
 
 
 def resolve_family(spec: ModelSpec) -> tuple[Family, Any, Any]:
@@ -69,36 +71,100 @@ def _check_device(device: Device | str) -> None:
         raise ArgumentError("device", "cuda", "no CUDA device is available here; use cpu or meta")
 
 
-def build(spec: ModelSpec, device: Device | str = Device.META) -> Built:
-    """Build ``spec`` on ``device`` (meta allocates no weights and runs no init kernels)."""
+def build(spec: ModelSpec, device: Device | str = Device.META, seed: int = 0, *, inputs: bool = True) -> Built:
+    """Build ``spec`` on ``device``; ``seed`` makes cpu weights and example inputs reproducible.
+
+    ``inputs=False`` skips the example inputs (``args``/``kwargs`` stay empty): counting
+    parameters runs no forward, and the first tensor made on meta costs about a second of
+    imports (torch's symbolic-shapes machinery).
+
+    On meta, parameters allocate nothing and run no init kernels, while buffers (masks, index
+    tables, position ids) keep their true values on cpu (``assumptions.params_on_meta``).
+    The global random state is left as it was.
+    """
     import torch
 
     _check_device(device)
     device = Device(device).value  # the plain name from here on (labels, JSON)
-    if spec.family is not None:
-        family, cfg, inputs = resolve_family(spec)
-        with torch.device(device):
-            model = family.build(cfg)
+    if device == "cpu":
+        from paramscope.profiler.fits import check_fits
+
+        check_fits(spec, device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if spec.family is None:
+            return _build_target(spec, device, seed, inputs)
+        family, cfg, knobs = resolve_family(spec)
         try:
-            kwargs = dict(family.example_inputs(cfg, inputs, device))
+            with _placement(device):
+                model = family.build(cfg)
+        except ParamscopeError:
+            raise
+        except Exception as e:  # noqa: BLE001 - e.g. a size torch cannot allocate
+            raise ConfigError(f"{spec.source}: building {spec.family} failed: {type(e).__name__}: {e}") from None
+        if not inputs:
+            return Built(spec, model.eval(), (), {}, device, cfg, knobs, seed)
+        try:
+            kwargs = dict(family.example_inputs(cfg, knobs, device))
         except ValueError as e:  # zoo convention: "<inputs key>: what is wrong"
             key = str(e).split(":", 1)[0].strip()
             raise ConfigError(f"{spec.where('inputs.' + key)}inputs.{e}") from None
-        return Built(spec, model.eval(), (), kwargs, device, cfg, inputs)
-    return _build_target(spec, device)
+    return Built(spec, model.eval(), (), kwargs, device, cfg, knobs, seed)
+
+
+def _placement(device: str) -> contextlib.AbstractContextManager[Any]:
+    """Where a model is built: on meta, parameters on meta and buffers real on cpu."""
+    import torch
+
+    if device == "meta":
+        from paramscope.profiler.assumptions import params_on_meta
+
+        return params_on_meta()
+    return torch.device(device)
 
 
 @contextlib.contextmanager
 def _importable(folder: Path | None) -> Iterator[None]:
-    if folder is None or str(folder) in sys.path:
+    """``folder`` importable for the duration, its modules isolated from other configs' folders.
+
+    Two configs in different folders may both import ``model.py``: modules loaded from a config
+    folder are dropped from ``sys.modules`` afterwards (the built model keeps its code alive),
+    and a cached module of the same name from elsewhere is set aside while ``folder`` imports.
+    """
+    if folder is None:
         yield
         return
-    sys.path.insert(0, str(folder))
+    root = str(folder)
+    before = set(sys.modules)
+    shadowed = {name: mod for name, mod in list(sys.modules.items())
+                if _provides(folder, name.split(".")[0]) and not _inside(mod, folder)}
+    for name in shadowed:
+        del sys.modules[name]
+    added = root not in sys.path
+    if added:
+        sys.path.insert(0, root)
     try:
         yield
     finally:
-        with contextlib.suppress(ValueError):
-            sys.path.remove(str(folder))
+        if added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(root)
+        for name in set(sys.modules) - before:
+            if _inside(sys.modules.get(name), folder):
+                sys.modules.pop(name, None)
+        sys.modules.update(shadowed)
+
+
+def _provides(folder: Path, top: str) -> bool:
+    return (folder / f"{top}.py").is_file() or (folder / top).is_dir()
+
+
+def _inside(module: Any, folder: Path) -> bool:
+    file = getattr(module, "__file__", None)
+    if not file:
+        paths = list(getattr(getattr(module, "__spec__", None), "submodule_search_locations", None) or [])
+        file = paths[0] if paths else None
+    return file is not None and Path(file).resolve().is_relative_to(folder.resolve())
 
 
 def _load_factory(spec: ModelSpec) -> Any:
@@ -110,6 +176,8 @@ def _load_factory(spec: ModelSpec) -> Any:
             mod = importlib.import_module(mod_name)
         except ModuleNotFoundError as e:
             raise UnknownModel(f"{where}target: cannot import '{mod_name}': {e}") from None
+        except SystemExit as e:  # a script-style module: sys.exit() at import
+            raise UnknownModel(f"{where}target: importing '{mod_name}' called sys.exit({e.code!r})") from None
         except Exception as e:  # noqa: BLE001 - any error while importing the user's module
             raise UnknownModel(f"{where}target: importing '{mod_name}' failed: {type(e).__name__}: {e}") from None
     factory = getattr(mod, attr, None)
@@ -162,7 +230,10 @@ def _input_tensor(spec: ModelSpec, name: str, desc: Any, device: str) -> Any:
         return torch.randn(shape, dtype=dtype, device=device)
     if dtype == torch.bool:
         return torch.zeros(shape, dtype=dtype, device=device)
-    high = int(desc.get("high", 2))
+    high = desc.get("high", 2)
+    if isinstance(high, bool) or not isinstance(high, int) or high < 1:
+        raise ConfigError(f"{spec.where(key + '.high')}{key}.high: expected a positive int (values are drawn from "
+                          f"0..high-1), got {high!r}")
     return torch.randint(0, high, shape, dtype=dtype, device=device)
 
 
@@ -203,34 +274,41 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return inner if inner is not None and type(model).__name__ == "OptimizedModule" else model
 
 
-def _build_target(spec: ModelSpec, device: str) -> Built:
+def _build_target(spec: ModelSpec, device: str, seed: int, inputs: bool = True) -> Built:
     import torch
 
     factory = _load_factory(spec)
     _check_factory_args(spec, factory)
     try:
-        with _importable(spec.config_dir), torch.device(device):
+        with _importable(spec.config_dir), _placement(device):
             result = factory(**spec.args)
     except ParamscopeError:
         raise
-    except (TypeError, ValueError, AssertionError, RuntimeError) as e:
+    except SystemExit as e:
+        raise ConfigError(f"{spec.where('args')}building {spec.target} failed: it called sys.exit({e.code!r})") from None
+    except Exception as e:  # noqa: BLE001 - whatever the user's factory raises (KeyError, MemoryError...)
         raise ConfigError(f"{spec.where('args')}building {spec.target} failed: {type(e).__name__}: {e}") from None
     model, example = (result if isinstance(result, tuple) and len(result) == 2 else (result, None))
     model = _unwrap(model)
+    if isinstance(model, torch.jit.ScriptModule):
+        raise ConfigError(f"{spec.where('target')}target: {spec.target} returned a TorchScript module; "
+                          "profiling needs module hooks, which TorchScript does not run: return the eager nn.Module")
     if not isinstance(model, torch.nn.Module):
         raise ConfigError(f"{spec.where('target')}target: {spec.target} returned {type(model).__name__}, "
                           "not an nn.Module (or (module, example_inputs))")
-    if spec.inputs:
+    if example is not None and (not inputs or not spec.inputs):  # the factory made them: they cost nothing more
+        args, kwargs = _split_inputs(_to_device(example, device))
+    elif not inputs:
+        args, kwargs = (), {}
+    elif spec.inputs:
         kwargs = {name: _input_tensor(spec, name, desc, device) for name, desc in spec.inputs.items()}
         if isinstance(example, dict):  # the factory's defaults, each overridden by name
             kwargs = {**_to_device(example, device), **kwargs}
-        args: tuple[Any, ...] = ()
+        args = ()
         if not _accepts_keywords(model, kwargs):  # e.g. nn.Sequential.forward(input): pass in YAML order
             args, kwargs = tuple(kwargs.values()), {}
-    elif example is not None:
-        args, kwargs = _split_inputs(_to_device(example, device))
     else:
         raise ConfigError(f"{spec.source}: inputs: missing; describe the forward's tensors, "
                           "e.g. inputs: {x: {shape: [1, 96, 7], dtype: float32}}, "
                           "or return (model, example_inputs) from the factory")
-    return Built(spec, model.eval(), args, kwargs, device)
+    return Built(spec, model.eval(), args, kwargs, device, seed=seed)

@@ -9,6 +9,7 @@ __all__ = [
     "UnknownModel",
     "BackendUnavailable",
     "ForwardFailed",
+    "MetaUnsupported",
     "OutputError",
 ]
 
@@ -47,6 +48,10 @@ class BackendUnavailable(ParamscopeError):
 
 class ForwardFailed(ParamscopeError):
     """The model's forward pass raised; the message names the submodule."""
+
+
+class MetaUnsupported(ForwardFailed):
+    """An op of the forward cannot run on the meta device (the message names the op and module)."""
 
 
 class OutputError(ParamscopeError):

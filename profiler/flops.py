@@ -7,8 +7,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any, assert_never
 
+from paramscope.profiler.assumptions import meta_execution, on_meta
 from paramscope.profiler.backends.interface import Backend, CountingBackend, FlopCount
 from paramscope.profiler.errors import ArgumentError, ParamscopeError
+from paramscope.profiler.guard import preserved
 
 __all__ = ["DEFAULT_BACKEND", "UnknownBackend", "backend_for", "count_macs", "not_called"]
 
@@ -64,8 +66,12 @@ def count_macs(
     *,
     backward: bool = False,
     elementwise: bool = False,
+    seed: int = 0,
 ) -> FlopCount:
     """Run the model's forward once and count inclusive MACs per ``named_modules()`` path.
+
+    On meta the forward runs under ``meta_execution``: data-dependent ops work on stated,
+    seeded assumptions (``FlopCount.assumptions``); fvcore's JIT trace runs without it.
 
     Args:
         model: the model, on meta (no weights allocated), cpu or cuda.
@@ -74,6 +80,7 @@ def count_macs(
         backend: ``"torch"`` (default), ``"fvcore"`` or ``"thop"``.
         backward: also measure the backward pass, where the backend can.
         elementwise: also count output elements of element-wise ops (torch backend only).
+        seed: seeds the values a meta forward must assume (routing, tensor-to-bool...).
 
     Returns:
         A ``FlopCount``; FLOPs are ``2 * macs``.
@@ -86,9 +93,13 @@ def count_macs(
     adapter = backend_for(backend)
     if elementwise and adapter.name != Backend.TORCH:
         raise ArgumentError("elementwise", None, f"needs the torch backend (not {adapter.name})")
-    count = adapter.count(model, tuple(args), dict(kwargs or {}), backward=backward, elementwise=elementwise)
+    active = on_meta(model, args, kwargs) and adapter.name != Backend.FVCORE
+    with preserved(model), meta_execution(model, seed=seed, active=active) as log:  # the model as the user left it
+        count = adapter.count(model, tuple(args), dict(kwargs or {}), backward=backward, elementwise=elementwise)
     elem = None if count.elementwise is None else _sum_uncalled_containers(model, count, count.elementwise)
-    return dataclasses.replace(count, macs=_sum_uncalled_containers(model, count), elementwise=elem)
+    return dataclasses.replace(count, macs=_sum_uncalled_containers(model, count), elementwise=elem,
+                               assumptions=(*count.assumptions, *log.assumptions))
+
 
 
 def _sum_uncalled_containers(model: Any, count: FlopCount, values: Mapping[str, int] | None = None) -> dict[str, int]:

@@ -41,6 +41,7 @@ from torch import nn
 from paramscope.profiler.choices import Clock
 from paramscope.profiler.errors import ArgumentError, ConfigError, ForwardFailed, ParamscopeError
 from paramscope.profiler.forward import module_hooks, run_forward, tensor_leaves
+from paramscope.profiler.guard import preserved
 
 __all__ = ["Clock", "Timing", "LatencyRow", "LatencyReport", "measure_latency"]
 
@@ -149,7 +150,7 @@ def measure_latency(
     dev = _check_device(model, args, kwargs, device)
     timer, threads = _clock(clock, dev, threads)
     runner = _Runner(model, tuple(args), kwargs, timer)
-    with _timing_state(model, threads):
+    with preserved(model), _timing_state(model, threads):
         used_threads = torch.get_num_threads()
         for _ in range(warmup):
             runner.plain()

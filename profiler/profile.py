@@ -111,4 +111,5 @@ def profile_model(
         total=total, modules=tuple(rows), shared=counts.shared, input_shapes=input_shapes(args, kwargs),
         flops_backend=None if flops is None else flops.backend, uncounted=() if flops is None else flops.uncounted,
         notes=() if flops is None else flops.notes, op_macs={} if flops is None else flops.op_macs,
+        assumptions=() if flops is None else tuple(flops.assumptions),
     )

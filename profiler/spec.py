@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from paramscope.model_zoo import registry
 from paramscope.profiler.errors import ConfigError, UnknownModel
 from paramscope.profiler.paths import did_you_mean
+from paramscope.profiler.yamlsafe import load_document, read_config_text
 
 __all__ = ["ModelSpec", "Overrides", "load_spec", "spec_from_dict", "apply_overrides"]
 
@@ -69,38 +68,13 @@ class ModelSpec:
         return f"{self.source}:{line}: " if line else f"{self.source}: "
 
 
-def _key_lines(node: yaml.Node, prefix: str = "") -> dict[str, int]:
-    out: dict[str, int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            dotted = f"{prefix}.{k.value}" if prefix else str(k.value)
-            out[dotted] = k.start_mark.line + 1
-            out.update(_key_lines(v, dotted))
-    return out
-
-
 def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a config file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read: {e}") from None
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(f"{where}: malformed YAML: {problem}") from None
+    data, lines = load_document(read_config_text(path), str(path))
     if data is None:
         raise ConfigError(f"{path}: empty config (expected 'model:' or 'target:')")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
-    return data, _key_lines(node) if node is not None else {}
+    return data, lines
 
 
 def load_spec(config: str, overrides: Overrides = (), *, origin: str = "override") -> ModelSpec:
@@ -161,6 +135,9 @@ def spec_from_dict(
         raise UnknownModel(f"{where('model')}model: unknown zoo family '{family}'{hint}")
     if target is not None and (not isinstance(target, str) or ":" not in target):
         raise ConfigError(f"{where('target')}target: expected \"pkg.module:factory\", got {target!r}")
+    for text_key in ("preset_of", "description"):
+        if data.get(text_key) is not None and not isinstance(data[text_key], str):
+            raise ConfigError(f"{where(text_key)}{text_key}: expected text, got {type(data[text_key]).__name__}")
     for section in ("args", "inputs"):
         if data.get(section) is not None and not isinstance(data[section], dict):
             raise ConfigError(f"{where(section)}{section}: expected a mapping, got {type(data[section]).__name__}")

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 from paramscope.profiler.backends.interface import UncountedOp
 
-__all__ = ["ModuleStats", "SharedParam", "Totals", "Uncounted", "Profile"]
+__all__ = ["ModuleStats", "SharedParam", "Totals", "Uncounted", "Assumption", "Profile"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +41,22 @@ class ModuleStats:
     """True for a direct-parameter row (e.g. ``output_hgate_bias``)."""
     elementwise: int | None = None
     """Inclusive output elements of element-wise ops (``--elementwise``); not MACs, not in FLOPs."""
+    bytes: int | None = None
+    """Inclusive bytes moved by the ops of one forward (``--bytes``; model in ``profiler/bytes.py``)."""
+    roofline_ms: float | None = None
+    """Roofline time on a hardware (``--hardware``): per op max(FLOPs/peak, bytes/bandwidth), summed."""
+    bound: str | None = None
+    """``"compute"`` or ``"memory"``: what limits most of ``roofline_ms`` (``--hardware``)."""
 
     @property
     def flops(self) -> int | None:
         """FLOPs = 2 x MACs (one multiply plus one add per MAC)."""
         return None if self.macs is None else 2 * self.macs
+
+    @property
+    def intensity(self) -> float | None:
+        """Arithmetic intensity, FLOPs per byte moved (None unless both are measured and bytes > 0)."""
+        return _intensity(self.flops, self.bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +74,27 @@ Uncounted = UncountedOp
 
 
 @dataclass(frozen=True, slots=True)
+class Assumption:
+    """A value the meta device cannot know, assumed (seeded) where an op needed it."""
+
+    op: str
+    """The op whose input was assumed, e.g. ``aten::topk`` (routing) or ``aten::nonzero``."""
+    where: str
+    """Module path; repeats in numbered siblings are folded (``model.layers.*.mlp.gate``)."""
+    assumed: str
+    """What was assumed, with the seed (and the outcome when it is one decision)."""
+    line: str | None = None
+    """``file.py:123`` of the model's code that called the op, when it can be found."""
+    count: int = 1
+    """How many times the same assumption was made (once per layer, per call)."""
+    read_by: tuple[str, ...] = ()
+    """The ops (and source lines) that needed the assumed values: what the assumption changed."""
+    affects: tuple[str, ...] = ()
+    """Modules that ran after an op read the assumed values, inside the module that read them: their
+    figures follow the assumption (the per-expert split of a mixture of experts)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Totals:
     params: int
     trainable: int
@@ -73,10 +105,24 @@ class Totals:
     """MACs of one backward pass (``--backward``), when the backend could measure it."""
     elementwise: int | None = None
     """Output elements of element-wise ops in one forward (``--elementwise``), when measured."""
+    bytes: int | None = None
+    """Bytes moved by one forward (``--bytes``), when measured."""
+    roofline_ms: float | None = None
+    """Roofline time of one forward on the ``--hardware``."""
+    bound: str | None = None
 
     @property
     def flops(self) -> int | None:
         return None if self.macs is None else 2 * self.macs
+
+    @property
+    def intensity(self) -> float | None:
+        """FLOPs per byte moved, for the whole model."""
+        return _intensity(self.flops, self.bytes)
+
+
+def _intensity(flops: int | None, moved: int | None) -> float | None:
+    return None if flops is None or not moved else flops / moved
 
 
 @dataclass(frozen=True)
@@ -95,12 +141,16 @@ class Profile:
     flops_backend: str | None = None
     uncounted: tuple[Uncounted, ...] = ()
     notes: tuple[str, ...] = ()
+    assumptions: tuple[Assumption, ...] = ()
+    """Values the meta device could not know, assumed (seeded) where an op needed them."""
     source: str | None = None
     preset_of: str | None = None
     config: Mapping[str, Any] = field(default_factory=dict)
     """The args and inputs the model was built from (after overrides)."""
     layers: Mapping[str, LayerInfo] = field(default_factory=dict, repr=False)
     """Shapes and layer details per path, when asked for (``--columns shape``; ``profiler.layers``)."""
+    roofline: Any = None
+    """A ``paramscope.profiler.roofline.Roofline`` when a ``--hardware`` was given (per-module detail)."""
     op_macs: Mapping[str, Mapping[str, int]] = field(default_factory=dict, repr=False)
     """Inclusive MACs per path and aten op, where the backend sees ops (torch); see ``ops_of``."""
 

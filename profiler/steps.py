@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import inspect
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from paramscope.profiler.assumptions import meta_execution, on_meta
 from paramscope.profiler.errors import ArgumentError
 from paramscope.profiler.forward import device_of, run_forward, storage_key, storage_nbytes, tensor_leaves, track_calls
 
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 MIN_STEPS = 3
+MAX_STEPS = 1000
 """Step 1 runs without carried state and step 2 is the first with it: growth shows from step 3."""
 
 
@@ -228,6 +230,7 @@ class _SavedTracker:
 def trace_steps(
     model: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], carry: Mapping[str, str], steps: int,
     *, detach: bool = False, output_names: Sequence[str] = (),
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> StepsReport:
     """Run ``steps`` training-mode forwards, feeding outputs back, and measure the graph each time.
 
@@ -240,6 +243,7 @@ def trace_steps(
         steps: forwards to run (at least ``MIN_STEPS``).
         detach: ``.detach()`` carried values before feeding them back (the fix).
         output_names: names of the output tuple's items, usable as a path's first segment.
+        progress: called as ``progress(done, steps, label)`` after each step.
 
     Returns:
         A ``StepsReport`` with one row per step.
@@ -248,11 +252,25 @@ def trace_steps(
         ArgumentError: too few steps, an empty carry, a keyword forward does not take, a bad path.
         ForwardFailed: the forward raised.
     """
+    from paramscope.profiler.guard import preserved
+
+    with preserved(model):  # buffers, .grad, hooks, flags and RNG as the user left them
+        return _trace_steps(model, args, kwargs, carry, steps, detach=detach, output_names=output_names,
+                            progress=progress)
+
+
+def _trace_steps(
+    model: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], carry: Mapping[str, str], steps: int,
+    *, detach: bool, output_names: Sequence[str], progress: Callable[[int, int, str], None] | None,
+) -> StepsReport:
     import torch
     from torch.autograd.graph import saved_tensors_hooks
 
     if steps < MIN_STEPS:
         raise ArgumentError("steps", steps, f"use at least {MIN_STEPS} (step 1 has no carried state; growth shows from step 3)")
+    if steps > MAX_STEPS:
+        raise ArgumentError("steps", f"{steps:,}", f"at most {MAX_STEPS:,} (a growing graph costs time and memory with "
+                            "the square of the steps; growth shows from step 3)")
     if not carry:
         raise ArgumentError("carry", None, "empty; name an output to feed back, e.g. 1.updated_memory=memory")
     _check_keywords(model, carry)
@@ -264,15 +282,20 @@ def trace_steps(
     out: Any = None
     try:
         model.train()
-        for step in range(1, steps + 1):
-            with torch.enable_grad(), saved_tensors_hooks(tracker.pack, tracker.unpack), track_calls(model) as calls:
-                out = run_forward(model, args, {**kwargs, **fed}, lambda: calls.current, step=step)
-            values = {path: _resolve(out, path, kwarg, output_names) for path, kwarg in carry.items()}
-            graph_flags = {p: any(t.grad_fn is not None for t in tensor_leaves(v)) for p, v in values.items()}
-            fed = {carry[p]: (_detach(v) if detach else v) for p, v in values.items()}
-            del values
-            nodes = count_graph_nodes(out)
-            rows.append(StepRow(step, nodes, nodes - rows[-1].graph_nodes if rows else None, tracker.held_bytes()))
+        with meta_execution(model, active=on_meta(model, args, kwargs)):  # buffers real, data-dependent ops assumed
+            for step in range(1, steps + 1):
+                with torch.enable_grad(), saved_tensors_hooks(tracker.pack, tracker.unpack), \
+                        track_calls(model) as calls:
+                    out = run_forward(model, args, {**kwargs, **fed}, lambda: calls.current, step=step)
+                values = {path: _resolve(out, path, kwarg, output_names) for path, kwarg in carry.items()}
+                graph_flags = {p: any(t.grad_fn is not None for t in tensor_leaves(v)) for p, v in values.items()}
+                fed = {carry[p]: (_detach(v) if detach else v) for p, v in values.items()}
+                del values
+                nodes = count_graph_nodes(out)
+                rows.append(StepRow(step, nodes, nodes - rows[-1].graph_nodes if rows else None,
+                                    tracker.held_bytes()))
+                if progress:
+                    progress(step, steps, f"step {step}")
     finally:
         for m, flag in modes.items():
             m.training = flag

@@ -11,20 +11,19 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from fractions import Fraction
 from typing import Any
 
 from paramscope.model_zoo import registry
 from paramscope.profiler.errors import ConfigError, ParamscopeError
+from paramscope.profiler.laws import ScalingLaw, fit_law, fit_laws
+from paramscope.profiler.parallel import premeasure
 from paramscope.profiler.spec import ModelSpec, apply_overrides
 from paramscope.profiler.stats import Profile
 
-__all__ = [
-    "KnobKind", "Status", "Law", "Axis", "Variant", "ModuleDelta", "ScalingLaw", "Sweep",
-    "make_axes", "run_sweep", "fit_law", "changed_modules",
-]
+__all__ = ["KnobKind", "Status", "Axis", "Variant", "ModuleDelta", "ScalingLaw", "Sweep", "make_axes", "run_sweep",
+           "fit_law", "changed_modules", "changed_within", "shape_axis"]
 
 Progress = Callable[[int, int, str], None]
 
@@ -43,15 +42,6 @@ class Status(StrEnum):
     FAILED = "failed"
 
 
-class Law(StrEnum):
-    """How a parameter count grows with a knob (exact fit)."""
-
-    CONSTANT = "constant"
-    LINEAR = "linear"
-    QUADRATIC = "quadratic"
-    OTHER = "other"
-
-
 @dataclass(frozen=True, slots=True)
 class Axis:
     """One swept knob."""
@@ -63,6 +53,8 @@ class Axis:
     values: tuple[Any, ...]
     kind: KnobKind
     implies: tuple[tuple[str, Any], ...] = ()
+    dims: tuple[tuple[str, int], ...] = ()
+    """For a shape axis of a ``target:`` model's inputs: the (input name, axis index) pairs it sets."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,20 +105,6 @@ class Variant:
         return self.baseline.total.macs if self.baseline else None
 
 
-@dataclass(frozen=True, slots=True)
-class ScalingLaw:
-    """How a submodule's parameter count grows with one knob, others held fixed."""
-
-    path: str
-    """Module path ("" = whole model)."""
-    knob: str
-    law: Law
-    coefficients: tuple[Fraction, ...]
-    """Polynomial coefficients, lowest power first (exact)."""
-    fixed: Mapping[str, Any] = field(default_factory=dict)
-    """The other knobs' values in the slice that was fitted."""
-
-
 @dataclass(frozen=True)
 class Sweep:
     base: Profile
@@ -154,6 +132,9 @@ def make_axes(spec: ModelSpec, knobs: Mapping[str, Sequence[Any]], workload: Seq
         if not values:
             raise ConfigError(f"knob {label}: give at least one value")
         alias = label.replace("-", "_")
+        if spec.family is None and alias == "batch_size" and alias not in spec.args and spec.inputs:
+            axes.append(_batch_axis(spec, tuple(values)))
+            continue
         if alias in table:
             k = table[alias]
             kind = KnobKind.WORKLOAD if label in workload or alias in workload else KnobKind(k.kind)
@@ -166,18 +147,60 @@ def make_axes(spec: ModelSpec, knobs: Mapping[str, Sequence[Any]], workload: Seq
     return tuple(axes)
 
 
+def _shape_of(desc: Any) -> list[Any]:
+    """An input entry's shape: ``[1, 96, 7]`` or ``{shape: [1, 96, 7], dtype: ...}``."""
+    shape = desc if isinstance(desc, list | tuple) else desc.get("shape") if isinstance(desc, Mapping) else None
+    return list(shape) if isinstance(shape, list | tuple) else []
+
+
+def shape_axis(spec: ModelSpec, name: str, dim: int, values: Sequence[int]) -> Axis:
+    """A workload axis over axis ``dim`` of input ``name`` of a ``target:`` model (``--dim x.1=96,336``)."""
+    from paramscope.profiler.paths import did_you_mean
+
+    label = f"{name}.{dim}"
+    if spec.family is not None:
+        raise ConfigError(f"dim {label}: {spec.name} is a zoo family; its inputs are knobs (paramscope zoo show "
+                          f"{spec.family})")
+    if name not in spec.inputs:
+        raise ConfigError(f"dim {label}: no input '{name}'{did_you_mean(name, spec.inputs)}")
+    rank = len(_shape_of(spec.inputs[name]))
+    if not -rank <= dim < rank:
+        raise ConfigError(f"dim {label}: input {name} has {rank} axes (0..{rank - 1})")
+    if not values or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
+        raise ConfigError(f"dim {label}: expected positive integer sizes, got {list(values)}")
+    dim %= rank
+    return Axis(label, f"inputs.{name}.shape.{dim}", tuple(values), KnobKind.WORKLOAD, dims=((name, dim),))
+
+
+def _batch_axis(spec: ModelSpec, values: tuple[Any, ...]) -> Axis:
+    """``batch_size`` of a ``target:`` model: axis 0 of every input with at least one axis."""
+    names = [n for n, d in spec.inputs.items() if _shape_of(d)]
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
+        raise ConfigError(f"batch_size: expected positive integers, got {list(values)}")
+    return Axis("batch_size", "inputs.*.shape.0", values, KnobKind.WORKLOAD, dims=tuple((n, 0) for n in names))
+
+
 def _override(spec: ModelSpec, axes: Sequence[Axis], values: Sequence[Any]) -> ModelSpec:
     sets: dict[str, Any] = {}
+    shapes: dict[str, dict[str, Any]] = {}
     for axis, value in zip(axes, values, strict=True):
         for ikey, ivalue in axis.implies:
             sets[ikey] = ivalue
-        sets[axis.key] = value
+        for name, dim in axis.dims:
+            if name not in shapes:
+                desc = spec.inputs[name]
+                shapes[name] = dict(desc) if isinstance(desc, Mapping) else {}
+                shapes[name]["shape"] = _shape_of(desc)
+            shapes[name]["shape"][dim] = value
+        if not axis.dims:
+            sets[axis.key] = value
+    sets.update({f"inputs.{name}": desc for name, desc in shapes.items()})
     return apply_overrides(spec, sets)
 
 
 def changed_modules(p: Profile, b: Profile, depth: int = 2) -> tuple[ModuleDelta, ...]:
     """Submodules of ``p`` (to ``depth``) whose params or MACs differ from ``b``'s, then those only ``b`` has."""
-    base = {m.path: m for m in b.modules}
+    base = b.by_path
     out = []
     for m in p.modules:
         if not m.path or m.depth > depth:
@@ -187,7 +210,7 @@ def changed_modules(p: Profile, b: Profile, depth: int = 2) -> tuple[ModuleDelta
         if m.params != bp or (m.macs is not None and m.macs != bmacs):
             out.append(ModuleDelta(m.path, m.params, bp, m.macs, bmacs))
     for path, bm in base.items():  # modules the variant no longer has
-        if path and bm.depth <= depth and all(m.path != path for m in p.modules):
+        if path and bm.depth <= depth and path not in p.by_path:
             out.append(ModuleDelta(path, 0, bm.params, 0, bm.macs))
     return tuple(out)
 
@@ -198,22 +221,28 @@ def run_sweep(
     *,
     measure_fn: Callable[[ModelSpec], Profile],
     progress: Progress | None = None,
+    jobs: int = 1,
 ) -> Sweep:
     """Measure every grid point and its baseline; a variant that cannot be built is a failed row.
 
     Args:
         spec: the base config (its design is the baseline).
         axes: from ``make_axes``.
-        measure_fn: ``spec -> Profile`` (e.g. ``functools.partial(measure, device="meta", flops="torch")``).
+        measure_fn: ``spec -> Profile`` (e.g. ``functools.partial(measure, device="meta", flops="torch")``);
+            picklable when ``jobs > 1``.
         progress: called as ``progress(done, total, label)``.
+        jobs: worker processes measuring configurations in parallel; the result is the same as
+            with 1, in grid order (see ``parallel.premeasure``).
     """
     check_axes(spec, axes)
     grid = list(itertools.product(*(a.values for a in axes)))
     work = [a for a in axes if a.kind is KnobKind.WORKLOAD]
+    if jobs > 1:
+        measure_fn = premeasure(measure_fn, _configurations(spec, axes, grid, work), jobs, progress)
     base = measure_fn(spec)
     # each distinct configuration is built and measured once: the base doubles as the baseline
     # at its own workload values and as any variant that changes nothing
-    own = tuple(_config_value(base, a.key) for a in axes)
+    own = tuple(_axis_value(base, a) for a in axes)
     cache: dict[tuple[Any, ...], Profile | str] = {
         tuple(v for a, v in zip(axes, own, strict=True) if a.kind is KnobKind.WORKLOAD): base}
 
@@ -222,8 +251,8 @@ def run_sweep(
         if wvals not in cache:
             try:
                 cache[wvals] = measure_fn(_override(spec, work, wvals))
-            except ParamscopeError as e:
-                cache[wvals] = str(e)
+            except Exception as e:  # noqa: BLE001 - a failing baseline is a note on the rows, not the end
+                cache[wvals] = _reason(e)
         return cache[wvals]
 
     def measure_variant(variant_spec: ModelSpec, values: Sequence[Any]) -> Profile:
@@ -240,8 +269,22 @@ def run_sweep(
         variants.append(_one(spec, axes, values, knobs, baseline_for, functools.partial(measure_variant, values=values)))
     if progress:
         progress(len(grid), len(grid), "done")
-    return Sweep(base, tuple(axes), tuple(variants), tuple(_laws(axes, variants)),
+    return Sweep(base, tuple(axes), tuple(variants), tuple(fit_laws(axes, variants, own)),
                  base.flops_backend)
+
+
+def _configurations(spec: ModelSpec, axes: Sequence[Axis], grid: Sequence[Sequence[Any]],
+                    work: Sequence[Axis]) -> list[ModelSpec]:
+    """Every configuration a sweep may measure: the base, each variant, each workload's baseline."""
+    out = [spec]
+    for values in grid:
+        wvals = tuple(v for a, v in zip(axes, values, strict=True) if a.kind is KnobKind.WORKLOAD)
+        for axes_, vals in ((axes, values), (work, wvals)):
+            try:
+                out.append(_override(spec, axes_, vals))
+            except ParamscopeError:  # measured (and reported) in order by the sweep itself
+                continue
+    return out
 
 
 _MISSING = object()
@@ -255,6 +298,15 @@ def _config_value(profile: Profile, key: str) -> Any:
             return _MISSING
         node = node[part]
     return list(node) if isinstance(node, tuple) else node
+
+
+def _axis_value(profile: Profile, axis: Axis) -> Any:
+    """The base model's value of ``axis`` (a shape axis reads its first input's shape)."""
+    if not axis.dims:
+        return _config_value(profile, axis.key)
+    name, dim = axis.dims[0]
+    shape = _shape_of(_config_value(profile, f"inputs.{name}"))
+    return shape[dim] if dim < len(shape) else _MISSING
 
 
 def check_axes(spec: ModelSpec, axes: Sequence[Axis]) -> None:
@@ -291,84 +343,29 @@ def _one(spec: ModelSpec, axes: Sequence[Axis], values: Sequence[Any], knobs: Ma
          baseline_for: Callable[[Sequence[Any]], Profile | str], measure_fn: Callable[[ModelSpec], Profile]) -> Variant:
     try:
         prof = measure_fn(_override(spec, axes, values))
-    except ParamscopeError as e:  # drop the "file (--set k=v): " location: the row names the knobs
-        return Variant(knobs, Status.FAILED, reason=str(e).split("): ", 1)[-1])
-    except (RuntimeError, MemoryError) as e:  # out of memory on a real device, a shape error deep inside
-        return Variant(knobs, Status.FAILED, reason=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+    except Exception as e:  # noqa: BLE001 - any error of one variant is its failed row; the sweep goes on
+        return Variant(knobs, Status.FAILED, reason=_reason(e))
     base = baseline_for(values)
     if isinstance(base, str):
         return Variant(knobs, Status.OK, reason=f"baseline failed: {base}", profile=prof)
     return Variant(knobs, Status.OK, profile=prof, baseline=base, changed=changed_modules(prof, base))
 
 
-def fit_law(xs: Sequence[int | float], ys: Sequence[int]) -> tuple[Law, tuple[Fraction, ...]]:
-    """Classify ``ys(xs)`` exactly as constant / linear / quadratic / other (needs 3+ points)."""
-    pts = sorted({Fraction(x): Fraction(y) for x, y in zip(xs, ys, strict=True)}.items())
-    if len(pts) < 3:
-        return Law.OTHER, ()
-    for degree, law in ((0, Law.CONSTANT), (1, Law.LINEAR), (2, Law.QUADRATIC)):
-        coeffs = _poly_through(pts[: degree + 1])
-        if all(_eval(coeffs, x) == y for x, y in pts) and (degree < 2 or len(pts) > 3 or coeffs[2] != 0):
-            return law, coeffs
-    return Law.OTHER, ()
+def changed_within(variant: Variant, path: str) -> tuple[ModuleDelta, ...]:
+    """Every submodule at or below ``path`` (any depth) whose params or MACs differ from the baseline's."""
+    from paramscope.profiler.paths import is_within
+
+    if variant.profile is None or variant.baseline is None:
+        return ()
+    every = changed_modules(variant.profile, variant.baseline, depth=1 << 30)
+    return tuple(d for d in every if is_within(d.path, path))
 
 
-def _poly_through(pts: Sequence[tuple[Fraction, Fraction]]) -> tuple[Fraction, ...]:
-    """Exact coefficients (low power first) of the polynomial through ``pts`` (Newton form)."""
-    n = len(pts)
-    xs = [p[0] for p in pts]
-    coef = [p[1] for p in pts]
-    for j in range(1, n):
-        for i in range(n - 1, j - 1, -1):
-            coef[i] = (coef[i] - coef[i - 1]) / (xs[i] - xs[i - j])
-    poly = [Fraction(0)] * n
-    for i in range(n - 1, -1, -1):  # Horner on the Newton form: P = P * (x - x_i) + c_i
-        poly = _mul_add([Fraction(0)] + poly[:-1], xs[i], coef[i])
-    return tuple(poly)
-
-
-def _mul_add(shifted: list[Fraction], x0: Fraction, c: Fraction) -> list[Fraction]:
-    # shifted = P(x) * x (already shifted one power up); return P(x)*(x - x0) + c
-    out = list(shifted)
-    for k in range(len(out) - 1):
-        out[k] -= x0 * shifted[k + 1]
-    out[0] += c
-    return out
-
-
-def _eval(coeffs: Sequence[Fraction], x: Fraction) -> Fraction:
-    return sum((c * x**k for k, c in enumerate(coeffs)), Fraction(0))
-
-
-def _laws(axes: Sequence[Axis], variants: Sequence[Variant]) -> list[ScalingLaw]:
-    laws: list[ScalingLaw] = []
-    for ai, axis in enumerate(axes):
-        if len(axis.values) < 3 or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in axis.values):
-            continue
-        others = [a for j, a in enumerate(axes) if j != ai]
-        first_other = {a.label: a.values[0] for a in others}
-        slice_ = [v for v in variants if v.status is Status.OK and all(v.knobs[k] == x for k, x in first_other.items())]
-        if len(slice_) < 3:
-            continue
-        changed = {d.path for v in variants for d in v.changed if d.delta_params}
-        top = {m.path for v in slice_ if v.profile for m in v.profile.modules if m.depth == 1 or m.path in changed}
-        paths = ["", *sorted(top)]
-        xs = [v.knobs[axis.label] for v in slice_]
-        for path in paths:
-            ys = [y for v in slice_ if (y := _params_at(v.profile, path)) is not None]
-            if len(ys) < len(slice_):
-                continue
-            law, coeffs = fit_law(xs, ys)
-            laws.append(ScalingLaw(path, axis.label, law, coeffs, first_other))
-    return laws
-
-
-def _params_at(profile: Profile | None, path: str) -> int | None:
-    if profile is None:
-        return None
-    if path == "":
-        return profile.total.params
-    try:
-        return profile.get(path).params
-    except KeyError:
-        return 0
+def _reason(e: Exception) -> str:
+    """Why a variant failed, on one line: a user error without its "file (--set k=v): " location
+    (the row names the knobs); anything else (out of memory, a shape error deep inside, a
+    KeyError in the user's factory) with its type."""
+    if isinstance(e, ParamscopeError):
+        return str(e).split("): ", 1)[-1].splitlines()[0] if str(e) else type(e).__name__
+    first = next((line for line in str(e).splitlines() if line.strip()), "")
+    return f"{type(e).__name__}: {first}" if first else type(e).__name__

@@ -95,3 +95,12 @@ def user_config(tmp_path: Path) -> Path:
         encoding="utf-8",
     )
     return cfg
+
+
+def one_error_line(res) -> str:
+    """The single ``error:`` line of a CLI result that refused its input (exit 2, no traceback)."""
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, res.stderr
+    return lines[0]

@@ -33,7 +33,15 @@ def test_demo_output_is_current() -> None:
 
 
 def test_whatif_output_is_current() -> None:
-    _same(_block_after("A what-if over the GRU router"), _run("whatif", "gru_router_spectra", "--router-dim", "32,64,128"))
+    block = _block_after("A what-if over the GRU router")
+    command = block.splitlines()[0]
+    assert command == "$ paramscope whatif gru_router_spectra --router-dim 32,64,128"
+    _same("\n".join(block.splitlines()[1:]), _run(*command.split()[2:]))
+
+
+def test_budget_examples_are_quoted_for_the_shell() -> None:
+    # unquoted, `-b params<=12M` makes the shell read `<` as a redirection
+    assert not re.search(r"-b [^'\s]*[<>]", README)
 
 
 def test_memory_output_is_current() -> None:
@@ -62,3 +70,17 @@ def test_python_api_example_runs_and_prints_what_the_readme_shows(monkeypatch, c
     monkeypatch.setenv("COLUMNS", "100")
     exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - the README's own example
     _same(_block_after("## Python API"), capsys.readouterr().out)
+
+
+def _wide(*args: str) -> str:
+    res = CliRunner().invoke(app, list(args), env={"COLUMNS": "140"})
+    assert res.exit_code == 0, res.output
+    return res.stdout
+
+
+def test_roofline_examples_are_current() -> None:
+    for marker in ("$ paramscope breakdown gru_router_spectra --hardware", "$ paramscope whatif selective_lm --hardware"):
+        at = README.index(marker)
+        block = README[at:README.index("\n```", at)]
+        command = block.splitlines()[0]
+        _same("\n".join(block.splitlines()[1:]), _wide(*command.split()[2:]))

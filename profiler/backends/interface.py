@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from paramscope.profiler.errors import ForwardFailed
 from paramscope.profiler.forward import CallTracker, forward_failed
 from paramscope.profiler.paths import within_any
-
 if TYPE_CHECKING:
     import torch
+
+    from paramscope.profiler.stats import Assumption
 
 __all__ = ["Backend", "UncountedOp", "FlopCount", "CountingBackend"]
 
@@ -67,6 +68,8 @@ class FlopCount:
 
     Not MACs and not part of FLOPs: 1 per output element of every pointwise op (activations,
     adds, muls) and of every norm/softmax op."""
+    assumptions: tuple[Assumption, ...] = ()
+    """Values the meta device could not know, assumed (seeded) where an op needed them."""
 
     elementwise_macs: Mapping[str, int] = field(default_factory=dict)
     """Inclusive MACs this backend charges to element-wise ops (fvcore's norms, pooling,

@@ -46,8 +46,20 @@ class BreakdownView:
         return dataclasses.replace(self.latency, rows=rows)
 
 
+def _why(v: BreakdownView, *, markdown: bool) -> str:
+    """``--hardware``: one line per shown module saying what bounds its time (empty otherwise)."""
+    from paramscope.profiler.render.roofline import why_lines
+
+    lines = why_lines(v.profile, v.rows)
+    return "\n".join(f"- {line}" if markdown else line for line in lines)
+
+
 def _table(v: BreakdownView) -> RenderableType:
     parts: list[RenderableType] = [table.breakdown_table(v.profile, list(v.rows), v.columns)]
+    if v.profile.roofline is not None:
+        from rich.text import Text
+
+        parts.append(Text("\n" + _why(v, markdown=False)))
     if (lat := v.shown_latency) is not None:
         from paramscope.profiler.render.latency import latency_table
 
@@ -59,6 +71,8 @@ def _table(v: BreakdownView) -> RenderableType:
 
 def _md(v: BreakdownView) -> str:
     text = table.breakdown_markdown(v.profile, list(v.rows), v.columns)
+    if v.profile.roofline is not None:
+        text += "\n" + _why(v, markdown=True) + "\n"
     if (lat := v.shown_latency) is not None:
         from paramscope.profiler.render.latency import latency_markdown
 
@@ -82,6 +96,10 @@ def _csv(v: BreakdownView) -> str:
 
 def _dict(v: BreakdownView) -> Mapping[str, Any]:
     doc = table.profile_to_dict(v.profile)
+    if v.profile.roofline is not None:
+        from paramscope.profiler.render.roofline import roofline_to_dict
+
+        doc["roofline"] = roofline_to_dict(v.profile.roofline)
     if v.latency is not None:
         from paramscope.profiler.render.latency import latency_to_dict
 

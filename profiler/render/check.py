@@ -22,8 +22,15 @@ class CheckView:
     results: Sequence[BudgetResult]
 
 
+def _num(n: int | float | None) -> str:
+    """Counts with thousands separators; milliseconds (latency) with three decimals."""
+    if isinstance(n, float):
+        return f"{n:,.3f} ms"
+    return fmt_int(n)
+
+
 def _line(r: BudgetResult) -> str:
-    return f"{'ok  ' if r.ok else 'OVER'} {clean(r.budget.text)}: {fmt_int(r.value)} (limit {fmt_int(r.budget.limit)})"
+    return f"{'ok  ' if r.ok else 'FAIL'} {clean(r.budget.text)}: {_num(r.value)} (limit {r.budget.op} {_num(r.budget.limit)})"
 
 
 def _table(v: CheckView) -> Text:
@@ -32,7 +39,7 @@ def _table(v: CheckView) -> Text:
 
 def _md(v: CheckView) -> str:
     out = [f"### Budgets: {v.model}", "", "| status | budget | value | limit |", "|---|---|---:|---:|"]
-    out += [md_row(["ok" if r.ok else "**OVER**", r.budget.text, fmt_int(r.value), fmt_int(r.budget.limit)])
+    out += [md_row(["ok" if r.ok else "**FAIL**", r.budget.text, _num(r.value), f"{r.budget.op} {_num(r.budget.limit)}"])
             for r in v.results]
     return "\n".join(out) + "\n"
 

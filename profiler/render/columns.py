@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from paramscope.profiler.render.text import clean
-from paramscope.profiler.render.units import fmt_int, fmt_pct, human
+from paramscope.profiler.render.units import fmt_int, fmt_intensity, fmt_ms, fmt_pct, human, human_bytes
 from paramscope.profiler.stats import ModuleStats, Profile
 
 __all__ = ["Column", "COLUMNS", "DEFAULT", "LAYER_COLUMNS", "choose", "parse_columns"]
@@ -29,7 +29,12 @@ class Column:
 
 
 def _macs(p: Profile, m: ModuleStats) -> str:
-    return "" if m.is_param else "not called" if m.calls == 0 and m.macs is None else fmt_int(m.macs)
+    if m.is_param:
+        return ""
+    if m.calls == 0 and m.macs is None:
+        return "not called"
+    assumed = "~" if any(m.path in a.affects for a in p.assumptions) else ""  # follows a meta assumption
+    return assumed + fmt_int(m.macs)
 
 
 def _shapes(which: str) -> Callable[[Profile, ModuleStats], str]:
@@ -62,6 +67,18 @@ def _has_macs(p: Profile) -> bool:
     return p.total.macs is not None
 
 
+def _has_bytes(p: Profile) -> bool:
+    return p.total.bytes is not None
+
+
+def _has_roofline(p: Profile) -> bool:
+    return p.total.roofline_ms is not None
+
+
+def _unless_param(fmt: Callable[[ModuleStats], str]) -> Callable[[Profile, ModuleStats], str]:
+    return lambda p, m: "" if m.is_param else fmt(m)
+
+
 COLUMNS: dict[str, Column] = {
     "type": Column("Type", False, lambda p, m: clean(m.type)),
     "params": Column("Params", True, lambda p, m: fmt_int(m.params)),
@@ -75,6 +92,10 @@ COLUMNS: dict[str, Column] = {
     "calls": Column("Calls", True, lambda p, m: "" if m.is_param or m.calls is None else fmt_int(m.calls), _has_macs),
     "elementwise": Column("Elementwise", True, lambda p, m: "" if m.is_param else fmt_int(m.elementwise),
                           lambda p: p.total.elementwise is not None),
+    "bytes": Column("Bytes", True, _unless_param(lambda m: human_bytes(m.bytes)), _has_bytes),
+    "intensity": Column("FLOP/B", True, _unless_param(lambda m: fmt_intensity(m.intensity)), _has_bytes),
+    "roofline": Column("Roofline ms", True, _unless_param(lambda m: fmt_ms(m.roofline_ms)), _has_roofline),
+    "bound": Column("Bound", True, _unless_param(lambda m: str(m.bound or "-")), _has_roofline),
     "shared": Column("Shared", False, lambda p, m: clean("; ".join(m.shared_with)), lambda p: bool(p.shared)),
     "in_shape": Column("Input shape", False, _shapes("in")),
     "out_shape": Column("Output shape", False, _shapes("out")),
@@ -84,7 +105,8 @@ COLUMNS: dict[str, Column] = {
 }
 ALIASES = {"shape": ("in_shape", "out_shape"), "shapes": ("in_shape", "out_shape"), "details": ("kernel",),
            "layer": ("kernel",), "pct_params": ("%params",), "pct_macs": ("%macs",)}
-DEFAULT = ("type", "params", "%params", "frozen", "macs", "%macs", "flops", "elementwise", "shared")
+DEFAULT = ("type", "params", "%params", "frozen", "macs", "%macs", "flops", "elementwise", "bytes", "intensity",
+           "roofline", "bound", "shared")
 LAYER_COLUMNS = frozenset({"in_shape", "out_shape", "kernel", "dtype", "mode"})
 """The columns that need ``Profile.layers`` (the shapes forward)."""
 

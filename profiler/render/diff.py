@@ -15,7 +15,8 @@ from paramscope.profiler.render.formats import Kind, csv_text
 from paramscope.profiler.render.text import clean, md_row
 from paramscope.profiler.render.units import fmt_int
 from paramscope.profiler.stats import Profile
-from paramscope.profiler.sweep import ModuleDelta
+from paramscope.profiler.paths import is_within
+from paramscope.profiler.sweep import ModuleDelta, changed_modules
 
 __all__ = ["DIFF", "DiffView"]
 
@@ -30,13 +31,27 @@ class DiffView:
     """A submodule to show in both models even when it did not change (``--module``)."""
 
     @property
+    def under(self) -> list[ModuleDelta]:
+        """With ``--module``: every changed submodule at or under it, at any depth."""
+        if self.module is None:
+            return []
+        d = self.diff
+        return [c for c in changed_modules(d.other, d.base, depth=1 << 30) if is_within(c.path, self.module)]
+
+    @property
     def rows(self) -> list[ModuleDelta]:
+        """The totals and the changed submodules (to depth 2); with ``--module`` also every changed
+        submodule under it, or the module itself with both values when nothing under it changed."""
         d = self.diff
         total = ModuleDelta("", d.other.total.params, d.base.total.params, d.other.total.macs, d.base.total.macs)
-        if self.module is None or any(c.path == self.module for c in d.changed):
+        if self.module is None:
             return [total, *d.changed]
-        (params, macs), (base_params, base_macs) = _at(d.other, self.module), _at(d.base, self.module)
-        return [total, *d.changed, ModuleDelta(self.module, params, base_params, macs, base_macs)]
+        shown = {c.path for c in d.changed}
+        extra = [c for c in self.under if c.path not in shown]
+        if self.module not in shown and not any(c.path == self.module for c in extra):
+            (params, macs), (base_params, base_macs) = _at(d.other, self.module), _at(d.base, self.module)
+            extra.append(ModuleDelta(self.module, params, base_params, macs, base_macs))
+        return [total, *d.changed, *extra]
 
 
 def _at(profile: Profile, path: str) -> tuple[int, int | None]:
@@ -102,7 +117,8 @@ def _dict(v: DiffView) -> Mapping[str, Any]:
     doc: dict[str, Any] = {"schema": JSON_SCHEMA, "base": _side(d.base), "other": _side(d.other),
                            "differs": d.differs, "changed": [_delta(c) for c in d.changed]}
     if v.module is not None:
-        doc["module"] = _delta(next(r for r in v.rows if r.path == v.module))
+        doc["module"] = {**_delta(next(r for r in v.rows if r.path == v.module)),
+                         "changed": [_delta(c) for c in v.under]}
     return doc
 
 

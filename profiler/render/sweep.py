@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -16,10 +15,11 @@ from rich.text import Text
 from paramscope.profiler.render.fit import droppable
 from paramscope.profiler.render.formats import Kind, csv_text
 from paramscope.profiler.render.text import clean, md_row
+from paramscope.profiler.laws import Law
 from paramscope.profiler.render.units import fmt_int, human
-from paramscope.profiler.sweep import Law, ScalingLaw, Status, Sweep, Variant
+from paramscope.profiler.sweep import ModuleDelta, ScalingLaw, Status, Sweep, Variant
 
-__all__ = ["WHATIF", "SweepView", "sweep_table", "sweep_markdown", "sweep_csv", "sweep_to_dict", "law_lines", "sweep_plot"]
+__all__ = ["WHATIF", "SweepView", "sweep_table", "sweep_markdown", "sweep_csv", "sweep_to_dict", "law_lines"]
 
 JSON_SCHEMA = "paramscope.whatif/1"
 
@@ -92,27 +92,35 @@ def _fmt_coeff(c: Fraction) -> str:
 
 
 def law_lines(sweep: Sweep) -> list[str]:
-    """One sentence per fitted law worth saying (growth, or a changed module that stays constant)."""
-    changed = {d.path for v in sweep.variants for d in v.changed if d.delta_params}
+    """One sentence per fitted law worth saying (growth, or a changed module that stays constant).
+
+    Parameter laws come first, then MACs laws; each names the base design it was fitted at.
+    """
     out = []
-    for law in sweep.laws:
-        if law.law is Law.CONSTANT and law.path not in changed:
-            continue
-        out.append(_law_sentence(law))
+    for metric in ("params", "macs"):
+        changed = {d.path for v in sweep.variants for d in v.changed
+                   if (d.delta_params if metric == "params" else d.macs is not None and d.macs != d.baseline_macs)}
+        for law in sweep.laws:
+            if law.metric != metric or (law.law is Law.CONSTANT and law.path not in changed):
+                continue
+            out.append(_law_sentence(law))
     return out
 
 
 def _law_sentence(law: ScalingLaw) -> str:
-    name = law.path or "total"
+    name = (law.path or "total") + (" MACs" if law.metric == "macs" else "")
+    at = ", ".join([*(["the base design"] if law.base_design else []), *(f"{k}={v}" for k, v in law.fixed.items())])
+    where = f" at {at}" if at else ""
     c = law.coefficients
     if law.law is Law.CONSTANT:
-        return f"{name}: independent of {law.knob} ({_fmt_coeff(c[0])})"
+        return f"{name}: independent of {law.knob} ({_fmt_coeff(c[0])}{where})"
     if law.law is Law.LINEAR:
-        return f"{name}: linear in {law.knob}, {'+' if c[1] >= 0 else ''}{_fmt_coeff(c[1])} per step (+ {_fmt_coeff(c[0])})"
+        return (f"{name}: linear in {law.knob}, {'+' if c[1] >= 0 else ''}{_fmt_coeff(c[1])} per unit of {law.knob}"
+                f" (+ {_fmt_coeff(c[0])}){where}")
     if law.law is Law.QUADRATIC:
         return (f"{name}: quadratic in {law.knob}: {_fmt_coeff(c[2])}*{law.knob}^2 + {_fmt_coeff(c[1])}*{law.knob}"
-                f" + {_fmt_coeff(c[0])}")
-    return f"{name}: neither constant, linear nor quadratic in {law.knob}"
+                f" + {_fmt_coeff(c[0])}{where}")
+    return f"{name}: neither constant, linear nor quadratic in {law.knob}{where}"
 
 
 def _title(sweep: Sweep) -> str:
@@ -176,14 +184,13 @@ def sweep_to_dict(sweep: Sweep) -> dict[str, Any]:
                 "delta_params_pct": (None if v.delta_params is None or not v.baseline_params
                                      else 100.0 * v.delta_params / v.baseline_params),
                 "macs": v.macs, "baseline_macs": v.baseline_macs,
-                "changed": [{"path": d.path, "params": d.params, "baseline_params": d.baseline_params,
-                             "delta_params": d.delta_params, "macs": d.macs, "baseline_macs": d.baseline_macs}
-                            for d in v.changed],
+                "changed": [_delta_dict(d) for d in v.changed],
             }
             for v in sweep.variants
         ],
-        "scaling": [{"path": law.path, "knob": law.knob, "law": law.law, "coefficients": _coeffs(law.coefficients),
-                     "fixed": dict(law.fixed)} for law in sweep.laws],
+        "scaling": [{"path": law.path, "knob": law.knob, "metric": law.metric, "law": law.law,
+                     "coefficients": _coeffs(law.coefficients), "fixed": dict(law.fixed),
+                     "base_design": law.base_design} for law in sweep.laws],
         "flops_backend": sweep.metric_backend,
     }
 
@@ -200,45 +207,11 @@ def _view_dict(v: SweepView) -> Mapping[str, Any]:
     return sweep_to_dict(v.sweep)
 
 
+def _delta_dict(d: ModuleDelta) -> dict[str, Any]:
+    return {"path": d.path, "params": d.params, "baseline_params": d.baseline_params,
+            "delta_params": d.delta_params, "macs": d.macs, "baseline_macs": d.baseline_macs}
+
+
 WHATIF: Kind[SweepView] = Kind(
     "whatif", table=lambda v: sweep_table(v.sweep, v.module), md=lambda v: sweep_markdown(v.sweep, v.module),
     csv=lambda v: sweep_csv(v.sweep), to_dict=_view_dict)
-
-
-def sweep_plot(sweep: Sweep) -> bytes:
-    """Stacked bars of parameters by top-level submodule, one bar per variant; returns PNG bytes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ok = [v for v in sweep.variants if v.status is Status.OK and v.profile is not None]
-    tops = [m.path for m in sweep.base.modules if m.depth == 1]
-    for v in ok:
-        tops += [m.path for m in v.profile.modules if m.depth == 1 and m.path not in tops]  # type: ignore[union-attr]
-    labels = ["base"] + ["\n".join(f"{k}={val}" for k, val in v.knobs.items()) for v in ok]
-    profiles = [sweep.base] + [v.profile for v in ok]
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(labels) + 3), 5.0))
-    bottoms = [0.0] * len(profiles)
-    for path in tops:
-        vals = [float(_safe_params(p, path)) / 1e6 for p in profiles]
-        ax.bar(range(len(labels)), vals, bottom=bottoms, label=path)
-        bottoms = [b + v for b, v in zip(bottoms, vals, strict=True)]
-    for i, total in enumerate(bottoms):
-        ax.text(i, total, f"{total:.2f}M", ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(range(len(labels)), labels, fontsize=8)
-    ax.set_ylabel("parameters (millions)")
-    ax.set_title(f"what if: {sweep.base.model}")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def _safe_params(profile: Any, path: str) -> int:
-    try:
-        return int(profile.get(path).params)
-    except KeyError:
-        return 0

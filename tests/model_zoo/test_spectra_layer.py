@@ -64,14 +64,14 @@ def test_the_notes_precision_plans() -> None:
     model = build_meta(sl, cfg)
     kwargs = sl.example_inputs(cfg, inputs, "meta")
     fp32, bf16, int8 = plan_memory_sweep(model, (), kwargs, dtypes=[Precision.FP32, Precision.BF16, Precision.INT8])
-    saving = 100 * (fp32.totals.weights_bytes - bf16.totals.weights_bytes) / fp32.totals.weights_bytes
+    saving = 100 * (fp32.live_at_peak.weights_bytes - bf16.live_at_peak.weights_bytes) / fp32.live_at_peak.weights_bytes
     assert saving == NOTE["half_precision_memory_saving_pct"]  # "memory 50% saved"
     assert 2 ** Precision.INT8.bits == NOTE["int8_levels"]  # 256 levels
-    assert int8.totals.weights_bytes == 11_026_432  # one byte each
+    assert int8.live_at_peak.weights_bytes == 11_026_432  # one byte each
     # the recommended hybrid: the GRU stays fp32, the rest int8 -> 4 bytes x 1,572,864 + 1 byte x the rest
     keep = {path: Precision(p) for path, p in NOTE["keep"].items()}
     (mixed,) = plan_memory_sweep(model, (), kwargs, dtypes=[Precision.INT8], keep=keep)
-    assert mixed.totals.weights_bytes == 4 * 1_572_864 + (11_026_432 - 1_572_864)
+    assert mixed.live_at_peak.weights_bytes == 4 * 1_572_864 + (11_026_432 - 1_572_864)
 
 
 @pytest.mark.parametrize("detach", [False, True])

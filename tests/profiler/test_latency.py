@@ -13,7 +13,7 @@ from torch import nn
 
 from paramscope.profiler.errors import ConfigError, ForwardFailed, ParamscopeError
 from paramscope.profiler.latency import Clock, LatencyReport, LatencyRow, Timing, measure_latency
-from paramscope.profiler.memory import MemoryReport, MemoryRow, MemoryTotals, Optimizer, Precision
+from paramscope.profiler.memory import Allocator, LiveBytes, MemoryReport, MemoryRow, Optimizer, Precision
 from paramscope.profiler.render.latency import latency_markdown, latency_table, latency_to_dict, spread_warning
 from paramscope.profiler.render.memory import (
     memory_markdown,
@@ -166,17 +166,18 @@ def _latency_report() -> LatencyReport:
 
 
 def _memory_reports() -> tuple[MemoryReport, ...]:
-    rows32 = (MemoryRow(0, 0, 0, 0, 0, 64, path="", type="Net", precision=Precision.FP32),
-              MemoryRow(3_321_888_768, 0, 0, 0, 0, 0, path="load_balancer", type="GRU", precision=Precision.FP32))
-    rows8 = (MemoryRow(0, 0, 0, 0, 0, 16, path="", type="Net", precision=Precision.INT8),
-             MemoryRow(830_472_192, 0, 3_321_888_768, 3_321_888_768, 6_643_777_536, 0,
+    """Two hand-made reports: the GRU router's fp32 inference and its int8 QAT Adam step."""
+    rows32 = (MemoryRow(input_bytes=64, path="", type="Net", precision=Precision.FP32),
+              MemoryRow(weights_bytes=3_321_888_768, path="load_balancer", type="GRU", precision=Precision.FP32))
+    rows8 = (MemoryRow(input_bytes=16, path="", type="Net", precision=Precision.INT8),
+             MemoryRow(weights_bytes=3_321_888_768, grads_bytes=3_321_888_768, optimizer_bytes=6_643_777_536,
                        path="load_balancer", type="GRU", precision=Precision.INT8))
     out = []
-    for dtype, train, rows in ((Precision.FP32, None, rows32), (Precision.INT8, Optimizer.ADAM, rows8)):
-        sums = [sum(getattr(r, f) for r in rows) for f in ("weights_bytes", "buffers_bytes", "master_weights_bytes",
-                                                           "grads_bytes", "optimizer_bytes", "activation_bytes")]
-        totals = MemoryTotals(*sums)
-        out.append(MemoryReport(dtype, train, (), rows, totals, totals.peak_estimate_bytes))
+    for dtype, train, rows, phase in ((Precision.FP32, None, rows32, "forward"),
+                                      (Precision.INT8, Optimizer.ADAM, rows8, "optimizer")):
+        live = LiveBytes(**{f.name: sum(getattr(r, f.name) for r in rows) for f in dataclasses.fields(LiveBytes)})
+        out.append(MemoryReport(dtype, train, (), None, 2, (), Allocator.CPU, "meta", live.total_bytes, phase,
+                                "load_balancer", 1, live, rows, ()))
     return tuple(out)
 
 
@@ -208,17 +209,18 @@ def test_latency_to_dict_is_json() -> None:
 
 def test_memory_tables_show_bytes_and_units() -> None:
     reports = _memory_reports()
-    text = _render(memory_table(reports))
-    assert "3,321,888,768" in text and "3.3 GB" in text and "830,472,192" in text and "830.5 MB" in text
-    assert "int8 + adam" in text and "6,643,777,536" in text and "14.1 GB" in text
+    text = _words(_render(memory_table(reports)))
+    assert "3,321,888,832" in text and "3.3 GB" in text and "13,287,555,088" in text and "13.3 GB" in text
+    assert "int8 +" in text and "adam" in text and "step 1 optimizer" in text and "in load_balancer" in text
     per_module = _render(memory_modules_table(reports[1]))
     assert "load_balancer" in per_module and "GRU" in per_module and "6.6 GB" in per_module
     md = memory_markdown(reports)
-    assert md.splitlines()[0].startswith("| plan | weights |") and "| fp32 | 3,321,888,768 (3.3 GB)" in md
+    assert md.splitlines()[0].startswith("| plan | peak | when | weights |") and "| fp32 | 3,321,888,832 (3.3 GB)" in md
 
 
 def test_memory_to_dict_has_exact_ints() -> None:
     d = json.loads(json.dumps(memory_to_dict(_memory_reports()[1])))
-    assert d["totals"]["weights_bytes"] == 830_472_192
-    assert d["peak_estimate_bytes"] == 830_472_192 + 4 * 3_321_888_768 + 16  # master + grads + 2 moments
+    assert d["live_at_peak"]["weights_bytes"] == 3_321_888_768
+    assert d["peak_bytes"] == 4 * 3_321_888_768 + 16  # weights + grads + 2 moments + inputs
     assert d["train"] == "adam" and d["modules"][1]["precision"] == "int8"
+    assert (d["peak_phase"], d["peak_module"]) == ("optimizer", "load_balancer")

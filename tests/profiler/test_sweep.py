@@ -46,7 +46,7 @@ def test_rg_output_hidden_512() -> None:
 
 def test_scaling_laws() -> None:
     doc = whatif_json("rg_output_etth1", "--pred-len", "96,192,336,720")
-    laws = {(s["path"], s["knob"]): s for s in doc["scaling"]}
+    laws = {(s["path"], s["knob"]): s for s in doc["scaling"] if s["metric"] == "params"}
     assert laws[("slot_projectors", "pred_len")]["law"] == "linear"
     assert laws[("slot_projectors", "pred_len")]["coefficients"] == [0, 6 * 513]  # K * (d + 1) per step
     assert laws[("slot_fuse", "pred_len")]["law"] == "constant"
@@ -54,7 +54,7 @@ def test_scaling_laws() -> None:
 
 def test_gru_router_quadratic_in_router_dim() -> None:
     doc = whatif_json("gru_router_spectra", "--router-dim", "32,64,128")
-    laws = {(s["path"], s["knob"]): s for s in doc["scaling"]}
+    laws = {(s["path"], s["knob"]): s for s in doc["scaling"] if s["metric"] == "params"}
     law = laws[("load_balancer", "router_dim")]
     # 3 * (512 * 128 r + (128 r)^2) = 196,608 r + 49,152 r^2
     assert law["law"] == "quadratic" and law["coefficients"] == [0, 196_608, 49_152]
@@ -161,7 +161,7 @@ def test_whatif_on_a_user_model(user_config) -> None:  # type: ignore[no-untyped
     # TinyLM(vocab=100, d): emb 100d (head tied) + conv 3d^2+d + lstm 8d^2+8d + qkv 3d^2+3d = 14d^2 + 112d
     for d in (8, 16, 32):
         assert by_d[d]["params"] == 14 * d * d + 112 * d
-    laws = {(s["path"], s["knob"]): s for s in doc["scaling"]}
+    laws = {(s["path"], s["knob"]): s for s in doc["scaling"] if s["metric"] == "params"}
     assert laws[("", "d")]["law"] == "quadratic" and laws[("", "d")]["coefficients"] == [0, 112, 14]
     res = runner.invoke(app, ["whatif", str(user_config), "--set", "dd=8,16"])
     assert res.exit_code == 2 and "args.dd: unknown key for usermodel:make (did you mean 'd'?)" in res.stderr
