@@ -7,12 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
-from paramscope.cli.boundary import about
-from paramscope.cli.common import (
-    Device, DebugOpt, DeviceOpt, FlopsChoice, FlopsOpt, FormatOpt, OutputFormat, OutputOpt, SeedOpt, SetOpt,
-    TimeoutOpt, check_writable, emit, guarded, need_format,
-)
+from paramscope.cli.common import Device, DeviceOpt, FlopsChoice, FlopsOpt, OutputFormat, SeedOpt, check_writable
+from paramscope.cli.options import Common, with_common
 from paramscope.profiler.choices import Clock
 from paramscope.profiler.render.table import SortKey
 
@@ -22,6 +18,7 @@ if TYPE_CHECKING:
     from paramscope.profiler.latency import LatencyReport
 
 
+@with_common
 def breakdown(
     config: Annotated[str, typer.Argument(help="A config YAML, a preset name (rg_output_etth1) or a zoo family.")],
     depth: Annotated[int, typer.Option("--depth", help="Show submodules down to this depth (1 = top level).")] = 2,
@@ -45,13 +42,8 @@ def breakdown(
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed forward passes before timing.")] = 3,
     clock: Annotated[Clock, typer.Option("--clock", help="wall (default) or thread (cpu time of this thread: robust on a busy machine).")] = Clock.WALL,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Shortcut for --set inputs.batch_size=N.")] = None,
-    fmt: FormatOpt = OutputFormat.TABLE,
-    output: OutputOpt = None,
-    sets: SetOpt = None,
-    inputs: InputOpt = None,
-    fargs: ArgOpt = None,
-    timeout: TimeoutOpt = None,
-    debug: DebugOpt = False,
+    *,
+    common: Common,
 ) -> None:
     """Break a model's parameters and MACs/FLOPs down by submodule.
 
@@ -64,23 +56,19 @@ def breakdown(
     from paramscope.profiler.pipeline import measure_built
     from paramscope.profiler.render.breakdown import BREAKDOWN, BreakdownView
     from paramscope.profiler.render import table as render
-    from paramscope.cli.parse import SET_ORIGIN, parse_sets
-    from paramscope.profiler.spec import load_spec
 
-    need_format(BREAKDOWN, fmt)
-    with guarded(debug, timeout):
+    with common.guarded(BREAKDOWN, config):
         if elementwise and flops is not FlopsChoice.TORCH:
             raise _bad("--elementwise needs --flops torch")
         if fusion not in ("none", "elementwise"):
             raise _bad(f"--fusion {fusion}: expected none or elementwise")
-        check_writable(output, config)
         check_writable(plot)
         if plot is not None and hardware is None:
             raise _bad("--plot needs --hardware NAME (the roof to plot under)")
         chosen = _columns(columns)
         hw, precision = _hardware(hardware, dtype)
         extra = [("inputs.batch_size", batch_size)] if batch_size is not None else []
-        spec = about(load_spec(config, [*parse_sets(sets), *extra, *entry_sets(inputs, fargs)], origin=SET_ORIGIN))
+        spec = common.spec(config, extra)
         if latency and device is Device.META:
             raise _bad("--latency needs real tensors: pass --device cpu or --device cuda")
         if depth < 1 or (top is not None and top < 1):
@@ -98,9 +86,9 @@ def breakdown(
             measured = None if lat is None else {r.path: r.inclusive_ms.median_ms for r in lat.rows}
             _plot(prof, rows, plot, measured)
         if ops is not None:
-            _check_ops(prof, ops, fmt)
-        emit(BREAKDOWN.of(BreakdownView(prof, tuple(rows), lat, depth=depth, top=top, ops=ops, columns=chosen)), fmt,
-             output, config)
+            _check_ops(prof, ops, common.fmt)
+        common.emit(BREAKDOWN.of(BreakdownView(prof, tuple(rows), lat, depth=depth, top=top, ops=ops, columns=chosen)),
+                    config)
 
 
 def _hardware(name: str | None, dtype: str | None) -> tuple[Any, Any]:

@@ -124,7 +124,7 @@ def law_text(law: str, coeffs: Sequence[Fraction]) -> str:
     if law == "constant":
         return f"independent ({c[0]:,})"
     if law == "linear":
-        return f"linear: {c[1]:+,} per step (+ {c[0]:,})"
+        return f"linear: {c[1]:+,} per unit (+ {c[0]:,})"
     if law == "quadratic":
         return f"quadratic: {c[2]:,}*x^2 {c[1]:+,}*x {c[0]:+,}"
     return "other"

@@ -369,7 +369,11 @@ def profile_text(profile: Profile, *, depth: int | None = 2, top: int | None = N
     rows = select_rows(profile, depth=depth, top=top)
     if top is None:
         rows = collapse_repeats(rows)
-    console = Console(width=width, color_system=None, highlight=False, file=io.StringIO())  # None: $COLUMNS or 80
-    with console.capture() as captured:
-        console.print(breakdown_table(profile, rows))
-    return captured.get()
+    from paramscope.profiler.render.fit import fit
+
+    table = breakdown_table(profile, rows)
+    width = width or Console(file=io.StringIO()).width  # None: $COLUMNS or 80
+    console = Console(width=fit(table, width), color_system=None, highlight=False, file=io.StringIO())
+    with console.capture() as captured:  # fitted as the CLI fits it: no figure is cut
+        console.print(table)
+    return "".join(line.rstrip() + "\n" for line in captured.get().splitlines())

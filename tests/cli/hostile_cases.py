@@ -248,7 +248,7 @@ CASES: list[Case] = [
     Case("depth-zero", ("breakdown", RG, "--depth", "0"), "at least 1"),
     Case("top-zero", ("breakdown", RG, "--top", "0"), "at least 1"),
     Case("sort-bogus", ("breakdown", RG, "--sort", "size"), "'--sort': 'size' is not one of"),
-    Case("device-tpu", ("breakdown", RG, "--device", "tpu"), "'--device': 'tpu' is not one of"),
+    Case("device-tpu", ("breakdown", RG, "--device", "tpu"), "'tpu' is not one of 'meta', 'cpu', 'cuda'"),
     Case("device-empty", ("breakdown", RG, "--device", ""), "--device"),
     Case("device-cuda", ("breakdown", RG, "--device", "cuda"), "no CUDA device"),
     Case("device-cpu-too-big", ("breakdown", RG, "--device", "cpu", "--set", "d_model=100000"), "rg_output"),

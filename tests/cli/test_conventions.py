@@ -64,3 +64,13 @@ def test_audit_exits_1_when_every_backend_failed(tmp_path: Path) -> None:
     res = run("audit", str(cfg), "--backends", "torch,thop", "--format", "json")
     assert res.exit_code == 1, res.output
     assert set(json.loads(res.stdout)["errors"]) == {"torch", "thop"}
+
+
+def test_dtype_takes_torch_names_beside_the_short_ones() -> None:
+    short = json.loads(run("memory", "selective_lm", "--dtype", "fp32,bf16", "-f", "json").stdout)
+    long = json.loads(run("memory", "selective_lm", "--dtype", "float32,torch.bfloat16", "-f", "json").stdout)
+    assert [p["dtype"] for p in long["plans"]] == ["fp32", "bf16"]
+    assert [p["peak_bytes"] for p in long["plans"]] == [p["peak_bytes"] for p in short["plans"]]
+    res = run("breakdown", "selective_lm", "--bytes", "--dtype", "bfloat16", "-f", "json")
+    assert res.exit_code == 0 and json.loads(res.stdout)["total"]["bytes"] > 0
+    assert "expected one of fp32" in one_error_line(run("memory", "selective_lm", "--dtype", "float33"))
