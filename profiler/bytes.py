@@ -21,6 +21,11 @@ The model (also in the README, "Bytes and roofline"):
   tensor is dropped when no other op reads it and it is not a model output.
 - A lookup (``embedding``, ``index_select``) reads its indices and the rows they select, not the
   whole table: one token of a 50k-word embedding reads one row.
+- Two shape figures ride along for calibrated CPU profiles (``profiler/roofline.py``): a matrix
+  product's ``gemm_dim``, the smallest of M, K, N of each (M, K) x (K, N) product (per matrix for
+  ``bmm``; a convolution as the implicit product of output positions x (in-channels per group x
+  kernel area) x out-channels per group), on which a CPU's achieved matmul rate depends, and a
+  pooling op's ``window`` (output elements x kernel area: the elements its windows visit).
 - FLOPs per op come from the same formulas as the MAC count (FlopCounterMode's registry plus
   paramscope's extra formulas), so ``flops`` here equals ``2 x MACs`` of ``count_macs``.
 """
@@ -59,6 +64,9 @@ _PRECISIONS = {torch.float32: Precision.FP32, torch.bfloat16: Precision.BF16, to
                torch.int8: Precision.INT8, torch.uint8: Precision.INT8}
 
 _RNN_KERNELS = ("mkldnn_rnn_layer",)
+_MATMULS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::_addmm_activation")
+_CONVS = ("aten::convolution", "aten::_convolution")
+_POOLS = ("aten::max_pool", "aten::avg_pool")
 _GATHERS = ("aten::embedding", "aten::index_select")
 
 
@@ -89,6 +97,10 @@ class OpCost:
     """The precision the op ran at (its first floating input or output)."""
     weight_elems: int = 0
     """Parameter elements among the reads (a GRU step re-reads W_hh: counted at every step)."""
+    gemm_dim: int = 0
+    """Smallest of M, K, N of each (M, K) x (K, N) product of a matmul or convolution (0: other ops)."""
+    window: int = 0
+    """Elements a pooling op's windows visit: output elements x kernel area (0 for other ops)."""
 
     def bytes_at(self, precision: Precision | None = None) -> int:
         """Bytes moved as run, or with every floating tensor stored at ``precision``."""
@@ -133,6 +145,8 @@ class _Raw:
     stack: tuple[str, ...]
     flops: int
     elementwise: bool
+    gemm_dim: int = 0
+    window: int = 0
     reads: list[_Access] = field(default_factory=list)
     writes: list[_Access] = field(default_factory=list)
 
@@ -213,7 +227,7 @@ class _ByteMode(TorchDispatchMode):  # type: ignore[no-untyped-call]  # unannota
         formula = self.formulas.get(packet)
         flops = int(formula(*args, **kwargs, out_val=out)) if formula is not None else 0
         pointwise = torch.Tag.pointwise in func.tags and packet.__name__ not in self.copies
-        raw = _Raw(name, tuple(dict.fromkeys(("", *self.stack))), flops, pointwise)
+        raw = _Raw(name, tuple(dict.fromkeys(("", *self.stack))), flops, pointwise, *_shape_figures(name, args, out))
         mutated = _mutated_args(func, args, kwargs)
         if any(k in name for k in _RNN_KERNELS):
             raw.reads = _rnn_reads(tuple(args))
@@ -237,6 +251,27 @@ class _ByteMode(TorchDispatchMode):  # type: ignore[no-untyped-call]  # unannota
         self.raws.append(raw)
 
 
+def _shape_figures(name: str, args: Any, out: Any) -> tuple[int, int]:
+    """(gemm_dim, window) of one op: see ``OpCost.gemm_dim`` and ``OpCost.window``."""
+    first = out[0] if isinstance(out, (tuple, list)) else out
+    if not isinstance(first, torch.Tensor) or first.dim() == 0:
+        return 0, 0
+    if name in _MATMULS:
+        a, b = [t for t in args if isinstance(t, torch.Tensor)][-2:]
+        return min(int(a.shape[-2]) if a.dim() > 1 else 1, int(a.shape[-1]), int(b.shape[-1]) if b.dim() > 1 else 1), 0
+    if name in _CONVS and first.dim() > 2 and len(args) > 8:
+        weight, transposed, groups = args[1], bool(args[6]), max(int(args[8]), 1)
+        area = prod(int(k) for k in weight.shape[2:])
+        cin, cout = (weight.shape[0], weight.shape[1] * groups) if transposed else (weight.shape[1] * groups, weight.shape[0])
+        return min(first.numel() // int(first.shape[1]), int(cin) // groups * area, int(cout) // groups), 0
+    if name.startswith(_POOLS) and "backward" not in name and len(args) > 1:
+        kernel = [int(k) for k in (args[1] if isinstance(args[1], (list, tuple)) else [args[1]])]
+        spatial = max(first.dim() - 2, 1)
+        area = prod(kernel) if len(kernel) == spatial else kernel[0] ** spatial
+        return 0, first.numel() * area
+    return 0, 0
+
+
 def _mutated_args(func: Any, args: Any, kwargs: Any) -> dict[int, torch.Tensor]:
     """Tensors the op writes in place (``add_``'s self, ``out=`` arguments), by id."""
     out: dict[int, torch.Tensor] = {}
@@ -250,7 +285,7 @@ def _mutated_args(func: Any, args: Any, kwargs: Any) -> dict[int, torch.Tensor]:
     return out
 
 
-def _fuse_elementwise(raws: list[_Raw], output_keys: set[tuple[Any, ...]]) -> None:
+def _fuse_elementwise(raws: list[_Raw], outputs: set[tuple[int | None, tuple[Any, ...]]]) -> None:
     """Mark reads inside a fused kernel, and writes only such reads consume, as free (in place).
 
     A kernel is an op followed by the element-wise ops that each read something the kernel
@@ -273,7 +308,7 @@ def _fuse_elementwise(raws: list[_Raw], output_keys: set[tuple[Any, ...]]) -> No
                 (read_fused if r.free else read_back).add((r.producer, r.key))
     for i, raw in enumerate(raws):
         for w in raw.writes:
-            if w.key not in output_keys and (i, w.key) in read_fused and (i, w.key) not in read_back:
+            if (i, w.key) not in outputs and (i, w.key) in read_fused and (i, w.key) not in read_back:
                 w.free = True
 
 
@@ -300,7 +335,7 @@ def _cost(raw: _Raw, uncalled: set[str]) -> OpCost:
         op=raw.op, path=raw.stack[-1], stack=_with_containers(raw.stack, uncalled), flops=raw.flops,
         float_elems=sum(a.elems for a in floats), float_bytes=sum(_nbytes(a) for a in floats),
         other_bytes=sum(_nbytes(a) for a in moved if not _floating(a)), precision=precision_of(first),
-        weight_elems=sum(a.elems for a in raw.reads if a.weight),
+        weight_elems=sum(a.elems for a in raw.reads if a.weight), gemm_dim=raw.gemm_dim, window=raw.window,
     )
 
 
@@ -316,7 +351,9 @@ def count_bytes(model: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] |
         with torch.no_grad(), mode:
             out = run_forward(model, args, dict(kwargs or {}), lambda: tracker.current)
     if fusion is Fusion.ELEMENTWISE:
-        _fuse_elementwise(mode.raws, {storage_key(t) for t in tensor_leaves(out)})
+        # (last writer, storage): a freed intermediate's storage address can be reused by the output
+        keys = [storage_key(t) for t in tensor_leaves(out)]
+        _fuse_elementwise(mode.raws, {(mode.last_writer.get(k), k) for k in keys})
     uncalled = {p for p, _ in model.named_modules() if not tracker.calls.get(p)}
     ops = tuple(_cost(r, uncalled) for r in mode.raws)
     flops: defaultdict[str, int] = defaultdict(int)
