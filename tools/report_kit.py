@@ -119,12 +119,12 @@ def match(note: int, measured: int) -> str:
     return "exact" if note == measured else f"off by {measured - note:+,}"
 
 
-def law_text(law: str, coeffs: Sequence[Fraction]) -> str:
+def law_text(law: str, coeffs: Sequence[Fraction], knob: str) -> str:
     c = [int(x) if x.denominator == 1 else float(x) for x in coeffs]
     if law == "constant":
         return f"independent ({c[0]:,})"
     if law == "linear":
-        return f"linear: {c[1]:+,} per unit (+ {c[0]:,})"
+        return f"linear: {c[1]:+,} per unit of {knob} (+ {c[0]:,})"
     if law == "quadratic":
-        return f"quadratic: {c[2]:,}*x^2 {c[1]:+,}*x {c[0]:+,}"
+        return f"quadratic: {c[2]:,}*{knob}^2 {c[1]:+,}*{knob} {c[0]:+,}"
     return "other"
