@@ -89,7 +89,7 @@ def build(spec: ModelSpec, device: Device | str = Device.META, seed: int = 0, *,
     if device == "cpu":
         from paramscope.profiler.fits import check_fits
 
-        check_fits(spec, device)
+        check_fits(spec, device, inputs=inputs)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if spec.family is None:
@@ -101,7 +101,7 @@ def build(spec: ModelSpec, device: Device | str = Device.META, seed: int = 0, *,
         except ParamscopeError:
             raise
         except Exception as e:  # noqa: BLE001 - e.g. a size torch cannot allocate
-            raise ConfigError(f"{spec.source}: building {spec.family} failed: {type(e).__name__}: {e}") from None
+            raise ConfigError(f"{spec.source}: building {spec.family} failed: {_why(e)}") from None
         if not inputs:
             return Built(spec, model.eval(), (), {}, device, cfg, knobs, seed)
         try:
@@ -110,6 +110,13 @@ def build(spec: ModelSpec, device: Device | str = Device.META, seed: int = 0, *,
             key = str(e).split(":", 1)[0].strip()
             raise ConfigError(f"{spec.where('inputs.' + key)}inputs.{e}") from None
     return Built(spec, model.eval(), (), kwargs, device, cfg, knobs, seed)
+
+
+def _why(e: BaseException) -> str:
+    """``KeyError: 'x'``; a cpu allocation torch refused as ``RuntimeError: out of memory: ...``."""
+    from paramscope.profiler.fits import allocation_failure
+
+    return f"{type(e).__name__}: {allocation_failure(e) or e}"
 
 
 def _placement(device: str) -> contextlib.AbstractContextManager[Any]:
@@ -149,10 +156,25 @@ def _importable(folder: Path | None) -> Iterator[None]:
         if added:
             with contextlib.suppress(ValueError):
                 sys.path.remove(root)
+        installed = _installed_roots()
         for name in set(sys.modules) - before:
-            if _inside(sys.modules.get(name), folder):
+            mod = sys.modules.get(name)
+            if _inside(mod, folder) and not any(_inside(mod, r) for r in installed if r.is_relative_to(folder.resolve())):
                 sys.modules.pop(name, None)
         sys.modules.update(shadowed)
+
+
+def _installed_roots() -> list[Path]:
+    """Where installed packages live (site-packages, the standard library).
+
+    The current folder of an ``hf:`` or ``pkg:factory`` entry often holds the virtualenv: a
+    library it imports lazily during the build (transformers loads ``torch._dynamo``) lies inside
+    the folder but is no module of it, and dropping it would import it twice.
+    """
+    import sysconfig
+
+    keys = ("purelib", "platlib", "stdlib", "platstdlib")
+    return [Path(p).resolve() for p in {sysconfig.get_paths().get(k) for k in keys} if p]
 
 
 def _provides(folder: Path, top: str) -> bool:
@@ -287,7 +309,7 @@ def _build_target(spec: ModelSpec, device: str, seed: int, inputs: bool = True) 
     except SystemExit as e:
         raise ConfigError(f"{spec.where('args')}building {spec.target} failed: it called sys.exit({e.code!r})") from None
     except Exception as e:  # noqa: BLE001 - whatever the user's factory raises (KeyError, MemoryError...)
-        raise ConfigError(f"{spec.where('args')}building {spec.target} failed: {type(e).__name__}: {e}") from None
+        raise ConfigError(f"{spec.where('args')}building {spec.target} failed: {_why(e)}") from None
     model, example = (result if isinstance(result, tuple) and len(result) == 2 else (result, None))
     model = _unwrap(model)
     if isinstance(model, torch.jit.ScriptModule):

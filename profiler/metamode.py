@@ -33,6 +33,8 @@ _SOURCES = _INDEX_SOURCES | {"eq", "ne", "gt", "ge", "lt", "le", "isin", "isnan"
 _DATA = frozenset({
     "nonzero", "nonzero_numpy", "argwhere", "_unique", "_unique2", "unique_dim", "unique_consecutive",
     "unique_dim_consecutive", "bincount", "repeat_interleave", "_local_scalar_dense", "equal", "masked_select",
+    # under inference_mode the composite ops reach the mode undecomposed (``bool(t)``, ``t.item()``)
+    "is_nonzero", "item", "allclose",
 })
 _INDEXING = frozenset({"index", "index_put", "index_put_", "_index_put_impl_", "_unsafe_index", "_unsafe_index_put"})
 _META = torch.device("meta")
@@ -42,7 +44,8 @@ _MASKS = (torch.bool, torch.uint8)
 @dataclass
 class _Known:
     value: Any
-    """The cpu tensor with the values."""
+    """The cpu tensor with the values; None for a real tensor that is its own value (the table is
+    weak in its keys: a value holding its key would keep it alive, a leak a memory replay sees)."""
     origins: frozenset[int]
     """Indices (in the log) of the assumptions the value depends on."""
     version: int | None
@@ -91,6 +94,8 @@ class MetaMode(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's c
         if k is not None and k.version is not None and _version(t) != k.version:
             del self.known[t]
             return None
+        if k is not None and k.value is None:
+            return _Known(t, k.origins, k.version)
         return k if k is not None or t.device.type == "meta" else _Known(t, frozenset(), None)
 
     def remember(self, t: Any, value: Any, origins: frozenset[int], bump: int = 0) -> None:
@@ -152,7 +157,7 @@ class MetaMode(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's c
             inputs = [a for a in flat if isinstance(a, torch.Tensor)]
         name, op = func.overloadpacket.__name__, _op_name(func)
         leaves_meta = name == "_to_copy" and on_meta and str(kwargs.get("device", "meta")) != "meta"
-        if name in _DATA or leaves_meta:
+        if name in _DATA or leaves_meta or (name == "where" and len(args) == 1):  # where(cond): nonzero
             return self.compute(func, args, kwargs, op, pending=False, twin=on_meta and not leaves_meta)
         if name in _INDEXING and len(args) > 1 and isinstance(args[1], list | tuple):
             args = self.masks(args, op)
@@ -205,7 +210,7 @@ class MetaMode(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's c
                 with _quiet():
                     m = r.to(_META)
             if twin or origins:
-                self.known[m] = _Known(r, frozenset(origins), _version(m))
+                self.known[m] = _Known(None if m is r else r, frozenset(origins), _version(m))
             return m
 
         return tree_map(wrap, result)
@@ -238,7 +243,7 @@ class MetaMode(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's c
         if not meta_outs:  # real tensors: their own values; only the assumptions behind them to carry
             for m in outs:
                 if origins:
-                    self.known[m] = _Known(m, origins, None)
+                    self.known[m] = _Known(None, origins, None)
             return
         if sum(t.numel() for t in meta_outs) > KNOWN_LIMIT:
             return

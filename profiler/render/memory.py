@@ -158,6 +158,7 @@ def memory_to_dict(report: MemoryReport) -> dict[str, Any]:
         "peak_step": report.peak_step,
         "live_at_peak": _bytes_dict(report.live_at_peak),
         "recompute_macs": report.recompute_macs,
+        "assumptions": [dataclasses.asdict(a) for a in report.assumptions],
         "modules": [
             {"path": r.path, "type": r.type, "precision": r.precision.value, **_bytes_dict(r)}
             for r in report.rows if isinstance(r, MemoryRow)
