@@ -134,3 +134,15 @@ def test_write_reports_is_atomic_and_main_reports_errors(tmp_path: Path, monkeyp
     assert err.startswith("usage:") and "\nerror: " in err
     assert reports.main([str(tmp_path / "ok")]) == 0
     assert (tmp_path / "ok" / "a.md").read_text() == "x\n"
+
+
+def test_memory_sections(generated: dict[str, str]) -> None:
+    """Simulated on meta by the report tool itself; issue 9's figures (the slow accuracy tests hold them
+    against real cpu runs: rg_output 191,119,780 B real at batch 1)."""
+    for name in ("rg_output.md", "gru_router.md"):
+        section = generated[name].split("## Memory: the simulated peak")[1]
+        for plan in ("fp32", "bf16", "fp32 + adam", "bf16 + adam"):
+            assert section.count(f"| {plan} | ") == 1, (name, plan)
+    rg, gru = generated["rg_output.md"], generated["gru_router.md"]
+    assert "| fp32 + adam | 191,114,704 (191.1 MB) | step 1 optimizer, in slot_fuse.score_mlp.0 |" in rg
+    assert "| fp32 + adam | 19,830,800,392 (19.8 GB) | step 1 optimizer, in load_balancer |" in gru  # the README's

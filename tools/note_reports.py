@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from report_kit import (Measurements, figure_label, head, law_text, macs, match, ok, saving, table, times,
-                        verdict)
+from report_kit import (Measurements, figure_label, head, law_text, macs, match, memory_section, ok, saving, table,
+                        times, verdict)
 
 from paramscope.model_zoo import registry
 from paramscope.profiler.groups import UNMATCHED, group_parameters
@@ -43,7 +43,7 @@ def _rg_report(m: Measurements) -> str:
     out += table(["figure", "the note says", "measured", "match"], rows, "lrrl")
     out += _rg_hidden(m, spec, base, note) + _rg_lowrank(lowrank, lr) + _rg_laws([by_len[n] for n in lr["pred_lens"]],
                                                                                  lr["pred_lens"])
-    return "\n".join(out)
+    return "\n".join(out + memory_section(m, spec))
 
 
 def _rg_hidden(m: Measurements, spec: ModelSpec, base: Profile, note: Mapping[str, Any]) -> list[str]:
@@ -128,7 +128,7 @@ def _gru_report(m: Measurements) -> str:
             sweep_markdown(sweep)]
     rows = [[var, str(d), fmt_int(p.total.params), fmt_int(p.total.macs)] for (var, d), p in got.items()]
     out += ["### Exact counts", ""] + table(["variant", "router_dim", "params", "MACs"], rows, "ll")
-    return "\n".join(out)
+    return "\n".join(out + memory_section(m, spec))
 
 
 def _gru_claims(got: dict[tuple[str, int], Profile], combined: Profile, note: Mapping[str, Any]) -> list[str]:
