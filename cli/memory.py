@@ -84,7 +84,7 @@ def memory(
         built = build(about(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN)), device, seed)
         reports = plan_memory_sweep(built.model, built.args, built.kwargs, dtypes=dtypes, train=optimizer, keep=plan,
                                     steps=steps, amp=amp_prec, checkpoint=tuple(checkpoint or ()), allocator=alloc,
-                                    device=device)
+                                    device=device, seed=seed)
         if timeline is not None:
             write_atomic(timeline, render.memory_timeline_png(reports[0], built.spec.name))
         emit(render.MEMORY.of(render.MemoryView(built.spec.name, reports, modules)), fmt, output, config)
