@@ -9,18 +9,22 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from paramscope.model_zoo import registry
 from paramscope.model_zoo.base import Family
+from paramscope.profiler.choices import Device
 from paramscope.profiler.config import coerce_dataclass
 from paramscope.profiler.errors import ArgumentError, ConfigError, ParamscopeError, UnknownModel
 from paramscope.profiler.paths import did_you_mean
 from paramscope.profiler.spec import ModelSpec
 
+if TYPE_CHECKING:
+    from torch import nn
+
 __all__ = ["Built", "build", "resolve_family", "check_target_args", "DEVICES"]
 
-DEVICES = ("meta", "cpu", "cuda")
+DEVICES = tuple(d.value for d in Device)
 
 _DTYPES = {
     "float32": "float32", "float": "float32", "fp32": "float32",
@@ -37,8 +41,7 @@ class Built:
     """A built model with the example inputs its forward is profiled on."""
 
     spec: ModelSpec
-    model: Any
-    """The ``torch.nn.Module``."""
+    model: nn.Module
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     device: str
@@ -59,7 +62,7 @@ def resolve_family(spec: ModelSpec) -> tuple[Family, Any, Any]:
     return family, cfg, inputs
 
 
-def _check_device(device: str) -> None:
+def _check_device(device: Device | str) -> None:
     import torch
 
     if device not in DEVICES:
@@ -68,7 +71,7 @@ def _check_device(device: str) -> None:
         raise ArgumentError("device", "cuda", "no CUDA device is available here; use cpu or meta")
 
 
-def build(spec: ModelSpec, device: str = "meta", seed: int = 0, *, inputs: bool = True) -> Built:
+def build(spec: ModelSpec, device: Device | str = Device.META, seed: int = 0, *, inputs: bool = True) -> Built:
     """Build ``spec`` on ``device``; ``seed`` makes cpu weights and example inputs reproducible.
 
     ``inputs=False`` skips the example inputs (``args``/``kwargs`` stay empty): counting
@@ -82,6 +85,7 @@ def build(spec: ModelSpec, device: str = "meta", seed: int = 0, *, inputs: bool 
     import torch
 
     _check_device(device)
+    device = Device(device).value  # the plain name from here on (labels, JSON)
     if device == "cpu":
         from paramscope.profiler.fits import check_fits
 
@@ -275,7 +279,7 @@ def _split_inputs(obj: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
     return (obj,), {}
 
 
-def _accepts_keywords(model: Any, kwargs: Mapping[str, Any]) -> bool:
+def _accepts_keywords(model: nn.Module, kwargs: Mapping[str, Any]) -> bool:
     """True when ``model.forward`` takes every name in ``kwargs`` as a keyword."""
     try:
         params = inspect.signature(model.forward).parameters
@@ -286,7 +290,7 @@ def _accepts_keywords(model: Any, kwargs: Mapping[str, Any]) -> bool:
     return all(name in params and params[name].kind is not params[name].POSITIONAL_ONLY for name in kwargs)
 
 
-def _unwrap(model: Any) -> Any:
+def _unwrap(model: nn.Module) -> nn.Module:
     """The eager module inside ``torch.compile(...)``: counting runs in eager, op by op."""
     inner = getattr(model, "_orig_mod", None)
     return inner if inner is not None and type(model).__name__ == "OptimizedModule" else model

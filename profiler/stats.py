@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from paramscope.profiler.layers import LayerInfo
+
+from paramscope.profiler.backends.interface import UncountedOp
 
 __all__ = ["ModuleStats", "SharedParam", "Totals", "Uncounted", "Assumption", "Profile"]
 
@@ -64,13 +69,8 @@ class SharedParam:
     numel: int
 
 
-@dataclass(frozen=True, slots=True)
-class Uncounted:
-    """An op or module a FLOP backend could not count (never a silent zero)."""
-
-    name: str
-    count: int
-    where: tuple[str, ...] = ()
+Uncounted = UncountedOp
+"""An op or module a FLOP backend could not count (never a silent zero): the backends' own type."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +147,8 @@ class Profile:
     preset_of: str | None = None
     config: Mapping[str, Any] = field(default_factory=dict)
     """The args and inputs the model was built from (after overrides)."""
+    layers: Mapping[str, LayerInfo] = field(default_factory=dict, repr=False)
+    """Shapes and layer details per path, when asked for (``--columns shape``; ``profiler.layers``)."""
     roofline: Any = None
     """A ``paramscope.profiler.roofline.Roofline`` when a ``--hardware`` was given (per-module detail)."""
     op_macs: Mapping[str, Mapping[str, int]] = field(default_factory=dict, repr=False)

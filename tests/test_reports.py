@@ -65,7 +65,7 @@ def test_rg_output_figures(generated: dict[str, str]) -> None:
     for rank in (128, 192, 256, 384):
         row = " | ".join(f"{saving(rank, pred_len):.2f}%" for pred_len in (96, 192, 336, 720))
         assert f"| {rank} | {row} |" in text
-    assert "| `slot_projectors` | 295,488 | 2,216,160 | linear: +3,078 per step (+ 0) |" in text
+    assert "| `slot_projectors` | 295,488 | 2,216,160 | linear: +3,078 per unit of pred_len (+ 0) |" in text
     assert "| `slot_fuse.score_mlp` | 3,149,825 | 3,149,825 | independent (3,149,825) |" in text
     assert "| **total** | RGOutputForecaster | 10,371,074 | 100.0% |" in text  # breakdown with MACs
     assert "MACs per forward:" in text

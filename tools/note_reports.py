@@ -86,9 +86,9 @@ def _rg_laws(profs: Sequence[Profile], pred_lens: Sequence[int]) -> list[str]:
         if not mod.path or mod.depth > 2 or mod.path.startswith("slot_projectors."):
             continue
         ps = [pr.get(mod.path).params for pr in profs]
-        law = law_text(*fit_law(pred_lens, ps))
+        law = law_text(*fit_law(pred_lens, ps), "pred_len")
         ms = [n for pr in profs if (n := pr.get(mod.path).macs) is not None]
-        mlaw = "-" if mod.is_param or len(ms) < len(profs) else law_text(*fit_law(pred_lens, ms))
+        mlaw = "-" if mod.is_param or len(ms) < len(profs) else law_text(*fit_law(pred_lens, ms), "pred_len")
         rows.append([f"`{mod.path}`", fmt_int(ps[0]), fmt_int(ps[-1]), law, mlaw])
     first, last = pred_lens[0], pred_lens[-1]
     heads = ["module", f"params at pred_len {first}", f"params at pred_len {last}", "params vs pred_len",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import io
 from collections.abc import Mapping, Sequence
@@ -15,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from paramscope.profiler.memory import LiveBytes, MemoryReport, MemoryRow
-from paramscope.profiler.render.formats import Kind
+from paramscope.profiler.render.formats import Kind, csv_text
 from paramscope.profiler.render.text import assumed_line, clean, md_row
 
 __all__ = ["MEMORY", "MemoryView", "memory_table", "memory_modules_table", "memory_markdown", "memory_to_dict",
@@ -248,17 +247,14 @@ def _md(v: MemoryView) -> str:
 def _csv(v: MemoryView) -> str:
     """One row per plan (``module`` empty), then with ``--modules`` the first plan's largest holders."""
     names = [f.name for f in dataclasses.fields(LiveBytes)]
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["plan", "module", "type", "precision", "peak_bytes", "peak_phase", "peak_module", *names])
-    for r in v.reports:
-        w.writerow([plan_label(r), "", "", r.dtype.value, r.peak_bytes, r.peak_phase, r.peak_module,
-                    *(getattr(r.live_at_peak, a) for a in names)])
-    if v.modules:
-        for m in _largest(v.reports[0], v.modules):
-            w.writerow([plan_label(v.reports[0]), m.path, m.type, m.precision.value, m.total_bytes, "", "",
-                        *(getattr(m, a) for a in names)])
-    return buf.getvalue()
+    first = v.reports[0]
+    return csv_text([
+        ("plan", "module", "type", "precision", "peak_bytes", "peak_phase", "peak_module", *names),
+        *((plan_label(r), "", "", r.dtype.value, r.peak_bytes, r.peak_phase, r.peak_module,
+           *(getattr(r.live_at_peak, a) for a in names)) for r in v.reports),
+        *((plan_label(first), m.path, m.type, m.precision.value, m.total_bytes, "", "", *(getattr(m, a) for a in names))
+          for m in (_largest(first, v.modules) if v.modules else [])),
+    ])
 
 
 def _dict(v: MemoryView) -> Mapping[str, Any]:

@@ -85,11 +85,17 @@ def test_debug_shows_the_traceback_and_keeps_the_exit_code(tmp_path: Path) -> No
     assert "Traceback" in res.stderr and res.stderr.rstrip().splitlines()[-1].startswith("error: ")
 
 
-@pytest.mark.parametrize("columns", ["abc", "0", "-5", "", "99999999999999999999"])
-def test_a_bad_columns_value_is_ignored(columns: str) -> None:
+@pytest.mark.parametrize("columns", ["abc", "0", "-5", "7", "99999999999999999999", "80x"])
+def test_a_bad_columns_value_is_one_error_line(columns: str) -> None:
     res = runner.invoke(app, ["breakdown", "rg_output_etth1", "--flops", "none", "--depth", "1"], env={"COLUMNS": columns})
-    assert res.exit_code == 0, res.output
-    assert "10,371,074" in res.stdout
+    assert res.exit_code == 2 and res.stdout == ""
+    assert res.stderr == f"error: COLUMNS={columns[:20]}: not a terminal width (a whole number from 20 to 100000); " \
+                         "unset it to let paramscope ask the terminal\n"
+
+
+def test_an_empty_columns_is_unset() -> None:
+    res = runner.invoke(app, ["breakdown", "rg_output_etth1", "--flops", "none", "--depth", "1"], env={"COLUMNS": ""})
+    assert res.exit_code == 0 and "10,371,074" in res.stdout
 
 
 def test_user_print_goes_to_stderr_and_json_stays_clean(tmp_path: Path) -> None:
@@ -117,7 +123,7 @@ def test_two_configs_importing_same_named_modules_stay_apart(tmp_path: Path) -> 
                               "--flops", "none"])
     assert res.exit_code == 1, res.output  # diff(1): the two models differ
     doc = json.loads(res.stdout)
-    assert doc["baseline"]["params"] == 8 * 8 + 8 and doc["variants"][0]["params"] == 8 * 1000 + 1000
+    assert doc["base"]["params"] == 8 * 8 + 8 and doc["other"]["params"] == 8 * 1000 + 1000
     assert sys.path == path_before and "net" not in set(sys.modules) - modules_before
 
 
