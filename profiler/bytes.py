@@ -26,6 +26,12 @@ The model (also in the README, "Bytes and roofline"):
   ``bmm``; a convolution as the implicit product of output positions x (in-channels per group x
   kernel area) x out-channels per group), on which a CPU's achieved matmul rate depends, and a
   pooling op's ``window`` (output elements x kernel area: the elements its windows visit).
+- ``scaled_dot_product_attention`` is one fused kernel on every device, as PyTorch runs it on cpu
+  (``_scaled_dot_product_flash_attention_for_cpu``) and cuda (flash / memory-efficient): it reads
+  q, k, v and the mask once and writes the output once; the L x S score matrix never reaches
+  memory (``profiler/kernels.py`` hands the call over whole, also from ``nn.MultiheadAttention``).
+  Attention written out op by op (``matmul``, ``softmax``, ``matmul``: eager BERT) is priced op
+  by op.
 - FLOPs per op come from the same formulas as the MAC count (FlopCounterMode's registry plus
   paramscope's extra formulas), so ``flops`` here equals ``2 x MACs`` of ``count_macs``.
 """
@@ -45,6 +51,7 @@ from torch.utils._pytree import tree_flatten
 
 from paramscope.profiler.backends.interface import _with_all_paths
 from paramscope.profiler.forward import run_forward, storage_key, tensor_leaves, track_calls
+from paramscope.profiler.kernels import WholeAttention, attention_flops, attention_operands, shape_figures
 from paramscope.profiler.memory import Precision, tensor_bytes
 from paramscope.profiler.paths import parent_of
 
@@ -64,9 +71,6 @@ _PRECISIONS = {torch.float32: Precision.FP32, torch.bfloat16: Precision.BF16, to
                torch.int8: Precision.INT8, torch.uint8: Precision.INT8}
 
 _RNN_KERNELS = ("mkldnn_rnn_layer",)
-_MATMULS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::_addmm_activation")
-_CONVS = ("aten::convolution", "aten::_convolution")
-_POOLS = ("aten::max_pool", "aten::avg_pool")
 _GATHERS = ("aten::embedding", "aten::index_select")
 
 
@@ -211,6 +215,8 @@ class _ByteMode(TorchDispatchMode):  # type: ignore[no-untyped-call]  # unannota
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
         packet = func._overloadpacket
+        if packet is torch.ops.aten.scaled_dot_product_attention:
+            return self._fused_attention(func, args, kwargs)
         if packet not in self.formulas and func is not torch.ops.prim.device.default:
             with self:  # as FlopCounterMode does, so that both see the same ops
                 decomposed = func.decompose(*args, **kwargs)
@@ -222,12 +228,31 @@ class _ByteMode(TorchDispatchMode):  # type: ignore[no-untyped-call]  # unannota
         self._record(func, packet, args, kwargs, out)
         return out
 
+    def _fused_attention(self, func: Any, args: Any, kwargs: Any) -> Any:
+        """One kernel, as cpu and cuda run it: q, k, v (and a mask) in, the output out."""
+        out = func.decompose(*args, **kwargs)  # outside this mode: its inner ops are not recorded
+        operands = attention_operands(args, kwargs)
+        raw = _Raw("aten::scaled_dot_product_attention", tuple(dict.fromkeys(("", *self.stack))),
+                   attention_flops(*operands[:3]), False)
+        raw.reads, raw.writes = [_access(t) for t in operands], [_access(out)]
+        self._link(raw)
+        return out
+
+    def _link(self, raw: _Raw) -> None:
+        """Mark weights and producers among the reads, then append ``raw`` as the latest op."""
+        for r in raw.reads:
+            r.producer = self.last_writer.get(r.key)
+            r.weight = r.key in self.weights
+        for w in raw.writes:
+            self.last_writer[w.key] = len(self.raws)
+        self.raws.append(raw)
+
     def _record(self, func: Any, packet: Any, args: Any, kwargs: Any, out: Any) -> None:
         name = str(packet).replace(".", "::", 1)
         formula = self.formulas.get(packet)
         flops = int(formula(*args, **kwargs, out_val=out)) if formula is not None else 0
         pointwise = torch.Tag.pointwise in func.tags and packet.__name__ not in self.copies
-        raw = _Raw(name, tuple(dict.fromkeys(("", *self.stack))), flops, pointwise, *_shape_figures(name, args, out))
+        raw = _Raw(name, tuple(dict.fromkeys(("", *self.stack))), flops, pointwise, *shape_figures(name, args, out))
         mutated = _mutated_args(func, args, kwargs)
         if any(k in name for k in _RNN_KERNELS):
             raw.reads = _rnn_reads(tuple(args))
@@ -242,34 +267,7 @@ class _ByteMode(TorchDispatchMode):  # type: ignore[no-untyped-call]  # unannota
         outs = {id(t): t for t in tensor_leaves(out)}
         outs.update(mutated)
         raw.writes = [_access(t) for t in outs.values()]
-        for r in raw.reads:
-            r.producer = self.last_writer.get(r.key)
-            r.weight = r.key in self.weights
-        index = len(self.raws)
-        for w in raw.writes:
-            self.last_writer[w.key] = index
-        self.raws.append(raw)
-
-
-def _shape_figures(name: str, args: Any, out: Any) -> tuple[int, int]:
-    """(gemm_dim, window) of one op: see ``OpCost.gemm_dim`` and ``OpCost.window``."""
-    first = out[0] if isinstance(out, (tuple, list)) else out
-    if not isinstance(first, torch.Tensor) or first.dim() == 0:
-        return 0, 0
-    if name in _MATMULS:
-        a, b = [t for t in args if isinstance(t, torch.Tensor)][-2:]
-        return min(int(a.shape[-2]) if a.dim() > 1 else 1, int(a.shape[-1]), int(b.shape[-1]) if b.dim() > 1 else 1), 0
-    if name in _CONVS and first.dim() > 2 and len(args) > 8:
-        weight, transposed, groups = args[1], bool(args[6]), max(int(args[8]), 1)
-        area = prod(int(k) for k in weight.shape[2:])
-        cin, cout = (weight.shape[0], weight.shape[1] * groups) if transposed else (weight.shape[1] * groups, weight.shape[0])
-        return min(first.numel() // int(first.shape[1]), int(cin) // groups * area, int(cout) // groups), 0
-    if name.startswith(_POOLS) and "backward" not in name and len(args) > 1:
-        kernel = [int(k) for k in (args[1] if isinstance(args[1], (list, tuple)) else [args[1]])]
-        spatial = max(first.dim() - 2, 1)
-        area = prod(kernel) if len(kernel) == spatial else kernel[0] ** spatial
-        return 0, first.numel() * area
-    return 0, 0
+        self._link(raw)
 
 
 def _mutated_args(func: Any, args: Any, kwargs: Any) -> dict[int, torch.Tensor]:
@@ -348,7 +346,7 @@ def count_bytes(model: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] |
     """
     with track_calls(model) as tracker:
         mode = _ByteMode(tracker.stack, {storage_key(p) for p in model.parameters()})
-        with torch.no_grad(), mode:
+        with torch.no_grad(), WholeAttention(), mode:
             out = run_forward(model, args, dict(kwargs or {}), lambda: tracker.current)
     if fusion is Fusion.ELEMENTWISE:
         # (last writer, storage): a freed intermediate's storage address can be reused by the output
