@@ -72,7 +72,7 @@ def memory(
         built = build(common.spec(config), device, seed)
         reports = plan_memory_sweep(built.model, built.args, built.kwargs, dtypes=dtypes, train=optimizer, keep=plan,
                                     steps=steps, amp=amp_prec, checkpoint=tuple(checkpoint or ()), allocator=alloc,
-                                    device=device)
+                                    device=device, seed=seed)
         if timeline is not None:
             write_atomic(timeline, render.memory_timeline_png(reports[0], built.spec.name))
         common.emit(render.MEMORY.of(render.MemoryView(built.spec.name, reports, modules)), config)

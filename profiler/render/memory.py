@@ -11,10 +11,11 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.filesize import decimal
 from rich.table import Table
+from rich.text import Text
 
 from paramscope.profiler.memory import LiveBytes, MemoryReport, MemoryRow
 from paramscope.profiler.render.formats import Kind, csv_text
-from paramscope.profiler.render.text import clean, md_row
+from paramscope.profiler.render.text import assumed_line, clean, md_row
 
 __all__ = ["MEMORY", "MemoryView", "memory_table", "memory_modules_table", "memory_markdown", "memory_to_dict",
            "memory_timeline_png", "plan_label", "peak_when"]
@@ -223,15 +224,23 @@ class MemoryView:
     modules: int | None = None
 
 
+def _assumed(v: MemoryView) -> list[str]:
+    """What the meta step assumed (MoE routing, ``if tensor:``), from the first plan that assumed anything."""
+    first = next((r for r in v.reports if r.assumptions), None)
+    return [] if first is None else [clean(assumed_line(a)) for a in first.assumptions]
+
+
 def _table(v: MemoryView) -> RenderableType:
     parts: list[RenderableType] = [memory_table(v.reports, title=f"Peak memory: {v.model}")]
     if v.modules:
         parts.append(memory_modules_table(v.reports[0], top=v.modules))
+    parts.extend(Text(line) for line in _assumed(v))
     return Group(*parts)
 
 
 def _md(v: MemoryView) -> str:
     text = f"### Peak memory: {v.model}\n\n" + memory_markdown(v.reports)
+    text += "".join(f"\n{line}\n" for line in _assumed(v))
     return text + ("\n" + memory_modules_markdown(v.reports[0], top=v.modules) if v.modules else "")
 
 

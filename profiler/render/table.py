@@ -15,7 +15,7 @@ from rich.text import Text
 from paramscope.profiler.render.columns import choose
 from paramscope.profiler.render.fit import droppable
 from paramscope.profiler.render.formats import csv_text
-from paramscope.profiler.render.text import clean, md_row
+from paramscope.profiler.render.text import assumed_line, clean, md_row
 from paramscope.profiler.render.units import fmt_int, fmt_intensity, human, human_bytes, indent_path
 from paramscope.profiler.stats import ModuleStats, Profile
 
@@ -213,12 +213,7 @@ def footer_lines(profile: Profile) -> list[str]:
 
 def assumption_lines(profile: Profile) -> list[str]:
     """One ``assumed:`` line per assumption a meta forward made (values meta cannot know)."""
-    lines = []
-    for a in profile.assumptions:
-        line = f" ({a.line})" if a.line else ""
-        times = f" x{a.count}" if a.count > 1 else ""
-        read = f"; read by {', '.join(a.read_by)}" if a.read_by else ""
-        lines.append(f"assumed: {a.op} in {a.where or '(root)'}{line}{times}: {a.assumed}{read}")
+    lines = [assumed_line(a) for a in profile.assumptions]
     if any(a.affects for a in profile.assumptions):
         lines.append("~ marks MACs that follow the assumptions (which tokens reach an expert, which branch runs); "
                      "a top-k router's total does not depend on them")
