@@ -99,7 +99,10 @@ def _describe(e: BaseException, flags: Mapping[str, str] | None = None) -> tuple
 
     if isinstance(e, ArgumentError):  # the library names its parameter; the user typed a flag
         return e.worded((flags or {}).get(e.argument) or "--" + e.argument.replace("_", "-")), 2
-    from paramscope.profiler.errors import MetaUnsupported
+    from paramscope.profiler.errors import DoesNotFit, MetaUnsupported
+
+    if isinstance(e, DoesNotFit):
+        return e.worded("use --device meta"), 2
 
     if isinstance(e, ForwardFailed):  # an op meta cannot run: cpu has the real kernel (and torch's precise message)
         return _forward_message(e) + ("; it may run with --device cpu" if isinstance(e, MetaUnsupported) else ""), 2

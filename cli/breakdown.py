@@ -3,29 +3,34 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
-from paramscope.cli.boundary import about
-from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit,
-    guarded, need_format,
-)
+from paramscope.cli.common import Device, DeviceOpt, FlopsChoice, FlopsOpt, OutputFormat, SeedOpt, check_writable
+from paramscope.cli.options import Common, with_common
+from paramscope.profiler.choices import Clock
+from paramscope.profiler.render.table import SortKey
+
+if TYPE_CHECKING:
+    from paramscope.profiler.build import Built
+    from paramscope.profiler.stats import Profile
+    from paramscope.profiler.latency import LatencyReport
 
 
+@with_common
 def breakdown(
     config: Annotated[str, typer.Argument(help="A config YAML, a preset name (rg_output_etth1) or a zoo family.")],
     depth: Annotated[int, typer.Option("--depth", help="Show submodules down to this depth (1 = top level).")] = 2,
     expand: Annotated[bool, typer.Option("--expand", help="Show identical numbered siblings (proj.0 .. proj.5) one by one.")] = False,
     top: Annotated[int | None, typer.Option("--top", help="Show only the N largest rows.")] = None,
-    sort: Annotated[str, typer.Option("--sort", help="tree (default), params, macs or name.")] = "tree",
-    device: DeviceOpt = "meta",
+    sort: Annotated[SortKey, typer.Option("--sort", help="tree (default), params, macs or name.")] = SortKey.TREE,
+    device: DeviceOpt = Device.META,
     seed: SeedOpt = 0,
-    flops: Annotated[str, typer.Option("--flops", help="MAC/FLOP backend: torch (default), fvcore, thop, or none.")] = "torch",
+    flops: FlopsOpt = FlopsChoice.TORCH,
     backward: Annotated[bool, typer.Option("--backward", help="Also count the backward pass (torch backend).")] = False,
     elementwise: Annotated[bool, typer.Option("--elementwise", help="Also count output elements of element-wise ops (activations, norms, softmax; torch backend); not MACs.")] = False,
+    columns: Annotated[str | None, typer.Option("--columns", "-c", metavar="NAMES", help="Table columns, comma-separated: type, params, %params, trainable, frozen, buffers, macs, %macs, flops, calls, elementwise, bytes, intensity, roofline, bound, shared, shape (in_shape, out_shape: the first call's tensors), kernel (layer details: k=3x3 s=2, 512->10, heads), dtype, mode. '+shape' adds to the default set.")] = None,
     bytes_moved: Annotated[bool, typer.Option("--bytes", help="Also count the bytes each module's ops read and write, and FLOPs per byte (arithmetic intensity).")] = False,
     fusion: Annotated[str, typer.Option("--fusion", help="With --bytes/--hardware: none (each op its own kernel) or elementwise (element-wise ops folded into their producer).")] = "none",
     hardware: Annotated[str | None, typer.Option("--hardware", help="Roofline time per module on a built-in accelerator (h100-sxm, h200, a100-80gb, l4, rtx-4090, mi300x, cpu) or a profile YAML; implies --bytes.")] = None,
@@ -35,15 +40,10 @@ def breakdown(
     latency: Annotated[bool, typer.Option("--latency", help="Time every submodule's forward (needs --device cpu or cuda).")] = False,
     repeats: Annotated[int, typer.Option("--repeats", help="Timed forward passes for --latency.")] = 20,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed forward passes before timing.")] = 3,
-    clock: Annotated[str, typer.Option("--clock", help="wall (default) or thread (cpu time of this thread: robust on a busy machine).")] = "wall",
+    clock: Annotated[Clock, typer.Option("--clock", help="wall (default) or thread (cpu time of this thread: robust on a busy machine).")] = Clock.WALL,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Shortcut for --set inputs.batch_size=N.")] = None,
-    fmt: FormatOpt = OutputFormat.TABLE,
-    output: OutputOpt = None,
-    sets: SetOpt = None,
-    inputs: InputOpt = None,
-    fargs: ArgOpt = None,
-    timeout: TimeoutOpt = None,
-    debug: DebugOpt = False,
+    *,
+    common: Common,
 ) -> None:
     """Break a model's parameters and MACs/FLOPs down by submodule.
 
@@ -56,42 +56,39 @@ def breakdown(
     from paramscope.profiler.pipeline import measure_built
     from paramscope.profiler.render.breakdown import BREAKDOWN, BreakdownView
     from paramscope.profiler.render import table as render
-    from paramscope.cli.parse import SET_ORIGIN, parse_sets
-    from paramscope.profiler.spec import load_spec
 
-    need_format(BREAKDOWN, fmt)
-    with guarded(debug, timeout):
-        if sort not in ("tree", "params", "macs", "name"):
-            raise _bad(f"--sort {sort}: expected tree, params, macs or name")
-        if elementwise and flops != "torch":
+    with common.guarded(BREAKDOWN, config):
+        if elementwise and flops is not FlopsChoice.TORCH:
             raise _bad("--elementwise needs --flops torch")
         if fusion not in ("none", "elementwise"):
             raise _bad(f"--fusion {fusion}: expected none or elementwise")
-        check_writable(output, config)
         check_writable(plot)
         if plot is not None and hardware is None:
             raise _bad("--plot needs --hardware NAME (the roof to plot under)")
+        chosen = _columns(columns)
         hw, precision = _hardware(hardware, dtype)
         extra = [("inputs.batch_size", batch_size)] if batch_size is not None else []
-        spec = about(load_spec(config, [*parse_sets(sets), *extra, *entry_sets(inputs, fargs)], origin=SET_ORIGIN))
-        if latency and device == "meta":
+        spec = common.spec(config, extra)
+        if latency and device is Device.META:
             raise _bad("--latency needs real tensors: pass --device cpu or --device cuda")
         if depth < 1 or (top is not None and top < 1):
             raise _bad(f"--depth {depth} / --top {top}: both must be at least 1")
-        built = build(spec, device, seed, inputs=flops != "none" or latency)  # params alone need no forward
-        prof = measure_built(built, flops=None if flops == "none" else flops, backward=backward,
-                             elementwise=elementwise, bytes_moved=bytes_moved or dtype is not None, fusion=fusion,
-                             hardware=hw, precision=precision)
+        layers = _needs_layers(chosen)
+        built = build(spec, device, seed, inputs=flops is not FlopsChoice.NONE or latency or layers)
+        prof = measure_built(built, flops=flops.backend, backward=backward, layers=layers, elementwise=elementwise,
+                             bytes_moved=bytes_moved or dtype is not None, fusion=fusion, hardware=hw,
+                             precision=precision)
         lat = _latency(built, repeats, warmup, clock) if latency else None
-        rows = render.select_rows(prof, depth=depth, top=top, sort=sort)  # type: ignore[arg-type]
-        if sort == "tree" and top is None and not expand:
+        rows = render.select_rows(prof, depth=depth, top=top, sort=sort)
+        if sort is SortKey.TREE and top is None and not expand:
             rows = render.collapse_repeats(rows)
         if plot is not None:
             measured = None if lat is None else {r.path: r.inclusive_ms.median_ms for r in lat.rows}
             _plot(prof, rows, plot, measured)
         if ops is not None:
-            _check_ops(prof, ops, fmt)
-        emit(BREAKDOWN.of(BreakdownView(prof, tuple(rows), lat, depth=depth, top=top, ops=ops)), fmt, output, config)
+            _check_ops(prof, ops, common.fmt)
+        common.emit(BREAKDOWN.of(BreakdownView(prof, tuple(rows), lat, depth=depth, top=top, ops=ops, columns=chosen)),
+                    config)
 
 
 def _hardware(name: str | None, dtype: str | None) -> tuple[Any, Any]:
@@ -117,16 +114,32 @@ def _plot(prof: Any, rows: Any, path: Path, measured: Any) -> None:
     stderr_console().print(f"wrote {path}", markup=False)
 
 
-def _latency(built: Any, repeats: int, warmup: int, clock: str) -> Any:
-    from paramscope.profiler.latency import Clock, measure_latency
+def _latency(built: Built, repeats: int, warmup: int, clock: Clock) -> LatencyReport:
+    from paramscope.profiler.latency import measure_latency
 
-    if clock not in ("wall", "thread"):
-        raise _bad(f"--clock {clock}: expected wall or thread")
     return measure_latency(built.model, built.args, built.kwargs, device=built.device,
-                           repeats=repeats, warmup=warmup, clock=Clock(clock))
+                           repeats=repeats, warmup=warmup, clock=clock)
 
 
-def _check_ops(prof: Any, path: str, fmt: Any) -> None:
+def _columns(text: str | None) -> tuple[str, ...] | None:
+    """``--columns`` as column names (None: the default set)."""
+    from paramscope.profiler.render.columns import parse_columns
+
+    if text is None:
+        return None
+    try:
+        return parse_columns(text)
+    except ValueError as e:
+        raise _bad(f"--columns {text}: {e}") from None
+
+
+def _needs_layers(chosen: tuple[str, ...] | None) -> bool:
+    from paramscope.profiler.render.columns import LAYER_COLUMNS
+
+    return bool(LAYER_COLUMNS & set(chosen or ()))
+
+
+def _check_ops(prof: Profile, path: str, fmt: OutputFormat) -> None:
     """``--ops PATH`` needs per-op counts (torch backend), a real submodule and a format with room for it."""
     from paramscope.profiler.paths import did_you_mean
 
@@ -134,7 +147,7 @@ def _check_ops(prof: Any, path: str, fmt: Any) -> None:
         raise _bad("--ops needs --flops torch (the backend that sees aten ops)")
     if path and path not in prof.by_path:
         raise _bad(f"--ops {path}: no such submodule{did_you_mean(path, [m.path for m in prof.modules if m.path])}")
-    if str(fmt) == "csv":
+    if fmt is OutputFormat.CSV:
         raise _bad("--ops has no csv form: use --format table, md or json")
 
 

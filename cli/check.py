@@ -6,30 +6,22 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
-from paramscope.cli.boundary import about
-from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit,
-    guarded, need_format,
-)
+from paramscope.cli.common import Device, DeviceOpt, FlopsChoice, FlopsOpt, SeedOpt
+from paramscope.cli.options import Common, with_common
 
 if TYPE_CHECKING:
     from paramscope.profiler.spec import ModelSpec
 
 
+@with_common
 def check(
     config: Annotated[str, typer.Argument(help="A config YAML, a preset name or a zoo family.")],
     budget: Annotated[list[str], typer.Option("--budget", "-b", help="METRIC<=AMOUNT for the model or PATH.METRIC<=AMOUNT for a submodule (also >=, <, >; quote it for the shell); metrics: params, trainable, macs, flops; memory: peak<=16G (simulated inference peak), train.peak<=16G (fp32 Adam step); latency_ms (whole model, --device cpu). Repeatable.")],
-    device: DeviceOpt = "meta",
+    device: DeviceOpt = Device.META,
     seed: SeedOpt = 0,
-    flops: Annotated[str, typer.Option("--flops", help="MAC backend: torch (default), fvcore or thop.")] = "torch",
-    fmt: FormatOpt = OutputFormat.TABLE,
-    output: OutputOpt = None,
-    sets: SetOpt = None,
-    inputs: InputOpt = None,
-    fargs: ArgOpt = None,
-    timeout: TimeoutOpt = None,
-    debug: DebugOpt = False,
+    flops: FlopsOpt = FlopsChoice.TORCH,
+    *,
+    common: Common,
 ) -> None:
     """Check budgets; exit 1 when any is exceeded (2 for bad input), so CI can gate on it.
 
@@ -38,21 +30,18 @@ def check(
     from paramscope.profiler.budget import check_budgets, memory_budgets
     from paramscope.profiler.pipeline import measure
     from paramscope.profiler.render.check import CHECK, CheckView
-    from paramscope.cli.parse import SET_ORIGIN, parse_budget, parse_sets
-    from paramscope.profiler.spec import load_spec
+    from paramscope.cli.parse import parse_budget
 
-    need_format(CHECK, fmt)
-    with guarded(debug, timeout, flags={"budgets": "--budget"}):
-        check_writable(output, config)
+    with common.guarded(CHECK, config, flags={"budgets": "--budget"}):
         budgets = [parse_budget(b) for b in budget]
         needs_macs = any(b.metric in ("macs", "flops") for b in budgets)
-        spec = about(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN))
-        prof = measure(spec, device=device, flops=flops if needs_macs else None, seed=seed)
+        spec = common.spec(config)
+        prof = measure(spec, device=device, flops=flops.backend if needs_macs else None, seed=seed)
         measured: dict[str, float] = dict(_memory_peaks(spec, device, memory_budgets(budgets)))
         if any(b.metric == "latency_ms" for b in budgets):
             measured.update(_latency(spec, device))
         results = check_budgets(prof, budgets, measured)
-        emit(CHECK.of(CheckView(prof.model, results)), fmt, output, config)
+        common.emit(CHECK.of(CheckView(prof.model, results)), config)
     if not all(r.ok for r in results):
         raise typer.Exit(1)
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat
 import tempfile
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,17 +15,32 @@ import typer
 from rich.console import Console
 
 from paramscope.cli.boundary import fail, guarded, real_stdout, stdout_errors, write_stdout
+from paramscope.profiler.backends.interface import Backend
+from paramscope.profiler.choices import Device
 from paramscope.profiler.errors import OutputError
 from paramscope.profiler.render.formats import Format, Kind, Report
 
 __all__ = [
-    "OutputFormat", "DebugOpt", "SetOpt", "DeviceOpt", "SeedOpt", "FormatOpt", "OutputOpt",
-    "fail", "guarded", "TimeoutOpt", "check_writable", "write_atomic", "emit", "need_format", "show",
-    "stdout_console", "stderr_console",
+    "OutputFormat", "FlopsChoice", "Device", "DebugOpt", "SetOpt", "DeviceOpt", "SeedOpt", "FlopsOpt", "FormatOpt",
+    "OutputOpt", "fail", "guarded", "TimeoutOpt", "check_writable", "write_atomic", "emit", "need_format", "show",
+    "stderr_console", "columns_env",
 ]
 
 OutputFormat = Format
 """The ``--format`` choices (the registry's ``Format``)."""
+
+
+class FlopsChoice(StrEnum):
+    """``--flops``: a counting ``Backend``, or none (parameters only)."""
+
+    TORCH = Backend.TORCH.value
+    FVCORE = Backend.FVCORE.value
+    THOP = Backend.THOP.value
+    NONE = "none"
+
+    @property
+    def backend(self) -> Backend | None:
+        return None if self is FlopsChoice.NONE else Backend(self.value)
 
 
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show full tracebacks for errors.")]
@@ -31,7 +48,8 @@ SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", help="Override a config key, e.g. --set pred_len=720 or --set slot_fuse.hidden=512. Repeatable."),
 ]
-DeviceOpt = Annotated[str, typer.Option("--device", "-d", help="meta (default: no weights allocated), cpu or cuda.")]
+DeviceOpt = Annotated[Device, typer.Option("--device", "-d", help="meta (default: no weights allocated), cpu or cuda.")]
+FlopsOpt = Annotated[FlopsChoice, typer.Option("--flops", help="MAC/FLOP backend: torch (default), fvcore, thop, or none.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seeds example inputs, cpu weights and what a meta forward must assume "
                                       "(MoE routing, `if tensor:`); the assumptions are listed under the table.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table (Rich), md, csv or json.")]
@@ -43,10 +61,23 @@ def stderr_console() -> Console:
     return Console(stderr=True, highlight=False)
 
 
-def _columns(default: int = 140) -> int:
-    """``COLUMNS`` when it is a sensible width, else ``default`` (``COLUMNS=abc`` or ``0`` is ignored)."""
-    raw = os.environ.get("COLUMNS", "")
-    return int(raw) if raw.strip().isdigit() and 20 <= int(raw) <= 10_000 else default
+NATURAL_WIDTH = 1000
+"""Width for output that goes to no terminal (a pipe, a file) and no ``COLUMNS``: tables at their natural size."""
+
+
+def columns_env() -> int | None:
+    """``COLUMNS`` as a width, None when unset or empty.
+
+    Raises:
+        OutputError: ``COLUMNS`` is not a whole number from 20 to 100000 (``abc``, ``0``, ``5``).
+    """
+    raw = os.environ.get("COLUMNS", "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or not 20 <= int(raw) <= 100_000:
+        raise OutputError(f"COLUMNS={raw[:20]}: not a terminal width (a whole number from 20 to 100000); "
+                          "unset it to let paramscope ask the terminal")
+    return int(raw)
 
 
 class _StdoutConsole(Console):
@@ -54,13 +85,6 @@ class _StdoutConsole(Console):
         # rich would point *sys.stdout*'s fd (stderr while a command runs) at /dev/null and exit 1;
         # the boundary's stdout_errors() decides instead (a reader that left is not an error)
         raise BrokenPipeError
-
-
-def stdout_console() -> Console:
-    stream = real_stdout()
-    # Piped output keeps full rows: rich would otherwise fold tables at 80 columns.
-    tty = stream is not None and stream.isatty()
-    return _StdoutConsole(file=stream, width=None if tty else _columns(), highlight=False)
 
 
 def check_writable(path: Path | None, *inputs: str | Path | None) -> None:
@@ -140,18 +164,35 @@ def emit(report: Report[Any], fmt: Format, output: Path | None, *inputs: str | P
 
 
 def show(content: Any, output: Path | None = None, *inputs: str | Path | None) -> None:
-    """Print a Rich renderable or text to stdout, or write it to ``output`` (atomically)."""
+    """Print a Rich renderable or text to stdout, or write it to ``output`` (atomically).
+
+    Tables fit the terminal without cutting a figure (``render.fit``); output for no terminal
+    (a pipe, a file) has no trailing padding.
+    """
+    from paramscope.profiler.render.fit import fit
+
+    if not isinstance(content, str | bytes):
+        stream = real_stdout()
+        tty = output is None and stream is not None and stream.isatty()
+        width = columns_env() or (shutil.get_terminal_size().columns if tty else NATURAL_WIDTH)
+        if tty:
+            with stdout_errors():
+                _StdoutConsole(file=stream, width=fit(content, width), highlight=False).print(content)
+            return
+        console = Console(width=fit(content, width), highlight=False, color_system=None)
+        with console.capture() as captured:
+            console.print(content)
+        content = "".join(line.rstrip() + "\n" for line in captured.get().splitlines())
     if output is not None:
-        if not isinstance(content, str | bytes):
-            console = Console(width=140, color_system=None, highlight=False)
-            with console.capture() as captured:
-                console.print(content)
-            content = captured.get()
         write_atomic(output, content, *inputs)
         stderr_console().print(f"wrote {output}", markup=False)
         return
-    if isinstance(content, str):
-        write_stdout(content)
-    else:
+    if isinstance(content, bytes):
         with stdout_errors():
-            stdout_console().print(content)
+            stream = real_stdout()
+            assert stream is not None
+            stream_any: Any = stream  # a text stream over a binary buffer (sys.stdout)
+            stream_any.buffer.write(content)
+            stream.flush()
+        return
+    write_stdout(content)

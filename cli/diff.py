@@ -6,21 +6,22 @@ from typing import Annotated, Any
 
 import typer
 
-from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
-from paramscope.cli.parse import SET_ORIGIN
 from paramscope.cli.boundary import about
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, TimeoutOpt, check_writable, emit, guarded,
+    Device, DebugOpt, DeviceOpt, FlopsChoice, FlopsOpt, FormatOpt, OutputFormat, OutputOpt, SeedOpt, TimeoutOpt,
+    check_writable, emit, guarded, need_format,
 )
+from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
+from paramscope.cli.parse import SET_ORIGIN
 
 
 def diff(
     base: Annotated[str, typer.Argument(help="The reference config (YAML path, preset or family).")],
     other: Annotated[str, typer.Argument(help="The config to compare with it.")],
-    module: Annotated[str | None, typer.Option("--module", help="Also list every changed submodule under this one, with both values.")] = None,
-    device: DeviceOpt = "meta",
+    module: Annotated[str | None, typer.Option("--module", help="Also list every changed submodule under this one (any depth), or the module itself with both values when nothing under it changed.")] = None,
+    device: DeviceOpt = Device.META,
     seed: SeedOpt = 0,
-    flops: Annotated[str, typer.Option("--flops", help="MAC backend: torch (default), fvcore, thop or none.")] = "torch",
+    flops: FlopsOpt = FlopsChoice.TORCH,
     inputs: InputOpt = None,
     fargs: ArgOpt = None,
     fmt: FormatOpt = OutputFormat.TABLE,
@@ -28,27 +29,29 @@ def diff(
     timeout: TimeoutOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Compare two models: total params and MACs, and every submodule that differs.
+    """Compare two models: total params and MACs, and every submodule that differs (both values).
 
     Exits 1 when the models differ and 0 when they are the same, as diff(1) does (2 for bad input).
 
     Example: paramscope diff rg_output_etth1 my_variant.yaml
     """
+    from paramscope.profiler.diff import diff_models
     from paramscope.profiler.pipeline import measure
-    from paramscope.profiler.render.sweep import WHATIF, SweepView
+    from paramscope.profiler.render.diff import DIFF, DiffView
     from paramscope.profiler.spec import load_spec
-    from paramscope.profiler.sweep import compare, differs
 
+    need_format(DIFF, fmt)
     with guarded(debug, timeout):
         check_writable(output, base, other)
-        metric = None if flops == "none" else flops
-        a = measure(about(load_spec(base, entry_sets(inputs, fargs), origin=SET_ORIGIN)), device=device, flops=metric, seed=seed)
-        b = measure(about(load_spec(other, entry_sets(inputs, fargs), origin=SET_ORIGIN)), device=device, flops=metric, seed=seed)
+        a = measure(about(load_spec(base, entry_sets(inputs, fargs), origin=SET_ORIGIN)), device=device,
+                    flops=flops.backend, seed=seed)
+        b = measure(about(load_spec(other, entry_sets(inputs, fargs), origin=SET_ORIGIN)), device=device,
+                    flops=flops.backend, seed=seed)
         if module is not None:
             _check_module(a, b, module)
-        result = compare(a, b)
-        emit(WHATIF.of(SweepView(result, module)), fmt, output, base, other)
-    if differs(result):
+        result = diff_models(a, b)
+        emit(DIFF.of(DiffView(result, module)), fmt, output, base, other)
+    if result.differs:
         raise typer.Exit(1)
 
 

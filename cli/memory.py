@@ -8,16 +8,13 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
-from paramscope.cli.boundary import about
-from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit,
-    guarded, need_format, write_atomic,
-)
+from paramscope.cli.common import Device, DeviceOpt, SeedOpt, check_writable, write_atomic
+from paramscope.cli.options import Common, with_common
 
 _E = TypeVar("_E", bound=StrEnum)
 
 
+@with_common
 def memory(
     config: Annotated[str, typer.Argument(help="A config YAML, a preset name or a zoo family.")],
     dtype: Annotated[str, typer.Option("--dtype", help="Precisions to compare: fp32,bf16,fp16,int8,int4.")] = "fp32,bf16,int8",
@@ -29,15 +26,10 @@ def memory(
     allocator: Annotated[str | None, typer.Option("--allocator", help="Allocator modelled: cpu (exact bytes, for-loop optimizers) or cuda (512-byte blocks, foreach optimizers). Default: the device's.")] = None,
     modules: Annotated[int | None, typer.Option("--modules", help="Also show the N modules holding most at the peak (first plan).")] = None,
     timeline: Annotated[Path | None, typer.Option("--timeline", help="Write live bytes by kind over the step (first plan) to this PNG.")] = None,
-    device: DeviceOpt = "meta",
+    device: DeviceOpt = Device.META,
     seed: SeedOpt = 0,
-    fmt: FormatOpt = OutputFormat.TABLE,
-    output: OutputOpt = None,
-    sets: SetOpt = None,
-    inputs: InputOpt = None,
-    fargs: ArgOpt = None,
-    timeout: TimeoutOpt = None,
-    debug: DebugOpt = False,
+    *,
+    common: Common,
 ) -> None:
     """Peak memory of a training step or inference, simulated storage by storage.
 
@@ -52,8 +44,6 @@ def memory(
     from paramscope.profiler.errors import ConfigError
     from paramscope.profiler.memory import Allocator, Optimizer, Precision, plan_memory_sweep
     from paramscope.profiler.render import memory as render
-    from paramscope.cli.parse import SET_ORIGIN, parse_sets
-    from paramscope.profiler.spec import load_spec
 
     def choice(enum: type[_E], value: str, label: str) -> _E:
         try:
@@ -61,9 +51,7 @@ def memory(
         except ValueError:
             raise ConfigError(f"{label} {value}: expected one of {', '.join(e.value for e in enum)}") from None
 
-    need_format(render.MEMORY, fmt)
-    with guarded(debug, timeout):
-        check_writable(output, config)
+    with common.guarded(render.MEMORY, config):
         check_writable(timeline)
         if steps < 1:
             raise ConfigError(f"--steps {steps}: expected 1 or more")
@@ -81,10 +69,10 @@ def memory(
             if not sep or not path:
                 raise ConfigError(f"--keep {item}: expected PRECISION:PATH, e.g. --keep fp32:load_balancer")
             plan[path] = choice(Precision, prec, "--keep")
-        built = build(about(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN)), device, seed)
+        built = build(common.spec(config), device, seed)
         reports = plan_memory_sweep(built.model, built.args, built.kwargs, dtypes=dtypes, train=optimizer, keep=plan,
                                     steps=steps, amp=amp_prec, checkpoint=tuple(checkpoint or ()), allocator=alloc,
-                                    device=device)
+                                    device=device, seed=seed)
         if timeline is not None:
             write_atomic(timeline, render.memory_timeline_png(reports[0], built.spec.name))
-        emit(render.MEMORY.of(render.MemoryView(built.spec.name, reports, modules)), fmt, output, config)
+        common.emit(render.MEMORY.of(render.MemoryView(built.spec.name, reports, modules)), config)

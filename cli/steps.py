@@ -6,31 +6,23 @@ from typing import Annotated
 
 import typer
 
-from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
-from paramscope.cli.boundary import about
-from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, SetOpt, TimeoutOpt, check_writable, emit,
-    guarded, need_format,
-)
+from paramscope.cli.common import Device, DeviceOpt, SeedOpt
+from paramscope.cli.options import Common, with_common
 
 CarryOpt = Annotated[list[str] | None, typer.Option("--carry", "-c", help="OUTPUT_PATH=KEYWORD: feed this output back as this forward keyword, e.g. 1.updated_memory=memory (tuple index, then dict key). Repeatable or comma-separated. Default: the zoo family's carry (paramscope zoo show NAME).")]
 
 
+@with_common
 def steps(
     config: Annotated[str, typer.Argument(help="A config YAML, a preset name or a zoo family.")],
     n_steps: Annotated[int, typer.Option("--steps", "-n", help="Forward passes to run (at least 3).")] = 6,
     carry: CarryOpt = None,
     detach: Annotated[bool, typer.Option("--detach", help="Also rerun with the carried values .detach()-ed (the fix).")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if the graph grows from step to step.")] = False,
-    device: DeviceOpt = "meta",
+    device: DeviceOpt = Device.META,
     seed: SeedOpt = 0,
-    fmt: FormatOpt = OutputFormat.TABLE,
-    output: OutputOpt = None,
-    sets: SetOpt = None,
-    inputs: InputOpt = None,
-    fargs: ArgOpt = None,
-    timeout: TimeoutOpt = None,
-    debug: DebugOpt = False,
+    *,
+    common: Common,
 ) -> None:
     """Check whether a stateful model's autograd graph grows from step to step.
 
@@ -44,15 +36,12 @@ def steps(
     from paramscope.profiler.build import build
     from paramscope.profiler.errors import ConfigError
     from paramscope.profiler.render import steps as render
-    from paramscope.profiler.spec import load_spec
     from paramscope.model_zoo import registry
-    from paramscope.cli.parse import SET_ORIGIN, parse_carry, parse_sets
+    from paramscope.cli.parse import parse_carry
     from paramscope.profiler.steps import trace_steps
 
-    need_format(render.STEPS, fmt)
-    with guarded(debug, timeout):
-        check_writable(output, config)
-        spec = about(load_spec(config, [*parse_sets(sets), *entry_sets(inputs, fargs)], origin=SET_ORIGIN))
+    with common.guarded(render.STEPS, config):
+        spec = common.spec(config)
         family = registry.get_family(spec.family) if spec.family else None
         if not carry and not (family and family.carry):
             with_carry = ", ".join(f.name for f in registry.FAMILIES if f.carry)
@@ -65,6 +54,6 @@ def steps(
             with progress("steps" + (" (detached)" if d else ""), n_steps, min_total=50) as report:
                 reports.append(trace_steps(built.model, built.args, built.kwargs, links, n_steps, detach=d,
                                            output_names=family.outputs if family else (), progress=report))
-        emit(render.STEPS.of(render.StepsView(spec.name, reports)), fmt, output, config)
+        common.emit(render.STEPS.of(render.StepsView(spec.name, reports)), config)
     if strict and reports[0].grows:
         raise typer.Exit(1)

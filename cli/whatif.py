@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -11,13 +11,16 @@ from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.parse import SET_ORIGIN
 from paramscope.cli.boundary import about
 from paramscope.cli.common import (
-    DebugOpt, DeviceOpt, SeedOpt, FormatOpt, OutputFormat, OutputOpt, TimeoutOpt, check_writable, emit, guarded,
-    need_format, stderr_console, write_atomic,
+    Device, DebugOpt, DeviceOpt, FlopsChoice, FlopsOpt, FormatOpt, OutputFormat, OutputOpt, SeedOpt, TimeoutOpt,
+    check_writable, emit, guarded, need_format, stderr_console, write_atomic,
 )
 from paramscope.cli.knobs import knob_grid, parse_values, with_knob_flags
 
 MAX_VARIANTS = 1000
 """Default of ``--max-variants``: a larger grid is refused before anything is built."""
+
+if TYPE_CHECKING:
+    pass
 
 
 @with_knob_flags
@@ -30,9 +33,9 @@ def whatif(
     workload: Annotated[list[str] | None, typer.Option("--workload", help="Treat this --set key as a workload knob. Repeatable.")] = None,
     dim: Annotated[list[str] | None, typer.Option("--dim", metavar="INPUT.AXIS=V1,V2", help="A workload axis of a target: model's input shape: --dim x.1=96,336,720 (axis 1 of input x). Repeatable.")] = None,
     module: Annotated[str | None, typer.Option("--module", help="Follow one submodule across the grid, e.g. slot_fuse.score_mlp.")] = None,
-    device: DeviceOpt = "meta",
+    device: DeviceOpt = Device.META,
     seed: SeedOpt = 0,
-    flops: Annotated[str, typer.Option("--flops", help="MAC backend for the MACs columns: torch (default), fvcore, thop or none.")] = "torch",
+    flops: FlopsOpt = FlopsChoice.TORCH,
     fmt: FormatOpt = OutputFormat.TABLE,
     output: OutputOpt = None,
     hardware: Annotated[str | None, typer.Option("--hardware", help="Predict forward time instead: comma-separated hardware (h100-sxm,l4,cpu or a YAML), roofline per op.")] = None,
@@ -61,7 +64,7 @@ def whatif(
     from paramscope.profiler.render import sweep as render
     from paramscope.profiler.render.sweep_plot import sweep_plot
     from paramscope.profiler.spec import load_spec
-    from paramscope.profiler.sweep import make_axes, run_sweep
+    from paramscope.profiler.sweep import Status, make_axes, run_sweep
 
     with guarded(debug, timeout):
         if plot is not None and output is not None and plot.resolve() == output.resolve():
@@ -80,7 +83,7 @@ def whatif(
             return
         if dtype is not None or fusion != "none":
             raise ConfigError("--dtype and --fusion need --hardware (e.g. --hardware h100-sxm,l4 --dtype bf16,fp32)")
-        measure_fn = partial(measure, device=device, flops=None if flops == "none" else flops, seed=seed)
+        measure_fn = partial(measure, device=device, flops=flops.backend, seed=seed)
         sweep = _run(spec, axes, measure_fn, partial(run_sweep, jobs=_jobs(jobs, axes)))
         if module is not None:
             check_module(sweep.base, module)
@@ -88,7 +91,7 @@ def whatif(
             write_atomic(plot, sweep_plot(sweep, module), config)
             stderr_console().print(f"wrote {plot}", markup=False)
         emit(render.WHATIF.of(render.SweepView(sweep, module)), fmt, output, config, plot)
-    if all(v.status != "ok" for v in sweep.variants):
+    if all(v.status is Status.FAILED for v in sweep.variants):
         raise typer.Exit(1)  # nothing could be measured: a CI job should notice
 
 
@@ -119,13 +122,22 @@ def _predict(spec: Any, axes: Any, hardware: str, dtype: str | None, fusion: str
     precisions: list[Precision | None] = [None]
     if dtype is not None:
         names = [str(d) for d in parse_values(dtype, "--dtype", str)]
-        bad = [d for d in names if d not in {p.value for p in Precision}]
+        bad = [d for d in names if _precision(d) is None]
         if bad:
             raise ConfigError(f"--dtype {bad[0]}: expected one of {', '.join(p.value for p in Precision)}")
         precisions = [Precision(d) for d in names]
     need_format(render.PREDICT, fmt)
     grid = predict_grid(spec, axes, machines, precisions, fusion=Fusion(fusion), device=device)
     emit(render.PREDICT.of(grid), fmt, output)
+
+
+def _precision(name: str) -> Any:
+    from paramscope.profiler.memory import Precision
+
+    try:
+        return Precision(name)
+    except ValueError:
+        return None
 
 
 def _shape_axis(spec: Any, item: str) -> Any:

@@ -68,10 +68,15 @@ class Config:
 
 @dataclass(frozen=True)
 class Inputs:
-    """Example-input knobs: x is (batch_size, seq_len, hidden_size)."""
+    """Example-input knobs: x is (batch_size, seq_len, hidden_size) (also the spectra_layer family's)."""
 
     batch_size: int = 1
     seq_len: int = 64
+
+    def __post_init__(self) -> None:
+        for key in ("batch_size", "seq_len"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key}: {getattr(self, key)} must be >= 1")
 
 
 class LowRankGRU(nn.Module):

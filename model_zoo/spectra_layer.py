@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from paramscope.model_zoo.gru_router import Inputs  # the same input: x of (batch_size, seq_len, hidden_size)
+
 __all__ = ["Config", "Inputs", "SpectraLayer", "build", "example_inputs", "param_formula", "mac_formula"]
 
 
@@ -59,17 +61,6 @@ class Config:
         return self.num_experts * self.router_dim
 
 
-@dataclass(frozen=True)
-class Inputs:
-    """Example-input knobs: x is (batch_size, seq_len, hidden_size)."""
-
-    batch_size: int = 1
-    seq_len: int = 64
-
-    def __post_init__(self) -> None:
-        for key in ("batch_size", "seq_len"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"{key}: {getattr(self, key)} must be >= 1")
 
 
 class Expert(nn.Module):

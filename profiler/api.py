@@ -14,11 +14,13 @@ real forward through the torch backend unless ``flops`` names another (or None t
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from paramscope.profiler.errors import ConfigError
+from paramscope.profiler.fits import check_bytes
 
 if TYPE_CHECKING:
     import torch
@@ -89,6 +91,8 @@ def summary(model: torch.nn.Module, input_size: Sequence[Any] | None = None, *, 
     elif input_size is not None:
         device, shapes = _device_of(model), _shapes(input_size)
         kinds = list(dtypes or [torch.float32] * len(shapes))
+        check_bytes(f"input_size {tuple(input_size)!r}: ", "the inputs", sum(
+            math.prod(s) * d.itemsize for s, d in zip(shapes, kinds)), device.type)
         args = tuple(torch.randn(s, device=device, dtype=d) if d.is_floating_point
                      else torch.zeros(s, device=device, dtype=d) for s, d in zip(shapes, kinds))
     else:

@@ -143,7 +143,8 @@ def _readers(reads: list[tuple[str, str | None]]) -> tuple[str, ...]:
     return tuple(out)
 
 
-_READER_NAMES = {"aten::_local_scalar_dense": "tensor to Python (.item(), if, int())"}
+_TO_PYTHON = "tensor to Python (.item(), if, int())"
+_READER_NAMES = {"aten::_local_scalar_dense": _TO_PYTHON, "aten::is_nonzero": _TO_PYTHON, "aten::item": _TO_PYTHON}
 
 
 def _generic_assumed(text: str) -> str:
@@ -237,15 +238,23 @@ def params_on_meta() -> Iterator[None]:
     position ids are real, so mask indexing on meta gives the true shape. A parameter already
     on meta (a tied weight assigned again) is kept as the same object. Random init of a meta
     parameter (``normal_``, ``uniform_``) is skipped: it has no values to fill, and torch would
-    run it through Python decompositions (3 s for a Mixtral-8x7B shape, 0.6 s without).
+    run it through Python decompositions (3 s for a Mixtral-8x7B shape, 0.6 s without). A tensor
+    over ``metabuild.BUILD_LIMIT`` bytes (a weight before it is registered, a giant buffer), and
+    every tensor once ``BUILD_BUDGET`` is kept, is made on meta to begin with: a meta build never
+    asks cpu for what a too-big model would need.
     """
     import torch
 
     original = torch.nn.Module.register_parameter
 
+    from paramscope.profiler.metabuild import MetaBuild
+
+    mode = MetaBuild()
+
     def register(module: Any, name: str, param: Any) -> None:
         original(module, name, param)
         if param is not None and param.device.type != "meta":
+            mode.refund(param.numel() * param.element_size())
             if type(param) is torch.nn.Parameter:
                 moved = torch.nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
             else:  # a Parameter subclass takes its extra attributes as keywords (accelerate does this)
@@ -255,9 +264,7 @@ def params_on_meta() -> Iterator[None]:
 
     torch.nn.Module.register_parameter = register  # type: ignore[method-assign,assignment]
     try:
-        from paramscope.profiler.metamode import SkipMetaInit
-
-        with torch.device("cpu"), SkipMetaInit():  # type: ignore[no-untyped-call]
+        with torch.device("cpu"), mode:  # tensors over metabuild.BUILD_LIMIT bytes are made on meta
             yield
     finally:
         torch.nn.Module.register_parameter = original  # type: ignore[method-assign]

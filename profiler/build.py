@@ -10,18 +10,22 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from paramscope.model_zoo import registry
 from paramscope.model_zoo.base import Family
+from paramscope.profiler.choices import Device
 from paramscope.profiler.config import coerce_dataclass
 from paramscope.profiler.errors import ArgumentError, ConfigError, ParamscopeError, UnknownModel
 from paramscope.profiler.paths import did_you_mean
 from paramscope.profiler.spec import ModelSpec
 
+if TYPE_CHECKING:
+    from torch import nn
+
 __all__ = ["Built", "build", "resolve_family", "check_target_args", "DEVICES"]
 
-DEVICES = ("meta", "cpu", "cuda")
+DEVICES = tuple(d.value for d in Device)
 
 _DTYPES = {
     "float32": "float32", "float": "float32", "fp32": "float32",
@@ -38,8 +42,7 @@ class Built:
     """A built model with the example inputs its forward is profiled on."""
 
     spec: ModelSpec
-    model: Any
-    """The ``torch.nn.Module``."""
+    model: nn.Module
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     device: str
@@ -60,7 +63,7 @@ def resolve_family(spec: ModelSpec) -> tuple[Family, Any, Any]:
     return family, cfg, inputs
 
 
-def _check_device(device: str) -> None:
+def _check_device(device: Device | str) -> None:
     import torch
 
     if device not in DEVICES:
@@ -69,7 +72,7 @@ def _check_device(device: str) -> None:
         raise ArgumentError("device", "cuda", "no CUDA device is available here; use cpu or meta")
 
 
-def build(spec: ModelSpec, device: str = "meta", seed: int = 0, *, inputs: bool = True) -> Built:
+def build(spec: ModelSpec, device: Device | str = Device.META, seed: int = 0, *, inputs: bool = True) -> Built:
     """Build ``spec`` on ``device``; ``seed`` makes cpu weights and example inputs reproducible.
 
     ``inputs=False`` skips the example inputs (``args``/``kwargs`` stay empty): counting
@@ -83,10 +86,11 @@ def build(spec: ModelSpec, device: str = "meta", seed: int = 0, *, inputs: bool 
     import torch
 
     _check_device(device)
+    device = Device(device).value  # the plain name from here on (labels, JSON)
     if device == "cpu":
         from paramscope.profiler.fits import check_fits
 
-        check_fits(spec, device)
+        check_fits(spec, device, inputs=inputs)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if spec.family is None:
@@ -98,7 +102,7 @@ def build(spec: ModelSpec, device: str = "meta", seed: int = 0, *, inputs: bool 
         except ParamscopeError:
             raise
         except Exception as e:  # noqa: BLE001 - e.g. a size torch cannot allocate
-            raise ConfigError(f"{spec.source}: building {spec.family} failed: {type(e).__name__}: {e}") from None
+            raise ConfigError(f"{spec.source}: building {spec.family} failed: {_why(e)}") from None
         if not inputs:
             return Built(spec, model.eval(), (), {}, device, cfg, knobs, seed)
         try:
@@ -107,6 +111,13 @@ def build(spec: ModelSpec, device: str = "meta", seed: int = 0, *, inputs: bool 
             key = str(e).split(":", 1)[0].strip()
             raise ConfigError(f"{spec.where('inputs.' + key)}inputs.{e}") from None
     return Built(spec, model.eval(), (), kwargs, device, cfg, knobs, seed)
+
+
+def _why(e: BaseException) -> str:
+    """``KeyError: 'x'``; a cpu allocation torch refused as ``RuntimeError: out of memory: ...``."""
+    from paramscope.profiler.fits import allocation_failure
+
+    return f"{type(e).__name__}: {allocation_failure(e) or e}"
 
 
 def _placement(device: str) -> contextlib.AbstractContextManager[Any]:
@@ -147,10 +158,25 @@ def _importable(folder: Path | None) -> Iterator[None]:
         if added:
             with contextlib.suppress(ValueError):
                 sys.path.remove(root)
+        libraries = [_Inside(r) for r in _installed_roots() if r.is_relative_to(inside.root)]
         for name in set(sys.modules) - before:
-            if inside(sys.modules.get(name)):
+            mod = sys.modules.get(name)
+            if inside(mod) and not any(lib(mod) for lib in libraries):
                 sys.modules.pop(name, None)
         sys.modules.update(shadowed)
+
+
+def _installed_roots() -> list[Path]:
+    """Where installed packages live (site-packages, the standard library).
+
+    The current folder of an ``hf:`` or ``pkg:factory`` entry often holds the virtualenv: a
+    library it imports lazily during the build (transformers loads ``torch._dynamo``) lies inside
+    the folder but is no module of it, and dropping it would import it twice.
+    """
+    import sysconfig
+
+    keys = ("purelib", "platlib", "stdlib", "platstdlib")
+    return [Path(p).resolve() for p in {sysconfig.get_paths().get(k) for k in keys} if p]
 
 
 def _provides(folder: Path, top: str) -> bool:
@@ -270,7 +296,7 @@ def _split_inputs(obj: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
     return (obj,), {}
 
 
-def _accepts_keywords(model: Any, kwargs: Mapping[str, Any]) -> bool:
+def _accepts_keywords(model: nn.Module, kwargs: Mapping[str, Any]) -> bool:
     """True when ``model.forward`` takes every name in ``kwargs`` as a keyword."""
     try:
         params = inspect.signature(model.forward).parameters
@@ -281,7 +307,7 @@ def _accepts_keywords(model: Any, kwargs: Mapping[str, Any]) -> bool:
     return all(name in params and params[name].kind is not params[name].POSITIONAL_ONLY for name in kwargs)
 
 
-def _unwrap(model: Any) -> Any:
+def _unwrap(model: nn.Module) -> nn.Module:
     """The eager module inside ``torch.compile(...)``: counting runs in eager, op by op."""
     inner = getattr(model, "_orig_mod", None)
     return inner if inner is not None and type(model).__name__ == "OptimizedModule" else model
@@ -300,7 +326,7 @@ def _build_target(spec: ModelSpec, device: str, seed: int, inputs: bool = True) 
     except SystemExit as e:
         raise ConfigError(f"{spec.where('args')}building {spec.target} failed: it called sys.exit({e.code!r})") from None
     except Exception as e:  # noqa: BLE001 - whatever the user's factory raises (KeyError, MemoryError...)
-        raise ConfigError(f"{spec.where('args')}building {spec.target} failed: {type(e).__name__}: {e}") from None
+        raise ConfigError(f"{spec.where('args')}building {spec.target} failed: {_why(e)}") from None
     model, example = (result if isinstance(result, tuple) and len(result) == 2 else (result, None))
     model = _unwrap(model)
     if isinstance(model, torch.jit.ScriptModule):

@@ -21,6 +21,17 @@ The model (also in the README, "Bytes and roofline"):
   tensor is dropped when no other op reads it and it is not a model output.
 - A lookup (``embedding``, ``index_select``) reads its indices and the rows they select, not the
   whole table: one token of a 50k-word embedding reads one row.
+- Two shape figures ride along for calibrated CPU profiles (``profiler/roofline.py``): a matrix
+  product's ``gemm_dim``, the smallest of M, K, N of each (M, K) x (K, N) product (per matrix for
+  ``bmm``; a convolution as the implicit product of output positions x (in-channels per group x
+  kernel area) x out-channels per group), on which a CPU's achieved matmul rate depends, and a
+  pooling op's ``window`` (output elements x kernel area: the elements its windows visit).
+- ``scaled_dot_product_attention`` is one fused kernel on every device, as PyTorch runs it on cpu
+  (``_scaled_dot_product_flash_attention_for_cpu``) and cuda (flash / memory-efficient): it reads
+  q, k, v and the mask once and writes the output once; the L x S score matrix never reaches
+  memory (``profiler/kernels.py`` hands the call over whole, also from ``nn.MultiheadAttention``).
+  Attention written out op by op (``matmul``, ``softmax``, ``matmul``: eager BERT) is priced op
+  by op.
 - FLOPs per op come from the same formulas as the MAC count (FlopCounterMode's registry plus
   paramscope's extra formulas), so ``flops`` here equals ``2 x MACs`` of ``count_macs``.
 """
@@ -40,6 +51,7 @@ from torch.utils._pytree import tree_flatten
 
 from paramscope.profiler.backends.interface import _with_all_paths
 from paramscope.profiler.forward import run_forward, storage_key, tensor_leaves, track_calls
+from paramscope.profiler.kernels import WholeAttention, attention_flops, attention_operands, shape_figures
 from paramscope.profiler.memory import Precision, tensor_bytes
 from paramscope.profiler.paths import parent_of
 
@@ -89,6 +101,10 @@ class OpCost:
     """The precision the op ran at (its first floating input or output)."""
     weight_elems: int = 0
     """Parameter elements among the reads (a GRU step re-reads W_hh: counted at every step)."""
+    gemm_dim: int = 0
+    """Smallest of M, K, N of each (M, K) x (K, N) product of a matmul or convolution (0: other ops)."""
+    window: int = 0
+    """Elements a pooling op's windows visit: output elements x kernel area (0 for other ops)."""
 
     def bytes_at(self, precision: Precision | None = None) -> int:
         """Bytes moved as run, or with every floating tensor stored at ``precision``."""
@@ -133,6 +149,8 @@ class _Raw:
     stack: tuple[str, ...]
     flops: int
     elementwise: bool
+    gemm_dim: int = 0
+    window: int = 0
     reads: list[_Access] = field(default_factory=list)
     writes: list[_Access] = field(default_factory=list)
 
@@ -197,6 +215,8 @@ class _ByteMode(TorchDispatchMode):  # type: ignore[no-untyped-call]  # unannota
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
         packet = func._overloadpacket
+        if packet is torch.ops.aten.scaled_dot_product_attention:
+            return self._fused_attention(func, args, kwargs)
         if packet not in self.formulas and func is not torch.ops.prim.device.default:
             with self:  # as FlopCounterMode does, so that both see the same ops
                 decomposed = func.decompose(*args, **kwargs)
@@ -208,12 +228,31 @@ class _ByteMode(TorchDispatchMode):  # type: ignore[no-untyped-call]  # unannota
         self._record(func, packet, args, kwargs, out)
         return out
 
+    def _fused_attention(self, func: Any, args: Any, kwargs: Any) -> Any:
+        """One kernel, as cpu and cuda run it: q, k, v (and a mask) in, the output out."""
+        out = func.decompose(*args, **kwargs)  # outside this mode: its inner ops are not recorded
+        operands = attention_operands(args, kwargs)
+        raw = _Raw("aten::scaled_dot_product_attention", tuple(dict.fromkeys(("", *self.stack))),
+                   attention_flops(*operands[:3]), False)
+        raw.reads, raw.writes = [_access(t) for t in operands], [_access(out)]
+        self._link(raw)
+        return out
+
+    def _link(self, raw: _Raw) -> None:
+        """Mark weights and producers among the reads, then append ``raw`` as the latest op."""
+        for r in raw.reads:
+            r.producer = self.last_writer.get(r.key)
+            r.weight = r.key in self.weights
+        for w in raw.writes:
+            self.last_writer[w.key] = len(self.raws)
+        self.raws.append(raw)
+
     def _record(self, func: Any, packet: Any, args: Any, kwargs: Any, out: Any) -> None:
         name = str(packet).replace(".", "::", 1)
         formula = self.formulas.get(packet)
         flops = int(formula(*args, **kwargs, out_val=out)) if formula is not None else 0
         pointwise = torch.Tag.pointwise in func.tags and packet.__name__ not in self.copies
-        raw = _Raw(name, tuple(dict.fromkeys(("", *self.stack))), flops, pointwise)
+        raw = _Raw(name, tuple(dict.fromkeys(("", *self.stack))), flops, pointwise, *shape_figures(name, args, out))
         mutated = _mutated_args(func, args, kwargs)
         if any(k in name for k in _RNN_KERNELS):
             raw.reads = _rnn_reads(tuple(args))
@@ -228,13 +267,7 @@ class _ByteMode(TorchDispatchMode):  # type: ignore[no-untyped-call]  # unannota
         outs = {id(t): t for t in tensor_leaves(out)}
         outs.update(mutated)
         raw.writes = [_access(t) for t in outs.values()]
-        for r in raw.reads:
-            r.producer = self.last_writer.get(r.key)
-            r.weight = r.key in self.weights
-        index = len(self.raws)
-        for w in raw.writes:
-            self.last_writer[w.key] = index
-        self.raws.append(raw)
+        self._link(raw)
 
 
 def _mutated_args(func: Any, args: Any, kwargs: Any) -> dict[int, torch.Tensor]:
@@ -250,7 +283,7 @@ def _mutated_args(func: Any, args: Any, kwargs: Any) -> dict[int, torch.Tensor]:
     return out
 
 
-def _fuse_elementwise(raws: list[_Raw], output_keys: set[tuple[Any, ...]]) -> None:
+def _fuse_elementwise(raws: list[_Raw], outputs: set[tuple[int | None, tuple[Any, ...]]]) -> None:
     """Mark reads inside a fused kernel, and writes only such reads consume, as free (in place).
 
     A kernel is an op followed by the element-wise ops that each read something the kernel
@@ -273,7 +306,7 @@ def _fuse_elementwise(raws: list[_Raw], output_keys: set[tuple[Any, ...]]) -> No
                 (read_fused if r.free else read_back).add((r.producer, r.key))
     for i, raw in enumerate(raws):
         for w in raw.writes:
-            if w.key not in output_keys and (i, w.key) in read_fused and (i, w.key) not in read_back:
+            if (i, w.key) not in outputs and (i, w.key) in read_fused and (i, w.key) not in read_back:
                 w.free = True
 
 
@@ -300,7 +333,7 @@ def _cost(raw: _Raw, uncalled: set[str]) -> OpCost:
         op=raw.op, path=raw.stack[-1], stack=_with_containers(raw.stack, uncalled), flops=raw.flops,
         float_elems=sum(a.elems for a in floats), float_bytes=sum(_nbytes(a) for a in floats),
         other_bytes=sum(_nbytes(a) for a in moved if not _floating(a)), precision=precision_of(first),
-        weight_elems=sum(a.elems for a in raw.reads if a.weight),
+        weight_elems=sum(a.elems for a in raw.reads if a.weight), gemm_dim=raw.gemm_dim, window=raw.window,
     )
 
 
@@ -313,10 +346,12 @@ def count_bytes(model: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] |
     """
     with track_calls(model) as tracker:
         mode = _ByteMode(tracker.stack, {storage_key(p) for p in model.parameters()})
-        with torch.no_grad(), mode:
+        with torch.no_grad(), WholeAttention(), mode:
             out = run_forward(model, args, dict(kwargs or {}), lambda: tracker.current)
     if fusion is Fusion.ELEMENTWISE:
-        _fuse_elementwise(mode.raws, {storage_key(t) for t in tensor_leaves(out)})
+        # (last writer, storage): a freed intermediate's storage address can be reused by the output
+        keys = [storage_key(t) for t in tensor_leaves(out)]
+        _fuse_elementwise(mode.raws, {(mode.last_writer.get(k), k) for k in keys})
     uncalled = {p for p, _ in model.named_modules() if not tracker.calls.get(p)}
     ops = tuple(_cost(r, uncalled) for r in mode.raws)
     flops: defaultdict[str, int] = defaultdict(int)

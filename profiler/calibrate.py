@@ -1,16 +1,24 @@
 """Measure this machine's achieved matmul FLOP/s and memory bandwidth: a ``cpu`` hardware profile.
 
-Method (a few seconds):
+Method (10-20 seconds on a loaded 2-core machine). Every figure is the median of ``repeats`` timed
+calls after one warm-up: the statistic ``--latency`` reports, so that a busy machine slows the
+calibration as it slows the measurement it is compared with.
 
-- Matmul: ``torch.mm`` per precision, 2 M K N FLOPs per call; for each shape the best of
-  ``repeats`` timed calls after one warm-up. fp32 takes the median over four layer-like shapes
-  (1024^3, 256x1024x1024, 64x1024x4096, 32x512x2048): the throughput a model's layers achieve,
-  not the best case of one large square product (a 49-row Linear of the rg_output preset reaches
-  27-37 GFLOP/s on the development machine where a 1024^3 product reaches 50).
-  bf16 and fp16 use one 256^3 product: CPUs without native half-precision matmul run them 50x
+- Matmul by shape: a CPU's matmul rate depends on the smallest dimension of an (M, K) x (K, N)
+  product (on the development machine a 7-row product reaches about 8-13 GFLOP/s, a 32-channel
+  convolution 20-27, a 1024-square product 55-75; the byte model sees no such penalty). fp32
+  ``torch.mm`` is timed at M = 1, 4, 16, 64, 256 and ``size`` with K = N = ``size``, each call on
+  the next of several distinct input and weight matrices (32 MB of weights at size 1024) so that,
+  as in a forward and as the byte model assumes, neither operand is in cache; per M the median of
+  ``repeats`` passes. Saved as ``matmul_dim_tflops`` (the smallest dimension is M here); the fp32
+  peak is the rate at M = ``size``. The roofline prices a matmul or convolution by its smallest
+  dimension (``Hardware.matmul_efficiency``).
+- bf16 and fp16 use one 256^3 product: CPUs without native half-precision matmul run them 50x
   slower, and a 1024^3 product would take seconds.
+- Pooling: ``max_pool2d`` (3x3 window, stride 2) on a 64-channel map: window elements visited
+  per second (``pool_gelems``; the kernel compares element by element, it has no FLOPs).
 - Bandwidth: ``dst.copy_(src)`` of a 256 MB fp32 buffer, which reads and writes it once
-  (2 x 256 MB moved under the byte model of ``profiler/bytes.py``); the best of ``repeats``.
+  (2 x 256 MB moved under the byte model of ``profiler/bytes.py``).
 - Per-op overhead: the time of an element-wise op on a one-element tensor (dispatch and kernel
   launch, no work); the roofline adds it to every op on this profile, because at batch 1 the
   eager framework's per-op cost is of the same order as the work.
@@ -22,6 +30,7 @@ Method (a few seconds):
 from __future__ import annotations
 
 import functools
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,12 +42,11 @@ from paramscope.profiler.latency import Clock
 
 __all__ = ["Calibration", "calibrate"]
 
-# (M, K, N) as multiples of size/4: 1024^3, 256x1024x1024, 64x1024x4096 and 32x512x2048 at size 1024
-_SHAPES: tuple[tuple[float, float, float], ...] = ((4, 4, 4), (1, 4, 4), (0.25, 4, 16), (0.125, 2, 8))
-_MATMUL_DTYPES: dict[str, tuple[torch.dtype, tuple[tuple[float, float, float], ...]]] = {
-    "fp32": (torch.float32, _SHAPES), "bf16": (torch.bfloat16, ((1, 1, 1),)), "fp16": (torch.float16, ((1, 1, 1),)),
-}
-"""precision -> (dtype, the (M, K, N) shapes it is timed at)"""
+_ROWS = (1, 4, 16, 64, 256)
+"""Rows M the fp32 matmul is timed at (and ``size``)."""
+_HALF = {"bf16": torch.bfloat16, "fp16": torch.float16}
+_COLD_MB = 32
+"""Total size of the distinct weight matrices one pass cycles through (more than a last-level cache)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +55,8 @@ class Calibration:
 
     hardware: Hardware
     matmul_tflops: dict[str, float]
+    dim_tflops: dict[int, float]
+    pool_gelems: float
     bandwidth_gbs: float
     op_overhead_us: float
     clock: Clock
@@ -55,23 +65,47 @@ class Calibration:
     """How long the calibration took (wall clock)."""
 
 
-def _best(fn: Callable[[], object], repeats: int, clock: Clock) -> float:
-    """Fastest of ``repeats`` timed calls after one warm-up, in seconds."""
+def _median(fn: Callable[[], object], repeats: int, clock: Clock) -> float:
+    """Median of ``repeats`` timed calls after one warm-up, in seconds (the statistic ``--latency``
+    reports, so that a loaded machine slows the calibration as it slows the measurement)."""
     now = time.thread_time if clock is Clock.THREAD else time.perf_counter
     fn()
-    best = float("inf")
+    times = []
     for _ in range(repeats):
         start = now()
         fn()
-        best = min(best, now() - start)
-    return max(best, 1e-9)
+        times.append(now() - start)
+    return max(statistics.median(times), 1e-9)
 
 
-def _matmul_rate(dtype: torch.dtype, mkn: list[int], repeats: int, clock: Clock) -> float:
-    """Achieved TFLOP/s of one (M, K) x (K, N) product."""
-    m, k, n = mkn
+def _matmul_rate(dtype: torch.dtype, m: int, k: int, n: int, repeats: int, clock: Clock) -> float:
+    """Achieved TFLOP/s of one (M, K) x (K, N) product, operands in cache."""
     pair = (torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype))
-    return 2 * m * k * n / _best(functools.partial(torch.mm, *pair), repeats, clock) / 1e12
+    return 2 * m * k * n / _median(functools.partial(torch.mm, *pair), repeats, clock) / 1e12
+
+
+def _dim_rates(size: int, repeats: int, clock: Clock) -> dict[int, float]:
+    """Achieved fp32 TFLOP/s of (M, size) x (size, size) products per M, weights not in cache."""
+    weights = [torch.randn(size, size) for _ in range(max(2, _COLD_MB * 1_000_000 // (4 * size * size)))]
+    rates = {}
+    for m in sorted({r for r in _ROWS if r < size} | {size}):
+        pairs = list(zip([torch.randn(m, size) for _ in weights], weights))
+        per_pass = _median(functools.partial(_products, pairs), repeats, clock)
+        rates[m] = 2 * m * size * size * len(weights) / per_pass / 1e12
+    return rates
+
+
+def _products(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    for a, w in pairs:
+        torch.mm(a, w)
+
+
+def _pool_rate(size: int, repeats: int, clock: Clock) -> float:
+    """Window elements per second (1e9) of a 3x3, stride-2 max-pool over a 64-channel map."""
+    side = max(size // 8, 8)
+    x = torch.randn(1, 64, side, side)
+    out = (side + 1) // 2
+    return 64 * out * out * 9 / _median(lambda: torch.nn.functional.max_pool2d(x, 3, 2, 1), repeats, clock) / 1e9
 
 
 def calibrate(*, size: int = 1024, copy_mb: int = 256, repeats: int = 5, clock: Clock = Clock.THREAD,
@@ -83,23 +117,24 @@ def calibrate(*, size: int = 1024, copy_mb: int = 256, repeats: int = 5, clock: 
     torch.set_num_threads(use)
     try:
         with torch.inference_mode():
-            tflops = {}
-            for name, (dtype, shapes) in _MATMUL_DTYPES.items():
-                rates = sorted(_matmul_rate(dtype, [max(int(size * f / 4), 16) for f in mkn], repeats, clock)
-                               for mkn in shapes)
-                tflops[name] = rates[len(rates) // 2]
+            rows = _dim_rates(size, repeats, clock)
+            tflops = {"fp32": rows[size]}
+            half = max(size // 4, 16)
+            tflops.update({k: _matmul_rate(dt, half, half, half, repeats, clock) for k, dt in _HALF.items()})
+            pool = _pool_rate(size, repeats, clock)
             elems = copy_mb * 1_000_000 // 4
             src, dst = torch.ones(elems), torch.empty(elems)
-            gbs = 2 * elems * 4 / _best(lambda: dst.copy_(src), repeats, clock) / 1e9
+            gbs = 2 * elems * 4 / _median(lambda: dst.copy_(src), repeats, clock) / 1e9
             tiny = torch.ones(1)
-            overhead = _best(lambda: [torch.neg(tiny) for _ in range(1000)], repeats, clock) / 1000 * 1e6
+            overhead = _median(lambda: [torch.neg(tiny) for _ in range(1000)], repeats, clock) / 1000 * 1e6
     finally:
         torch.set_num_threads(before)
     hw = Hardware(
         key="cpu", name=f"this machine's CPU ({use} thread{'s' if use > 1 else ''}, calibrated)",
-        source=(f"paramscope calibrate: torch.mm {size}x{size} and a {copy_mb} MB copy, best of {repeats}, "
-                f"clock {clock.value}, torch {torch.__version__}"),
+        source=(f"paramscope calibrate: torch.mm (M, {size}) x ({size}, {size}) by M, max_pool2d and a "
+                f"{copy_mb} MB copy, median of {repeats}, clock {clock.value}, torch {torch.__version__}"),
         memory_bandwidth_gbs=round(gbs, 3), peak_tflops={k: round(v, 5) for k, v in tflops.items()},
-        op_overhead_us=round(overhead, 3),
+        op_overhead_us=round(overhead, 3), matmul_dim_tflops={m: round(v, 5) for m, v in rows.items()},
+        pool_gelems=round(pool, 4),
     )
-    return Calibration(hw, tflops, gbs, overhead, clock, use, time.perf_counter() - began)
+    return Calibration(hw, tflops, rows, pool, gbs, overhead, clock, use, time.perf_counter() - began)

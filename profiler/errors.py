@@ -11,6 +11,8 @@ __all__ = [
     "ForwardFailed",
     "MetaUnsupported",
     "OutputError",
+    "DoesNotFit",
+    "gigabytes",
 ]
 
 
@@ -56,3 +58,31 @@ class MetaUnsupported(ForwardFailed):
 
 class OutputError(ParamscopeError):
     """The output file cannot be written."""
+
+
+class DoesNotFit(ConfigError):
+    """A model or its inputs need more memory than the device has: refused before allocating.
+
+    ``str(e)`` reads ``c.yaml: needs 336 GB on cpu for weights, buffers and inputs; this machine
+    has 25 GB (24 GB available); build it on the meta device``; the CLI words the advice with its
+    flag through ``worded``. ``needs`` is in bytes (a lower bound when ``at_least``).
+    """
+
+    def __init__(self, where: str, what: str, needs: int, device: str, total: int, available: int,
+                 *, at_least: bool = False) -> None:
+        self.where, self.what, self.needs, self.device = where, what, needs, device
+        self.total, self.available, self.at_least = total, available, at_least
+        super().__init__(self.worded("build it on the meta device"))
+
+    def worded(self, advice: str) -> str:
+        """The message ending with ``advice`` (e.g. ``use --device meta``)."""
+        needs = ("at least " if self.at_least else "") + gigabytes(self.needs)
+        return (f"{self.where}needs {needs} on {self.device} for {self.what}; this machine has {gigabytes(self.total)} "
+                f"({gigabytes(self.available)} available); {advice}")
+
+
+def gigabytes(n: int) -> str:
+    """Bytes as messages word them: ``336 GB``, ``2.5 GB``, ``2.6 MB``."""
+    if n < 1e8:
+        return f"{n / 1e6:,.1f} MB"
+    return f"{n / 1e9:,.0f} GB" if n >= 10e9 else f"{n / 1e9:,.1f} GB"

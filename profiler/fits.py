@@ -2,18 +2,26 @@
 
 Allocating a 300 GB model on cpu either raises deep inside torch or, with Linux's memory
 overcommit, succeeds lazily and ends in the OOM killer while the weights are initialised. The
-same spec built on meta costs nothing and tells the bytes of the weights, buffers and example
-inputs exactly; that sum is compared with the memory the machine has available.
+same spec built on meta tells the bytes of the weights, buffers and example inputs exactly; that
+sum is compared with the memory the machine has available. The pre-build makes every tensor over
+``PRE_BUILD_LIMIT`` bytes on meta (a giant buffer too, which a meta build otherwise keeps real).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from paramscope.profiler.errors import ConfigError, ParamscopeError
+from paramscope.profiler.errors import DoesNotFit, ParamscopeError, gigabytes
 from paramscope.profiler.spec import ModelSpec
 
-__all__ = ["memory_info", "resident_bytes", "check_fits"]
+__all__ = ["PRE_BUILD_LIMIT", "PRE_BUILD_BUDGET", "memory_info", "resident_bytes", "check_fits", "check_bytes",
+           "allocation_failure"]
+
+PRE_BUILD_LIMIT = 1 << 24
+"""Largest tensor (bytes) the pre-build makes on cpu (``metabuild.BUILD_LIMIT`` for meta builds)."""
+PRE_BUILD_BUDGET = 1 << 28
+"""Bytes of cpu tensors the pre-build keeps in all: far below any machine's memory."""
 
 
 def memory_info() -> tuple[int, int]:
@@ -50,27 +58,69 @@ def resident_bytes(model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
     return int(sum(t.numel() * t.element_size() for t in tensors.values())) + _tensor_bytes(args) + _tensor_bytes(kwargs)
 
 
-def _gb(n: int) -> str:
-    return f"{n / 1e9:,.0f} GB" if n >= 10e9 else f"{n / 1e9:,.1f} GB"
+def _formula_bytes(spec: ModelSpec) -> int:
+    """Bytes of a zoo family's float32 weights by its closed-form ``param_formula`` (0 for a target)."""
+    if spec.family is None:
+        return 0
+    from paramscope.profiler.build import resolve_family
+
+    family, cfg, _ = resolve_family(spec)
+    try:
+        return 4 * int(family.param_formula(cfg)[""])
+    except Exception:  # noqa: BLE001 - an oracle that cannot answer: the pre-build measures instead
+        return 0
 
 
-def check_fits(spec: ModelSpec, device: str) -> None:
-    """On cpu: build on meta first and refuse when weights + inputs exceed the available memory.
+def _pre_build(spec: ModelSpec, inputs: bool) -> Any:
+    """``spec`` built on meta with only small tensors real (``metabuild``); None if a target cannot be.
 
-    A spec that cannot be built on meta (a factory that needs real tensors) is not checked here.
+    A build whose code needs the values of a tensor the pre-build made on meta is retried at the
+    meta build's own limits. A zoo family builds on meta: what fails there fails on cpu too.
+    A user's factory may not support meta: the real build then reports its own errors.
     """
+    from paramscope.profiler.build import build
+    from paramscope.profiler.metabuild import BUILD_BUDGET, BUILD_LIMIT, build_limit
+
+    for limit, budget in ((PRE_BUILD_LIMIT, PRE_BUILD_BUDGET), (BUILD_LIMIT, BUILD_BUDGET)):
+        try:
+            with build_limit(limit, budget):
+                return build(spec, "meta", inputs=inputs)
+        except ParamscopeError:
+            if limit == BUILD_LIMIT and spec.family is not None:
+                raise
+    return None
+
+
+def check_fits(spec: ModelSpec, device: str, *, inputs: bool = True) -> None:
+    """On cpu: build on meta first and raise ``DoesNotFit`` when weights, buffers and inputs exceed
+    the available memory. Nothing big is allocated on the way (``metabuild``)."""
     if device != "cpu":
         return
-    from paramscope.profiler.build import build
+    # a million experts: refused by the zoo's formula before building a million modules
+    check_bytes(f"{spec.source}: ", "its weights alone", _formula_bytes(spec), device)
+    built = _pre_build(spec, inputs)
+    if built is not None:
+        check_bytes(f"{spec.source}: ", "weights, buffers and inputs" if inputs else "weights and buffers",
+                    resident_bytes(built.model, built.args, built.kwargs), device)
 
-    try:
-        built = build(spec, "meta")
-    except ParamscopeError:
-        if spec.family is not None:  # the zoo builds on meta: what fails there fails on cpu too
-            raise
-        return  # a user's factory may not support meta: the real build reports its own errors
-    needs = resident_bytes(built.model, built.args, built.kwargs)
+
+def check_bytes(where: str, what: str, needs: int, device: str) -> None:
+    """Raise ``DoesNotFit`` when ``needs`` bytes on cpu exceed the available memory."""
+    if device == "cpu":
+        total, available = memory_info()
+        if needs > available:
+            raise DoesNotFit(where, what, needs, device, total, available)
+
+
+_REFUSED = re.compile(r"can't allocate memory: you tried to allocate (\d+) bytes")
+
+
+def allocation_failure(exc: BaseException) -> str | None:
+    """torch's refused cpu allocation in one short clause (``out of memory: one tensor of 400 GB
+    on cpu; this machine has ...``), or None when ``exc`` is something else."""
+    m = _REFUSED.search(str(exc))
+    if m is None:
+        return None
     total, available = memory_info()
-    if needs > available:
-        raise ConfigError(f"{spec.source}: needs {_gb(needs)} on cpu for weights and inputs; this machine has "
-                          f"{_gb(total)} ({_gb(available)} available); use --device meta")
+    return (f"out of memory: one tensor of {gigabytes(int(m.group(1)))} on cpu; this machine has "
+            f"{gigabytes(total)} ({gigabytes(available)} available)")

@@ -77,8 +77,10 @@ def track_calls(model: torch.nn.Module) -> Iterator[CallTracker]:
 
 def forward_failed(where: str, exc: BaseException, *, step: int | None = None) -> ForwardFailed:
     """The one wording of a forward that raised: ``forward failed in '<path>'[ at step N]: <error>``."""
+    from paramscope.profiler.fits import allocation_failure
+
     at = f" at step {step}" if step is not None else ""
-    return ForwardFailed(f"forward failed in '{where}'{at}: {str(exc) or type(exc).__name__}")
+    return ForwardFailed(f"forward failed in '{where}'{at}: {allocation_failure(exc) or str(exc) or type(exc).__name__}")
 
 
 def run_forward(model: Any, args: Sequence[Any], kwargs: Mapping[str, Any], where: Callable[[], str] = lambda: "",

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from paramscope.profiler.errors import ArgumentError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = [
     "IGNORE", "UNMATCHED", "GroupReport", "Overlap", "ParamGroup", "group_parameters",
@@ -106,7 +109,7 @@ def _sample_names(names: Sequence[str], limit: int = 6) -> tuple[str, ...]:
     return tuple(list(seen.values())[:limit])
 
 
-def group_parameters(model: Any, groups: Mapping[str, Sequence[str]], rest: str | None = None) -> GroupReport:
+def group_parameters(model: nn.Module, groups: Mapping[str, Sequence[str]], rest: str | None = None) -> GroupReport:
     """Assign every parameter of ``model`` to the first group whose keyword is in its name.
 
     Works on meta (uses only names and ``numel``). Shared tensors count once, at the name

@@ -7,6 +7,10 @@ A custom profile is a YAML file with the same fields::
     source: where the figures come from
     memory_bandwidth_gbs: 900        # GB/s (1 GB = 1e9 bytes)
     peak_tflops: {fp32: 20, bf16: 160, fp16: 160, int8: 320}
+    # optional, measured by `paramscope calibrate` (a CPU's kernels fall short of its peak):
+    matmul_dim_tflops: {1: 0.005, 16: 0.018, 256: 0.066, 1024: 0.073}   # fp32 rate by smallest dim
+    pool_gelems: 0.21                # pooling-window elements visited per ns (1e9 per second)
+    op_overhead_us: 2.4              # fixed cost per op
 
 ``paramscope calibrate`` measures this machine and saves such a file as the ``cpu`` profile
 (``$PARAMSCOPE_HOME/hardware/cpu.yaml``, default ``~/.cache/paramscope``), which then replaces the
@@ -15,6 +19,7 @@ built-in ``cpu`` row (the development container's calibration).
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,7 +35,8 @@ from paramscope.profiler.paths import did_you_mean
 
 __all__ = ["Hardware", "builtin_hardware", "load_hardware", "calibrated_path", "save_hardware", "hardware_dict"]
 
-_FIELDS = ("name", "source", "memory_bandwidth_gbs", "peak_tflops", "memory_gb", "op_overhead_us")
+_FIELDS = ("name", "source", "memory_bandwidth_gbs", "peak_tflops", "memory_gb", "op_overhead_us",
+           "matmul_dim_tflops", "pool_gelems")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +55,12 @@ class Hardware:
     op_overhead_us: float = 0.0
     """Fixed cost per op (dispatch, kernel launch) added to its roofline time; 0 for datasheet rows,
     measured by ``paramscope calibrate``."""
+    matmul_dim_tflops: Mapping[int, float] = field(default_factory=dict)
+    """Achieved fp32 matmul TFLOP/s by the smallest dimension of an (M, K) x (K, N) product, operands
+    not in cache (measured by ``paramscope calibrate``; empty on datasheet rows: every matmul at peak)."""
+    pool_gelems: float | None = None
+    """Pooling-window elements visited per second, in 1e9 (measured on ``max_pool2d``; None: pooling
+    costs only its bytes)."""
 
     @property
     def bandwidth(self) -> float:
@@ -66,6 +78,24 @@ class Hardware:
             listed = ", ".join(self.peak_tflops)
             raise ConfigError(f"hardware {self.key}: no peak for {precision.value} (it lists {listed})")
         return tflops * 1e12
+
+    def matmul_efficiency(self, dim: int) -> float:
+        """Fraction of the peak a matrix product whose smallest dimension is ``dim`` reaches (1 without
+        a measured curve).
+
+        The measured fp32 rate at ``dim``, interpolated linearly in log(dim) between the measured
+        points and held at the ends, over the fp32 peak (at most 1); other precisions scale alike.
+        """
+        curve = sorted(self.matmul_dim_tflops.items())
+        peak = self.peak_tflops.get("fp32")
+        if not curve or not peak or dim <= 0:
+            return 1.0
+        rate = curve[0][1] if dim <= curve[0][0] else curve[-1][1]
+        for (d0, t0), (d1, t1) in zip(curve, curve[1:]):
+            if d0 <= dim <= d1:
+                rate = t0 + (t1 - t0) * (math.log(dim) - math.log(d0)) / (math.log(d1) - math.log(d0))
+                break
+        return min(rate / peak, 1.0)
 
     def ridge(self, precision: Precision) -> float:
         """FLOPs per byte above which an op is compute-bound (peak / bandwidth)."""
@@ -136,9 +166,27 @@ def _parse(key: str, row: Any, where: str) -> Hardware:
     overhead = row.get("op_overhead_us", 0.0)
     if not isinstance(overhead, (int, float)) or isinstance(overhead, bool) or overhead < 0:
         raise ConfigError(f"{where}: {key}.op_overhead_us: expected a number of microseconds >= 0, got {overhead!r}")
+    pool = row.get("pool_gelems")
+    if pool is not None and (not _positive(pool)):
+        raise ConfigError(f"{where}: {key}.pool_gelems: expected a positive number, got {pool!r}")
     return Hardware(key=key, name=str(row.get("name", key)), source=str(row.get("source", where)),
                     memory_bandwidth_gbs=float(bw), peak_tflops={str(k): float(v) for k, v in peaks.items()},
-                    memory_gb=None if mem is None else float(mem), op_overhead_us=float(overhead))
+                    memory_gb=None if mem is None else float(mem), op_overhead_us=float(overhead),
+                    matmul_dim_tflops=_dim_curve(row.get("matmul_dim_tflops", {}), f"{where}: {key}"),
+                    pool_gelems=None if pool is None else float(pool))
+
+
+def _positive(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+
+
+def _dim_curve(curve: Any, where: str) -> dict[int, float]:
+    if not isinstance(curve, Mapping):
+        raise ConfigError(f"{where}.matmul_dim_tflops: expected a mapping such as {{1: 0.005, 1024: 0.07}}")
+    for r, v in curve.items():
+        if not (isinstance(r, int) and not isinstance(r, bool) and r > 0 and _positive(v)):
+            raise ConfigError(f"{where}.matmul_dim_tflops.{r}: expected a positive dimension and TFLOP/s, got {v!r}")
+    return {int(r): float(v) for r, v in curve.items()}
 
 
 def hardware_dict(hw: Hardware) -> dict[str, Any]:
@@ -149,6 +197,10 @@ def hardware_dict(hw: Hardware) -> dict[str, Any]:
         d["memory_gb"] = hw.memory_gb
     if hw.op_overhead_us:
         d["op_overhead_us"] = hw.op_overhead_us
+    if hw.matmul_dim_tflops:
+        d["matmul_dim_tflops"] = dict(hw.matmul_dim_tflops)
+    if hw.pool_gelems is not None:
+        d["pool_gelems"] = hw.pool_gelems
     return d
 
 

@@ -30,16 +30,15 @@ from __future__ import annotations
 import dataclasses
 import gc
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any, assert_never
+from typing import Any, NamedTuple, assert_never
 
 import torch
 from torch import nn
 
+from paramscope.profiler.choices import Clock
 from paramscope.profiler.errors import ArgumentError, ConfigError, ForwardFailed, ParamscopeError
 from paramscope.profiler.forward import module_hooks, run_forward, tensor_leaves
 from paramscope.profiler.guard import preserved
@@ -47,13 +46,6 @@ from paramscope.profiler.guard import preserved
 __all__ = ["Clock", "Timing", "LatencyRow", "LatencyReport", "measure_latency"]
 
 META_MESSAGE = "latency needs real tensors: build the model on device cpu or cuda"
-
-
-class Clock(StrEnum):
-    """What a time is: wall-clock latency, or CPU time of the calling thread (cpu only)."""
-
-    WALL = "wall"
-    THREAD = "thread"
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +157,7 @@ def measure_latency(
             runner.hooked()
         plain: list[float] = []
         hooked: list[float] = []
-        per_path: list[dict[str, tuple[int, float, float]]] = []
+        per_path: list[dict[str, _PathTimes]] = []
         for _ in range(repeats):
             plain.append(runner.plain())
             total, paths = runner.hooked()
@@ -292,46 +284,66 @@ class _Runner:
             self.hooked()  # raises again, naming the submodule
             raise
 
-    def hooked(self) -> tuple[float, dict[str, tuple[int, float, float]]]:
-        """Whole time and ``{path: (calls, inclusive_ms, self_ms)}`` of one hooked call."""
-        records: list[list[Any]] = []  # [path, parent index, start mark, end mark]
+    def hooked(self) -> tuple[float, dict[str, _PathTimes]]:
+        """Whole time and each path's calls, inclusive and self time of one hooked call."""
+        records: list[_Call] = []
         stack: list[int] = []
         with module_hooks(self.model, self._pre(records, stack), self._post(records, stack)):
-            total = self._call(lambda: records[stack[-1]][0] if stack else "")
+            total = self._call(lambda: records[stack[-1]].path if stack else "")
         return total, self._resolve(records)
 
-    def _pre(self, records: list[list[Any]], stack: list[int]) -> Callable[[str], None]:
+    def _pre(self, records: list[_Call], stack: list[int]) -> Callable[[str], None]:
         clock = self.clock
 
         def pre(path: str) -> None:
-            records.append([path, stack[-1] if stack else -1, None, None])
+            call = _Call(path, stack[-1] if stack else -1)
+            records.append(call)
             stack.append(len(records) - 1)
-            records[-1][2] = clock.mark()  # last, so the bookkeeping is not timed
+            call.start = clock.mark()  # last, so the bookkeeping is not timed
 
         return pre
 
-    def _post(self, records: list[list[Any]], stack: list[int]) -> Callable[[str], None]:
+    def _post(self, records: list[_Call], stack: list[int]) -> Callable[[str], None]:
         clock = self.clock
 
         def post(_path: str) -> None:
             end = clock.mark()  # first, so the bookkeeping is not timed
-            records[stack.pop()][3] = end
+            records[stack.pop()].end = end
 
         return post
 
-    def _resolve(self, records: list[list[Any]]) -> dict[str, tuple[int, float, float]]:
-        inclusive = [self.clock.elapsed_ms(r[2], r[3]) for r in records]
+    def _resolve(self, records: list[_Call]) -> dict[str, _PathTimes]:
+        inclusive = [self.clock.elapsed_ms(r.start, r.end) for r in records]
         children = [0.0] * len(records)
         for i, r in enumerate(records):
-            if r[1] >= 0:
-                children[r[1]] += inclusive[i]
-        out: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
+            if r.parent >= 0:
+                children[r.parent] += inclusive[i]
+        out: dict[str, _PathTimes] = {}
         for i, r in enumerate(records):
-            acc = out[r[0]]
-            acc[0] += 1
-            acc[1] += inclusive[i]
-            acc[2] += inclusive[i] - children[i]
-        return {p: (int(a[0]), a[1], a[2]) for p, a in out.items()}
+            acc = out.get(r.path, _PathTimes())
+            out[r.path] = _PathTimes(acc.calls + 1, acc.inclusive_ms + inclusive[i],
+                                     acc.self_ms + inclusive[i] - children[i])
+        return out
+
+
+@dataclass(slots=True)
+class _Call:
+    """One module call of a hooked forward."""
+
+    path: str
+    parent: int
+    """Index of the enclosing call in the records; -1 at the top."""
+    start: Any = None
+    """The clock's mark at the pre-hook (a float, or a CUDA event)."""
+    end: Any = None
+
+
+class _PathTimes(NamedTuple):
+    """One path's calls and times in one hooked forward, summed over its calls."""
+
+    calls: int = 0
+    inclusive_ms: float = 0.0
+    self_ms: float = 0.0
 
 
 # --- statistics ---------------------------------------------------------------------------------
@@ -357,15 +369,15 @@ def _report(
     warmup: int,
     plain: Sequence[float],
     hooked: Sequence[float],
-    per_path: Sequence[Mapping[str, tuple[int, float, float]]],
+    per_path: Sequence[Mapping[str, _PathTimes]],
 ) -> LatencyReport:
     rows = []
     for path, mod in model.named_modules():
-        samples = [r.get(path, (0, 0.0, 0.0)) for r in per_path]
-        calls = max(s[0] for s in samples)
+        samples = [r.get(path, _PathTimes()) for r in per_path]
+        calls = max(s.calls for s in samples)
         if calls:
-            rows.append(LatencyRow(path, type(mod).__name__, calls,
-                                   _timing([s[1] for s in samples]), _timing([s[2] for s in samples])))
+            rows.append(LatencyRow(path, type(mod).__name__, calls, _timing([s.inclusive_ms for s in samples]),
+                                   _timing([s.self_ms for s in samples])))
     total, hooked_total = _timing(plain), _timing(hooked)
     self_sum = sum(r.self_ms.median_ms for r in rows)
     diff = self_sum - hooked_total.median_ms

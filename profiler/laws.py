@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,16 @@ from paramscope.profiler.stats import Profile
 if TYPE_CHECKING:
     from paramscope.profiler.sweep import Axis, ModuleDelta, Variant
 
-__all__ = ["ScalingLaw", "fit_law", "fit_laws"]
+__all__ = ["Law", "ScalingLaw", "fit_law", "fit_laws"]
+
+
+class Law(StrEnum):
+    """How a count grows with a knob (exact fit)."""
+
+    CONSTANT = "constant"
+    LINEAR = "linear"
+    QUADRATIC = "quadratic"
+    OTHER = "other"
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,8 +32,7 @@ class ScalingLaw:
     path: str
     """Module path ("" = whole model)."""
     knob: str
-    law: str
-    """``constant``, ``linear``, ``quadratic`` or ``other``."""
+    law: Law
     coefficients: tuple[Fraction, ...]
     """Polynomial coefficients, lowest power first (exact)."""
     fixed: Mapping[str, Any] = field(default_factory=dict)
@@ -35,16 +44,16 @@ class ScalingLaw:
 
 
 
-def fit_law(xs: Sequence[int | float], ys: Sequence[int]) -> tuple[str, tuple[Fraction, ...]]:
+def fit_law(xs: Sequence[int | float], ys: Sequence[int]) -> tuple[Law, tuple[Fraction, ...]]:
     """Classify ``ys(xs)`` exactly as constant / linear / quadratic / other (needs 3+ points)."""
     pts = sorted({Fraction(x): Fraction(y) for x, y in zip(xs, ys, strict=True)}.items())
     if len(pts) < 3:
-        return "other", ()
-    for degree, law in ((0, "constant"), (1, "linear"), (2, "quadratic")):
+        return Law.OTHER, ()
+    for degree, law in ((0, Law.CONSTANT), (1, Law.LINEAR), (2, Law.QUADRATIC)):
         coeffs = _poly_through(pts[: degree + 1])
         if all(_eval(coeffs, x) == y for x, y in pts) and (degree < 2 or len(pts) > 3 or coeffs[2] != 0):
             return law, coeffs
-    return "other", ()
+    return Law.OTHER, ()
 
 
 def _poly_through(pts: Sequence[tuple[Fraction, Fraction]]) -> tuple[Fraction, ...]:

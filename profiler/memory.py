@@ -40,6 +40,7 @@ from paramscope.profiler.memstep import StepPlan, simulate_step
 from paramscope.profiler.memtrack import Allocation, Kind, StorageTracker
 from paramscope.profiler.paths import did_you_mean, is_within
 from paramscope.profiler.precision import Optimizer, Precision, tensor_bytes
+from paramscope.profiler.stats import Assumption
 
 __all__ = [
     "Allocator", "Precision", "Optimizer", "LiveBytes", "MemoryRow", "TimelinePoint", "MemoryReport",
@@ -128,6 +129,8 @@ class MemoryReport:
     timeline: tuple[TimelinePoint, ...]
     recompute_macs: int | None = None
     """MACs recomputed in backward by checkpointed submodules (None without ``checkpoint``)."""
+    assumptions: tuple[Assumption, ...] = ()
+    """Values the meta device cannot know, assumed (seeded) where the step needed them (MoE routing...)."""
 
     def subtree(self, path: str) -> LiveBytes:
         """Bytes at the peak held by ``path`` and everything under it ("" = everything)."""
@@ -147,7 +150,7 @@ def plan_memory_sweep(
     model: nn.Module, args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None, *,
     dtypes: Sequence[Precision], train: Optimizer | None = None, keep: Mapping[str, Precision] | None = None,
     steps: int = 2, amp: Precision | None = None, checkpoint: Sequence[str] = (),
-    allocator: Allocator | None = None, device: str = "meta",
+    allocator: Allocator | None = None, device: str = "meta", seed: int = 0, replay: bool = False,
 ) -> tuple[MemoryReport, ...]:
     """Simulate the training step (``train`` set) or inference forward for each precision.
 
@@ -162,10 +165,14 @@ def plan_memory_sweep(
         checkpoint: ``fnmatch`` patterns of module paths run under ``torch.utils.checkpoint``.
         allocator: rounding and optimizer implementation modelled; default from ``device``.
         device: where the step runs: "meta" (simulated) or a real device.
+        seed: seeds the values a meta step must assume (routing, tensor-to-bool...), as in ``count_macs``.
+        replay: on a real device, the values a meta run cannot know take the meta run's seeded
+            stand-ins (same routing): how tests compare meta and cpu where the data matters.
 
     Raises:
         ConfigError: a ``keep`` path or ``checkpoint`` pattern names no submodule, bad numbers.
-        ForwardFailed: the forward raised; the message names the submodule.
+        ForwardFailed: the forward raised; the message names the submodule (``MetaUnsupported``:
+            an op that cannot run on meta even under assumptions).
     """
     keep_plan = _validate_keep(model, keep or {})
     _validate_checkpoint(model, checkpoint)
@@ -179,9 +186,10 @@ def plan_memory_sweep(
         prec = Precision(d)
         plan = StepPlan(prec, train, keep_plan, steps if train is not None else 1, amp, tuple(checkpoint),
                         alloc.block_bytes, foreach=alloc is Allocator.CUDA)
-        tracker, clone = simulate_step(model, args, kwargs or {}, plan, device, _plan_precision(prec, keep_plan))
-        macs = _recompute_macs(model, args, kwargs or {}, checkpoint) if checkpoint else None
-        reports.append(_report(plan, tracker, clone, alloc, device, macs))
+        tracker, clone, assumed = simulate_step(model, args, kwargs or {}, plan, device,
+                                                _plan_precision(prec, keep_plan), seed, replay)
+        macs = _recompute_macs(model, args, kwargs or {}, checkpoint, seed) if checkpoint else None
+        reports.append(_report(plan, tracker, clone, alloc, device, macs, assumed))
     return tuple(reports)
 
 
@@ -241,7 +249,7 @@ def _by_kind(allocs: Sequence[Allocation]) -> LiveBytes:
 
 
 def _report(plan: StepPlan, tracker: StorageTracker, clone: nn.Module, alloc: Allocator, device: str,
-            macs: int | None) -> MemoryReport:
+            macs: int | None, assumed: tuple[Assumption, ...]) -> MemoryReport:
     live = tracker.live_at(tracker.peak_event) if tracker.peak_event >= 0 else []
     modules = dict(clone.named_modules())
     per_module: dict[str, list[Allocation]] = {path: [] for path in modules}
@@ -259,6 +267,7 @@ def _report(plan: StepPlan, tracker: StorageTracker, clone: nn.Module, alloc: Al
         peak_bytes=tracker.peak, peak_phase=tracker.peak_phase,
         peak_module=tracker.peak_module, peak_step=tracker.peak_step,
         live_at_peak=_by_kind(live), rows=rows, timeline=_timeline(tracker), recompute_macs=macs,
+        assumptions=assumed,
     )
 
 
@@ -275,11 +284,11 @@ def _timeline(tracker: StorageTracker, points: int = 1500) -> tuple[TimelinePoin
 
 
 def _recompute_macs(model: nn.Module, args: Sequence[Any], kwargs: Mapping[str, Any],
-                    patterns: Sequence[str]) -> int:
+                    patterns: Sequence[str], seed: int) -> int:
     """Forward MACs of the checkpointed submodules: what backward runs again."""
     from paramscope.profiler.flops import count_macs
 
-    count = count_macs(model, tuple(args), dict(kwargs))
+    count = count_macs(model, tuple(args), dict(kwargs), seed=seed)
     paths = [p for p, _ in model.named_modules() if p and any(fnmatch.fnmatchcase(p, pat) for pat in patterns)]
     outer = [p for p in paths if not any(is_within(p, q) and p != q for q in paths)]
     return sum(int(count.macs.get(p) or 0) for p in outer)

@@ -7,6 +7,14 @@ hooks and the global RNG are left as found, and on meta nothing is allocated. A 
 repeated ``steps`` times (optimizer state exists from the first step on); inference is one
 forward in eval mode under ``torch.inference_mode()``. The loss is the sum of every floating
 output (its own memory is a scalar).
+
+On meta the copy keeps its buffers on cpu with their true values (parameters on meta) and the
+whole step (forward, backward, optimizer) runs under ``assumptions.meta_execution``, as a
+``breakdown`` forward does: data-dependent models (MoE routing, ``nonzero``, masks, ``.item()``)
+run on stated, seeded assumptions. The tracker is entered after it, so it is the outer mode in
+dispatch order: it sees each op's result as the model gets it, and none of the value bookkeeping
+(known values on cpu, bf16 stand-ins of a meta kernel, meta twins of cpu buffers), which runs
+with every mode disabled and allocates nothing on the device being modelled.
 """
 
 from __future__ import annotations
@@ -24,10 +32,12 @@ from torch import nn
 from torch.autograd.graph import saved_tensors_hooks
 from torch.utils._pytree import tree_leaves, tree_map
 
+from paramscope.profiler.assumptions import meta_execution
 from paramscope.profiler.errors import ForwardFailed
 from paramscope.profiler.forward import device_of, run_forward
 from paramscope.profiler.memtrack import Kind, StorageTracker
 from paramscope.profiler.precision import Optimizer, Precision, tensor_bytes
+from paramscope.profiler.stats import Assumption
 from paramscope.profiler.simmodes import (
     autocast_on_meta, fake_quant_weights, gru_as_on_cpu, leave_autocast_region, sdpa_as_on_cpu,
 )
@@ -51,9 +61,11 @@ class StepPlan:
 
 def simulate_step(
     model: nn.Module, args: Sequence[Any], kwargs: Mapping[str, Any], plan: StepPlan, device: str,
-    precision_of: Callable[[str], Precision],
-) -> tuple[StorageTracker, nn.Module]:
-    """Run ``plan`` on a copy of ``model`` on ``device`` and return the tracker (and the copy)."""
+    precision_of: Callable[[str], Precision], seed: int = 0, replay: bool = False,
+) -> tuple[StorageTracker, nn.Module, tuple[Assumption, ...]]:
+    """Run ``plan`` on a copy of ``model`` on ``device``: the tracker, the copy and, on meta,
+    the assumptions the step made (``seed`` seeds them). ``replay`` on a real device: values a
+    meta run cannot know take the same seeded stand-ins (``meta_execution(replay=...)``)."""
     tracker = StorageTracker(plan.round_bytes)
     with torch.random.fork_rng(devices=[]), ExitStack() as stack:
         clone, weight_bytes = _clone(model, device, plan, precision_of)
@@ -61,6 +73,10 @@ def simulate_step(
         inputs = tree_map(lambda t: _to_device(t, device, root), (tuple(args), dict(kwargs)))
         _cast_at_precision_borders(clone, plan, precision_of)
         owners = _owners(clone)
+        # meta execution below the tracker (entered first): see the module docstring
+        real = device != "meta"
+        log = stack.enter_context(meta_execution(clone, seed=seed, active=not real or replay,
+                                                 replay=inputs if real and replay else None))
         stack.enter_context(tracker.modules(clone))
         stack.enter_context(tracker)
         for _name, t in (*clone.named_parameters(), *clone.named_buffers()):
@@ -75,7 +91,7 @@ def simulate_step(
             _train(clone, inputs, tracker, plan, owners, precision_of)
         tracker.close()
         del inputs
-    return tracker, clone
+    return tracker, clone, log.assumptions
 
 
 # --- the copy ------------------------------------------------------------------------------------
@@ -146,7 +162,7 @@ def _clone(model: nn.Module, device: str, plan: StepPlan, precision_of: Callable
         dtype = b.dtype
         if b.is_floating_point():
             dtype = _compute_dtype(prec, plan)
-        memo[id(b)] = _fresh(b, device, dtype)
+        memo[id(b)] = _fresh(b, device, dtype, keep_values=True)
     try:
         clone = copy.deepcopy(model, memo)
     except Exception as e:  # noqa: BLE001 - any failure to copy is reported the same way
@@ -154,7 +170,10 @@ def _clone(model: nn.Module, device: str, plan: StepPlan, precision_of: Callable
     return clone, nbytes
 
 
-def _fresh(t: torch.Tensor, device: str, dtype: torch.dtype) -> torch.Tensor:
+def _fresh(t: torch.Tensor, device: str, dtype: torch.dtype, *, keep_values: bool = False) -> torch.Tensor:
+    """``t``'s copy for the step; on meta a buffer (``keep_values``) stays on cpu with its values."""
+    if keep_values and device == "meta" and t.device.type != "meta":
+        return t.detach().to(dtype=dtype, copy=True)
     if device == "meta" or t.device.type == "meta":
         return torch.empty_strided(t.shape, t.stride(), dtype=dtype, device=device)
     return t.detach().to(device=device, dtype=dtype, copy=True)

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_modes, _get_current_dispatch_mode_stack
+from torch.utils._python_dispatch import _disable_current_modes, _get_current_dispatch_mode_stack
 from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 from torch.utils.weak import WeakTensorKeyDictionary
 
 from paramscope.profiler.assumptions import KNOWN_LIMIT, STAND_IN_LIMIT, AssumptionLog, _source_line, _Source
 from paramscope.profiler.errors import MetaUnsupported
+from paramscope.profiler.metabuild import EagerMode
 
 __all__ = ["MetaMode", "SkipMetaInit"]
 
@@ -33,6 +34,8 @@ _SOURCES = _INDEX_SOURCES | {"eq", "ne", "gt", "ge", "lt", "le", "isin", "isnan"
 _DATA = frozenset({
     "nonzero", "nonzero_numpy", "argwhere", "_unique", "_unique2", "unique_dim", "unique_consecutive",
     "unique_dim_consecutive", "bincount", "repeat_interleave", "_local_scalar_dense", "equal", "masked_select",
+    # under inference_mode the composite ops reach the mode undecomposed (``bool(t)``, ``t.item()``)
+    "is_nonzero", "item", "allclose",
 })
 _INDEXING = frozenset({"index", "index_put", "index_put_", "_index_put_impl_", "_unsafe_index", "_unsafe_index_put"})
 _META = torch.device("meta")
@@ -42,7 +45,8 @@ _MASKS = (torch.bool, torch.uint8)
 @dataclass
 class _Known:
     value: Any
-    """The cpu tensor with the values."""
+    """The cpu tensor with the values; None for a real tensor that is its own value (the table is
+    weak in its keys: a value holding its key would keep it alive, a leak a memory replay sees)."""
     origins: frozenset[int]
     """Indices (in the log) of the assumptions the value depends on."""
     version: int | None
@@ -79,24 +83,11 @@ def _arg_tensors(tree: Any, out: list[Any]) -> list[Any]:
     return out
 
 
-class _EagerMode(TorchDispatchMode):  # type: ignore[no-untyped-call]  # torch's class is unannotated
-    """A dispatch mode that nothing compiles: its ``__torch_dispatch__`` runs unwrapped.
-
-    torch wraps a mode's ``__torch_dispatch__`` in ``_disable_dynamo``: a frame-evaluation switch
-    on every op, and on its first call an import of ``torch._dynamo`` and sympy (about 1 s of a
-    params-only run that never runs a forward).
-    """
-
-    @classmethod
-    def _should_skip_dynamo(cls) -> bool:
-        return False
-
-
 def _op_name(func: Any) -> str:
     return f"{func.namespace}::{func.overloadpacket.__name__}"
 
 
-class MetaMode(_EagerMode):
+class MetaMode(EagerMode):
     """Known values beside meta tensors, seeded stand-ins where a value is needed but unknown."""
 
     def __init__(self, seed: int, where: Callable[[], str], log: AssumptionLog, unknown: Sequence[Any] = ()) -> None:
@@ -118,6 +109,8 @@ class MetaMode(_EagerMode):
         if k is not None and k.version is not None and _version(t) != k.version:
             del self.known[t]
             return None
+        if k is not None and k.value is None:
+            return _Known(t, k.origins, k.version)
         return k if k is not None or t.is_meta else _Known(t, frozenset(), None)
 
     def remember(self, t: Any, value: Any, origins: frozenset[int], bump: int = 0) -> None:
@@ -179,7 +172,7 @@ class MetaMode(_EagerMode):
             inputs = [a for a in flat if isinstance(a, torch.Tensor)]
         name, op = func.overloadpacket.__name__, _op_name(func)
         leaves_meta = name == "_to_copy" and on_meta and str(kwargs.get("device", "meta")) != "meta"
-        if name in _DATA or leaves_meta:
+        if name in _DATA or leaves_meta or (name == "where" and len(args) == 1):  # where(cond): nonzero
             return self.compute(func, args, kwargs, op, pending=False, twin=on_meta and not leaves_meta)
         if name in _INDEXING and len(args) > 1 and isinstance(args[1], list | tuple):
             args = self.masks(args, op)
@@ -232,7 +225,7 @@ class MetaMode(_EagerMode):
                 with _quiet():
                     m = r.to(_META)
             if twin or origins:
-                self.known[m] = _Known(r, frozenset(origins), _version(m))
+                self.known[m] = _Known(None if m is r else r, frozenset(origins), _version(m))
             return m
 
         return tree_map(wrap, result)
@@ -271,7 +264,7 @@ class MetaMode(_EagerMode):
         if not meta_outs:  # real tensors: their own values; only the assumptions behind them to carry
             for m in outs:
                 if origins:
-                    self.known[m] = _Known(m, origins, None)
+                    self.known[m] = _Known(None, origins, None)
             return
         if sum(t.numel() for t in meta_outs) > KNOWN_LIMIT:
             return
@@ -285,7 +278,7 @@ class MetaMode(_EagerMode):
             self.remember(m, r, origins, bump if any(m is a for a in inputs) else 0)
 
 
-class SkipMetaInit(_EagerMode):  # type: ignore[no-untyped-call]  # torch's __init_subclass__ is unannotated
+class SkipMetaInit(EagerMode):  # type: ignore[no-untyped-call]  # torch's __init_subclass__ is unannotated
     """While building: a random in-place init of a meta tensor returns it untouched (no values to fill)."""
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:

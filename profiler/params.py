@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from paramscope.profiler.paths import parent_of
 from paramscope.profiler.stats import SharedParam
+
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = ["ParamCounts", "count_params"]
 
@@ -24,7 +27,7 @@ class ParamCounts:
     shared: tuple[SharedParam, ...]
 
 
-def count_params(model: Any) -> ParamCounts:
+def count_params(model: nn.Module) -> ParamCounts:
     """Count parameters and buffers of ``model`` (works on meta: uses only ``numel``).
 
     A tensor reachable under several names (tied embeddings, a module registered twice) is

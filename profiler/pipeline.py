@@ -6,7 +6,9 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from paramscope.profiler.backends.interface import Backend
 from paramscope.profiler.build import Built, build
+from paramscope.profiler.choices import Device
 from paramscope.profiler.profile import profile_model
 from paramscope.profiler.spec import ModelSpec
 from paramscope.profiler.stats import Profile
@@ -27,12 +29,13 @@ def with_bytes(prof: Profile, moved: Mapping[str, int]) -> Profile:
     return dataclasses.replace(prof, modules=rows, total=dataclasses.replace(prof.total, bytes=moved.get("", 0)))
 
 
-def measure_built(built: Built, *, flops: str | None = None, backward: bool = False,
-                  elementwise: bool = False, bytes_moved: bool = False, fusion: str = "none",
+def measure_built(built: Built, *, flops: Backend | None = None, backward: bool = False,
+                  elementwise: bool = False, layers: bool = False, bytes_moved: bool = False, fusion: str = "none",
                   hardware: Any = None, precision: Any = None) -> Profile:
-    """Profile an already built model; ``flops`` names a backend, None skips MACs.
+    """Profile an already built model; ``flops`` is the counting backend, None skips MACs.
 
     ``elementwise`` also counts output elements of element-wise ops (torch backend only);
+    ``layers`` records each submodule's shapes and layer details (one more hooked forward);
     ``bytes_moved`` the bytes each module's ops move (``fusion``: see ``profiler/bytes.py``), with
     floating tensors at ``precision`` (a ``Precision``; None = as run); ``hardware`` (a
     ``Hardware``) adds the roofline time per module (``profiler/roofline.py``).
@@ -57,11 +60,17 @@ def measure_built(built: Built, *, flops: str | None = None, backward: bool = Fa
             from paramscope.profiler.roofline import roofline, with_roofline
 
             prof = with_roofline(prof, roofline(moved, hardware, precision))
-    return dataclasses.replace(prof, source=built.spec.source, preset_of=built.spec.preset_of, config=config_of(built))
+    shapes = {}
+    if layers:
+        from paramscope.profiler.layers import record_layers
+
+        shapes = record_layers(built.model, built.args, built.kwargs)
+    return dataclasses.replace(prof, source=built.spec.source, preset_of=built.spec.preset_of, config=config_of(built),
+                               layers=shapes)
 
 
-def measure(spec: ModelSpec, *, device: str = "meta", flops: str | None = None, backward: bool = False,
-            elementwise: bool = False, seed: int = 0) -> Profile:
+def measure(spec: ModelSpec, *, device: Device | str = Device.META, flops: Backend | None = None,
+            backward: bool = False, elementwise: bool = False, seed: int = 0) -> Profile:
     """Build ``spec`` on ``device`` and profile it (parameters, and MACs with a backend).
 
     ``seed`` seeds the build and the values a meta forward must assume (``Profile.assumptions``).

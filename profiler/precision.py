@@ -16,6 +16,17 @@ class Precision(StrEnum):
     INT8 = "int8"
     INT4 = "int4"
 
+    @classmethod
+    def _missing_(cls, value: object) -> Precision | None:
+        """torch's dtype names are accepted too: ``float32``, ``bfloat16``, ``torch.float16``, ``half``."""
+        if isinstance(value, str):
+            name = value.strip().lower().removeprefix("torch.")
+            alias = _ALIASES.get(name, name)
+            for member in cls:
+                if member.value == alias:
+                    return member
+        return None
+
     @property
     def bits(self) -> int:
         """Bits per element (int4 = 4, i.e. half a byte)."""
@@ -26,6 +37,9 @@ class Precision(StrEnum):
         """True for fp32, bf16 and fp16; False for the integer (quantised) precisions."""
         return self in (Precision.FP32, Precision.BF16, Precision.FP16)
 
+
+_ALIASES = {"float32": "fp32", "float": "fp32", "bfloat16": "bf16", "float16": "fp16", "half": "fp16",
+            "qint8": "int8", "quint4x2": "int4"}
 
 _BITS: dict[Precision, int] = {
     Precision.FP32: 32, Precision.BF16: 16, Precision.FP16: 16, Precision.INT8: 8, Precision.INT4: 4,

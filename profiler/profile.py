@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from paramscope.profiler.flops import not_called
 from paramscope.profiler.forward import device_of
 from paramscope.profiler.params import ParamCounts, count_params
 from paramscope.profiler.paths import is_within, parent_of
-from paramscope.profiler.stats import ModuleStats, Profile, Totals, Uncounted
+from paramscope.profiler.stats import ModuleStats, Profile, Totals
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from paramscope.profiler.backends.interface import FlopCount
 
 __all__ = ["profile_model", "input_shapes"]
 
@@ -46,12 +51,12 @@ def _direct_rows(counts: ParamCounts, path: str) -> list[ModuleStats]:
 
 
 def profile_model(
-    model: Any,
+    model: nn.Module,
     args: tuple[Any, ...] = (),
     kwargs: Mapping[str, Any] | None = None,
     *,
     name: str | None = None,
-    flops: Any = None,
+    flops: FlopCount | None = None,
     device: str | None = None,
 ) -> Profile:
     """Measure ``model``: parameters per submodule, and MACs when a ``FlopCount`` is given.
@@ -72,7 +77,7 @@ def profile_model(
     marks = _shared_marks(counts)
     macs: Mapping[str, int] = flops.macs if flops is not None else {}
     calls: Mapping[str, int] = flops.calls if flops is not None else {}
-    elem: Mapping[str, int] | None = getattr(flops, "elementwise", None)
+    elem: Mapping[str, int] | None = flops.elementwise if flops is not None else None
     idle = not_called(flops) if flops is not None else frozenset()  # macs None: unknown, not 0
     rows: list[ModuleStats] = []
     open_containers: list[str] = []  # the containers whose subtree the walk is inside, outermost first
@@ -96,16 +101,15 @@ def profile_model(
         params=counts.params[""], trainable=counts.trainable[""],
         frozen=counts.params[""] - counts.trainable[""], buffers=counts.buffers[""],
         macs=macs.get("") if flops is not None else None,
-        backward_macs=(getattr(flops, "backward_macs", None) or {}).get(""),
+        backward_macs=(flops.backward_macs or {}).get("") if flops is not None else None,
         elementwise=None if elem is None else elem.get("", 0),
     )
     if device is None:
         device = device_of(model, args, kwargs)
-    uncounted = tuple(Uncounted(u.name, u.count, tuple(u.where)) for u in getattr(flops, "uncounted", ()))
     return Profile(
         model=name or type(model).__name__, model_class=type(model).__name__, device=device,
         total=total, modules=tuple(rows), shared=counts.shared, input_shapes=input_shapes(args, kwargs),
-        flops_backend=getattr(flops, "backend", None), uncounted=uncounted,
-        notes=tuple(getattr(flops, "notes", ())), op_macs=getattr(flops, "op_macs", {}),
-        assumptions=tuple(getattr(flops, "assumptions", ())),
+        flops_backend=None if flops is None else flops.backend, uncounted=() if flops is None else flops.uncounted,
+        notes=() if flops is None else flops.notes, op_macs={} if flops is None else flops.op_macs,
+        assumptions=() if flops is None else tuple(flops.assumptions),
     )

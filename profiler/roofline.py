@@ -3,11 +3,16 @@
 Per op: ``time = max(FLOPs / peak FLOP/s at the op's precision, bytes / memory bandwidth)``, plus
 the profile's fixed per-op overhead (0 for datasheet rows; measured by ``paramscope calibrate`` for
 this CPU, where eager dispatch costs microseconds per op); a module's time is the sum over the ops
-it ran (inclusive, like MACs). An op is compute-bound when the first term is the larger. A
-module's bound is the largest of the time in its memory-bound ops, in its compute-bound ops, and
-in per-op overhead. The estimate assumes every op reaches the peak it is bound by: no launch
-overhead, no cache reuse across ops (see ``profiler/bytes.py``), so it is a lower bound on a
-real device; ``paramscope calibrate`` replaces datasheet peaks with measured ones for this CPU.
+it ran (inclusive, like MACs). On a profile that measured them (``paramscope calibrate``), the
+compute term also holds what a CPU's kernels fall short by: a matrix product (or convolution)
+runs at the measured rate for its smallest dimension (``Hardware.matmul_efficiency``: a 7-row
+Linear or a 32-channel convolution reaches a fraction of a 1024-square product's rate), and a
+pooling op pays its window elements at the measured pooling rate (max-pool has no FLOPs, yet
+compares 9 elements per output for a 3x3 window). An op is compute-bound when the first term is
+the larger. A module's bound is the largest of the time in its memory-bound ops, in its
+compute-bound ops, and in per-op overhead. On datasheet rows the estimate assumes every op
+reaches the peak it is bound by: no launch overhead, no cache reuse across ops (see
+``profiler/bytes.py``), so it is a lower bound on a real device.
 """
 
 from __future__ import annotations
@@ -58,6 +63,8 @@ class ModuleRoofline:
     ops: int
     precision: Precision
     """The precision of the module's largest op (by FLOPs), for its ridge point."""
+    window: int = 0
+    """Pooling-window elements visited (priced on profiles with a measured pooling rate)."""
 
     @property
     def bound(self) -> Bound:
@@ -88,7 +95,11 @@ class Roofline:
 
 def op_time(op: OpCost, hw: Hardware, precision: Precision | None = None) -> tuple[float, float]:
     """(compute seconds, memory seconds) of one op on ``hw``."""
-    compute = op.flops / hw.peak(precision or op.precision) if op.flops else 0.0
+    compute = 0.0
+    if op.flops:
+        compute = op.flops / (hw.peak(precision or op.precision) * hw.matmul_efficiency(op.gemm_dim))
+    if op.window and hw.pool_gelems:
+        compute += op.window / (hw.pool_gelems * 1e9)
     return compute, op.bytes_at(precision) / hw.bandwidth
 
 
@@ -98,13 +109,13 @@ def roofline(count: ByteCount, hw: Hardware, precision: Precision | None = None)
     Raises:
         ConfigError: ``hw`` lists no peak for a precision an op with FLOPs runs at.
     """
-    acc: defaultdict[str, list[float]] = defaultdict(lambda: [0.0] * 9)
+    acc: defaultdict[str, list[float]] = defaultdict(lambda: [0.0] * 10)
     biggest: dict[str, OpCost] = {}
     overhead = hw.op_overhead_us * 1e-6
     for op in count.ops:
         compute, memory = op_time(op, hw, precision)
         row = (op.flops, op.bytes_at(precision), op.weight_elems, max(compute, memory) + overhead, compute, memory,
-               memory if memory >= compute else 0.0, overhead, 1)
+               memory if memory >= compute else 0.0, overhead, 1, op.window)
         for path in op.stack:
             a = acc[path]
             for i, v in enumerate(row):
@@ -113,10 +124,10 @@ def roofline(count: ByteCount, hw: Hardware, precision: Precision | None = None)
                 biggest[path] = op
     modules = {}
     for path in count.bytes:
-        flops, moved, weights, t, c, m, mb, oh, n = acc.get(path, [0.0] * 9)
+        flops, moved, weights, t, c, m, mb, oh, n, window = acc.get(path, [0.0] * 10)
         prec = precision or (biggest[path].precision if path in biggest else Precision.FP32)
         modules[path] = ModuleRoofline(path, int(flops), int(moved), int(weights), t * 1e3, c * 1e3, m * 1e3, mb * 1e3,
-                                       oh * 1e3, int(n), prec)
+                                       oh * 1e3, int(n), prec, int(window))
     return Roofline(hardware=hw, precision=precision, fusion=count.fusion, modules=modules)
 
 

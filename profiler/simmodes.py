@@ -40,12 +40,13 @@ def _stand_in(t: torch.Tensor | None) -> torch.Tensor | None:
 def _flash_if_cpu_would(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None = None,
                         dropout_p: float = 0.0, is_causal: bool = False, scale: float | None = None,
                         enable_gqa: bool = False) -> torch.Tensor | None:
-    if q.device.type != "meta" or enable_gqa:
+    if q.device.type != "meta":
         return None
     with _disable_current_modes():  # the stand-ins are not the step's memory
         sq, sk, sv = (_stand_in(t) for t in (q, k, v))
         assert sq is not None and sk is not None and sv is not None
-        choice = torch._fused_sdp_choice(sq, sk, sv, _stand_in(attn_mask), dropout_p, is_causal, scale=scale)
+        choice = torch._fused_sdp_choice(sq, sk, sv, _stand_in(attn_mask), dropout_p, is_causal, scale=scale,
+                                         enable_gqa=enable_gqa)
     if choice != _FLASH:
         return None
     out = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(

@@ -8,6 +8,7 @@ A config names a zoo family (``model: rg_output``) or any importable factory
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,9 +201,4 @@ def apply_overrides(spec: ModelSpec, overrides: Overrides, *, origin: str = "ove
         for ikey, _ in implied:
             overridden[ikey] = f"{origin} {key}={value}"
         overridden[full] = f"{origin} {key}={value}"
-    return ModelSpec(
-        name=spec.name, source=spec.source, family=spec.family, target=spec.target,
-        args=tree["args"], inputs=tree["inputs"], preset_of=spec.preset_of,
-        description=spec.description, config_dir=spec.config_dir, lines=spec.lines,
-        overridden=overridden,
-    )
+    return dataclasses.replace(spec, args=tree["args"], inputs=tree["inputs"], overridden=overridden)

@@ -5,13 +5,37 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from paramscope.profiler.layers import LayerInfo
+
+from paramscope.profiler.backends.interface import UncountedOp
 
 __all__ = ["ModuleStats", "SharedParam", "Totals", "Uncounted", "Assumption", "Profile"]
 
 
+class _Rates:
+    """FLOPs and arithmetic intensity from a row's (or the total's) MACs and bytes moved."""
+
+    __slots__ = ()
+    macs: int | None
+    bytes: int | None
+
+    @property
+    def flops(self) -> int | None:
+        """FLOPs = 2 x MACs (one multiply plus one add per MAC)."""
+        return None if self.macs is None else 2 * self.macs
+
+    @property
+    def intensity(self) -> float | None:
+        """Arithmetic intensity, FLOPs per byte moved (None unless both are measured and bytes > 0)."""
+        flops = self.flops
+        return None if flops is None or not self.bytes else flops / self.bytes
+
+
 @dataclass(frozen=True, slots=True)
-class ModuleStats:
+class ModuleStats(_Rates):
     """One row of a breakdown: a submodule (or a parameter held directly by a container)."""
 
     path: str
@@ -43,15 +67,6 @@ class ModuleStats:
     bound: str | None = None
     """``"compute"`` or ``"memory"``: what limits most of ``roofline_ms`` (``--hardware``)."""
 
-    @property
-    def flops(self) -> int | None:
-        """FLOPs = 2 x MACs (one multiply plus one add per MAC)."""
-        return None if self.macs is None else 2 * self.macs
-
-    @property
-    def intensity(self) -> float | None:
-        """Arithmetic intensity, FLOPs per byte moved (None unless both are measured and bytes > 0)."""
-        return _intensity(self.flops, self.bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +79,8 @@ class SharedParam:
     numel: int
 
 
-@dataclass(frozen=True, slots=True)
-class Uncounted:
-    """An op or module a FLOP backend could not count (never a silent zero)."""
-
-    name: str
-    count: int
-    where: tuple[str, ...] = ()
+Uncounted = UncountedOp
+"""An op or module a FLOP backend could not count (never a silent zero): the backends' own type."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +105,7 @@ class Assumption:
 
 
 @dataclass(frozen=True, slots=True)
-class Totals:
+class Totals(_Rates):
     params: int
     trainable: int
     frozen: int
@@ -111,18 +121,6 @@ class Totals:
     """Roofline time of one forward on the ``--hardware``."""
     bound: str | None = None
 
-    @property
-    def flops(self) -> int | None:
-        return None if self.macs is None else 2 * self.macs
-
-    @property
-    def intensity(self) -> float | None:
-        """FLOPs per byte moved, for the whole model."""
-        return _intensity(self.flops, self.bytes)
-
-
-def _intensity(flops: int | None, moved: int | None) -> float | None:
-    return None if flops is None or not moved else flops / moved
 
 
 @dataclass(frozen=True)
@@ -147,6 +145,8 @@ class Profile:
     preset_of: str | None = None
     config: Mapping[str, Any] = field(default_factory=dict)
     """The args and inputs the model was built from (after overrides)."""
+    layers: Mapping[str, LayerInfo] = field(default_factory=dict, repr=False)
+    """Shapes and layer details per path, when asked for (``--columns shape``; ``profiler.layers``)."""
     roofline: Any = None
     """A ``paramscope.profiler.roofline.Roofline`` when a ``--hardware`` was given (per-module detail)."""
     op_macs: Mapping[str, Mapping[str, int]] = field(default_factory=dict, repr=False)

@@ -127,17 +127,24 @@ def _describe(obj: Any) -> str:
     return f"a {type(obj).__name__}"
 
 
+class _Missing:
+    """What ``_step`` returns when the output has no such item (``None`` is a value an output can hold)."""
+
+
+_MISSING = _Missing()
+
+
 def _step(obj: Any, seg: str, top: bool, names: Sequence[str]) -> Any:
     if isinstance(obj, Mapping):
-        return obj.get(seg, KeyError)
+        return obj.get(seg, _MISSING)
     if isinstance(obj, tuple | list):
         if seg.lstrip("-").isdigit():
-            return obj[int(seg)] if -len(obj) <= int(seg) < len(obj) else KeyError
+            return obj[int(seg)] if -len(obj) <= int(seg) < len(obj) else _MISSING
         if top and seg in names and names.index(seg) < len(obj):
             return obj[names.index(seg)]
     if not seg.lstrip("-").isdigit() and hasattr(obj, seg) and not callable(getattr(obj, seg)):
         return getattr(obj, seg)
-    return KeyError
+    return _MISSING
 
 
 def _resolve(out: Any, path: str, kwarg: str, names: Sequence[str]) -> Any:
@@ -146,7 +153,7 @@ def _resolve(out: Any, path: str, kwarg: str, names: Sequence[str]) -> Any:
     segs = path.split(".")
     for i, seg in enumerate(segs):
         nxt = _step(obj, seg, i == 0, names)
-        if nxt is KeyError:
+        if nxt is _MISSING:
             where = "the output" if i == 0 else f"output {'.'.join(segs[:i])}"
             alias = f"; the items are named {', '.join(names)}" if i == 0 and names else ""
             raise ArgumentError("carry", f"{path}={kwarg}", f"{where} has no '{seg}': it is {_describe(obj)}{alias}")

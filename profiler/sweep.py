@@ -12,6 +12,7 @@ import functools
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from paramscope.model_zoo import registry
@@ -21,11 +22,24 @@ from paramscope.profiler.parallel import premeasure
 from paramscope.profiler.spec import ModelSpec, apply_overrides
 from paramscope.profiler.stats import Profile
 
-__all__ = ["Axis", "Variant", "ModuleDelta", "ScalingLaw", "Sweep", "make_axes", "run_sweep", "fit_law", "compare",
-           "changed_within", "differs",
-           "shape_axis"]
+__all__ = ["KnobKind", "Status", "Axis", "Variant", "ModuleDelta", "ScalingLaw", "Sweep", "make_axes", "run_sweep",
+           "fit_law", "changed_modules", "changed_within", "shape_axis"]
 
 Progress = Callable[[int, int, str], None]
+
+
+class KnobKind(StrEnum):
+    """A design knob defines the variant; a workload knob is where variant and base are both evaluated."""
+
+    DESIGN = "design"
+    WORKLOAD = "workload"
+
+
+class Status(StrEnum):
+    """Whether a variant could be built and measured."""
+
+    OK = "ok"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +51,7 @@ class Axis:
     key: str
     """Resolved dotted key: ``args.slot_fuse.rank``."""
     values: tuple[Any, ...]
-    kind: str
-    """``design`` or ``workload``."""
+    kind: KnobKind
     implies: tuple[tuple[str, Any], ...] = ()
     dims: tuple[tuple[str, int], ...] = ()
     """For a shape axis of a ``target:`` model's inputs: the (input name, axis index) pairs it sets."""
@@ -62,8 +75,7 @@ class Variant:
     """One grid point, measured, with the base design at the same workload."""
 
     knobs: Mapping[str, Any]
-    status: str
-    """``ok`` or ``failed``."""
+    status: Status
     reason: str | None = None
     profile: Profile | None = None
     baseline: Profile | None = None
@@ -125,12 +137,12 @@ def make_axes(spec: ModelSpec, knobs: Mapping[str, Sequence[Any]], workload: Seq
             continue
         if alias in table:
             k = table[alias]
-            kind = "workload" if label in workload or alias in workload else k.kind
+            kind = KnobKind.WORKLOAD if label in workload or alias in workload else KnobKind(k.kind)
             axes.append(Axis(alias, k.key, tuple(values), kind, k.implies))
             continue
         key = label if label.startswith(("args.", "inputs.")) else (
             f"inputs.{label}" if label.split(".")[0] in spec.inputs and label.split(".")[0] not in spec.args else f"args.{label}")
-        kind = "workload" if (label in workload or key.startswith("inputs.")) else "design"
+        kind = KnobKind.WORKLOAD if (label in workload or key.startswith("inputs.")) else KnobKind.DESIGN
         axes.append(Axis(label, key, tuple(values), kind))
     return tuple(axes)
 
@@ -157,7 +169,7 @@ def shape_axis(spec: ModelSpec, name: str, dim: int, values: Sequence[int]) -> A
     if not values or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
         raise ConfigError(f"dim {label}: expected positive integer sizes, got {list(values)}")
     dim %= rank
-    return Axis(label, f"inputs.{name}.shape.{dim}", tuple(values), "workload", dims=((name, dim),))
+    return Axis(label, f"inputs.{name}.shape.{dim}", tuple(values), KnobKind.WORKLOAD, dims=((name, dim),))
 
 
 def _batch_axis(spec: ModelSpec, values: tuple[Any, ...]) -> Axis:
@@ -165,7 +177,7 @@ def _batch_axis(spec: ModelSpec, values: tuple[Any, ...]) -> Axis:
     names = [n for n, d in spec.inputs.items() if _shape_of(d)]
     if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
         raise ConfigError(f"batch_size: expected positive integers, got {list(values)}")
-    return Axis("batch_size", "inputs.*.shape.0", values, "workload", dims=tuple((n, 0) for n in names))
+    return Axis("batch_size", "inputs.*.shape.0", values, KnobKind.WORKLOAD, dims=tuple((n, 0) for n in names))
 
 
 def _override(spec: ModelSpec, axes: Sequence[Axis], values: Sequence[Any]) -> ModelSpec:
@@ -186,7 +198,8 @@ def _override(spec: ModelSpec, axes: Sequence[Axis], values: Sequence[Any]) -> M
     return apply_overrides(spec, sets)
 
 
-def _changed(p: Profile, b: Profile, depth: int = 2) -> tuple[ModuleDelta, ...]:
+def changed_modules(p: Profile, b: Profile, depth: int = 2) -> tuple[ModuleDelta, ...]:
+    """Submodules of ``p`` (to ``depth``) whose params or MACs differ from ``b``'s, then those only ``b`` has."""
     base = b.by_path
     out = []
     for m in p.modules:
@@ -223,7 +236,7 @@ def run_sweep(
     """
     check_axes(spec, axes)
     grid = list(itertools.product(*(a.values for a in axes)))
-    work = [a for a in axes if a.kind == "workload"]
+    work = [a for a in axes if a.kind is KnobKind.WORKLOAD]
     if jobs > 1:
         measure_fn = premeasure(measure_fn, _configurations(spec, axes, grid, work), jobs, progress)
     base = measure_fn(spec)
@@ -231,10 +244,10 @@ def run_sweep(
     # at its own workload values and as any variant that changes nothing
     own = tuple(_axis_value(base, a) for a in axes)
     cache: dict[tuple[Any, ...], Profile | str] = {
-        tuple(v for a, v in zip(axes, own, strict=True) if a.kind == "workload"): base}
+        tuple(v for a, v in zip(axes, own, strict=True) if a.kind is KnobKind.WORKLOAD): base}
 
     def baseline_for(values: Sequence[Any]) -> Profile | str:
-        wvals = tuple(v for a, v in zip(axes, values, strict=True) if a.kind == "workload")
+        wvals = tuple(v for a, v in zip(axes, values, strict=True) if a.kind is KnobKind.WORKLOAD)
         if wvals not in cache:
             try:
                 cache[wvals] = measure_fn(_override(spec, work, wvals))
@@ -265,7 +278,7 @@ def _configurations(spec: ModelSpec, axes: Sequence[Axis], grid: Sequence[Sequen
     """Every configuration a sweep may measure: the base, each variant, each workload's baseline."""
     out = [spec]
     for values in grid:
-        wvals = tuple(v for a, v in zip(axes, values, strict=True) if a.kind == "workload")
+        wvals = tuple(v for a, v in zip(axes, values, strict=True) if a.kind is KnobKind.WORKLOAD)
         for axes_, vals in ((axes, values), (work, wvals)):
             try:
                 out.append(_override(spec, axes_, vals))
@@ -331,11 +344,11 @@ def _one(spec: ModelSpec, axes: Sequence[Axis], values: Sequence[Any], knobs: Ma
     try:
         prof = measure_fn(_override(spec, axes, values))
     except Exception as e:  # noqa: BLE001 - any error of one variant is its failed row; the sweep goes on
-        return Variant(knobs, "failed", reason=_reason(e))
+        return Variant(knobs, Status.FAILED, reason=_reason(e))
     base = baseline_for(values)
     if isinstance(base, str):
-        return Variant(knobs, "ok", reason=f"baseline failed: {base}", profile=prof)
-    return Variant(knobs, "ok", profile=prof, baseline=base, changed=_changed(prof, base))
+        return Variant(knobs, Status.OK, reason=f"baseline failed: {base}", profile=prof)
+    return Variant(knobs, Status.OK, profile=prof, baseline=base, changed=changed_modules(prof, base))
 
 
 def changed_within(variant: Variant, path: str) -> tuple[ModuleDelta, ...]:
@@ -344,7 +357,7 @@ def changed_within(variant: Variant, path: str) -> tuple[ModuleDelta, ...]:
 
     if variant.profile is None or variant.baseline is None:
         return ()
-    every = _changed(variant.profile, variant.baseline, depth=1 << 30)
+    every = changed_modules(variant.profile, variant.baseline, depth=1 << 30)
     return tuple(d for d in every if is_within(d.path, path))
 
 
@@ -356,16 +369,3 @@ def _reason(e: Exception) -> str:
         return str(e).split("): ", 1)[-1].splitlines()[0] if str(e) else type(e).__name__
     first = next((line for line in str(e).splitlines() if line.strip()), "")
     return f"{type(e).__name__}: {first}" if first else type(e).__name__
-
-
-def differs(sweep: Sweep) -> bool:
-    """True when some variant's totals or submodules differ from its baseline (diff(1)'s exit 1)."""
-    return any(v.changed or v.params != v.baseline_params or v.macs != v.baseline_macs
-               for v in sweep.variants if v.status == "ok")
-
-
-def compare(base: Profile, other: Profile) -> Sweep:
-    """Two measured models as a one-variant sweep: ``other`` against ``base``, per submodule."""
-    axis = Axis("model", "", (other.model,), "design")
-    variant = Variant({"model": other.model}, "ok", profile=other, baseline=base, changed=_changed(other, base))
-    return Sweep(base, (axis,), (variant,), (), base.flops_backend)

@@ -104,3 +104,22 @@ def one_error_line(res) -> str:
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, res.stderr
     return lines[0]
+
+
+@pytest.fixture
+def capped_address_space():
+    """At most 3 GiB more address space while a test runs: code that should refuse a terabyte
+    model before allocating, and regresses, fails at once instead of taking the shared machine."""
+    resource = pytest.importorskip("resource")
+    try:
+        status = Path("/proc/self/status").read_text(encoding="ascii").splitlines()
+        mapped = int(next(line.split()[1] for line in status if line.startswith("VmSize:"))) * 1024
+    except (OSError, StopIteration):
+        pytest.skip("no /proc/self/status to cap the address space from")
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = mapped + (3 << 30)
+    resource.setrlimit(resource.RLIMIT_AS, (cap if hard == resource.RLIM_INFINITY else min(cap, hard), hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))

@@ -65,7 +65,7 @@ def test_rg_output_figures(generated: dict[str, str]) -> None:
     for rank in (128, 192, 256, 384):
         row = " | ".join(f"{saving(rank, pred_len):.2f}%" for pred_len in (96, 192, 336, 720))
         assert f"| {rank} | {row} |" in text
-    assert "| `slot_projectors` | 295,488 | 2,216,160 | linear: +3,078 per step (+ 0) |" in text
+    assert "| `slot_projectors` | 295,488 | 2,216,160 | linear: +3,078 per unit of pred_len (+ 0) |" in text
     assert "| `slot_fuse.score_mlp` | 3,149,825 | 3,149,825 | independent (3,149,825) |" in text
     assert "| **total** | RGOutputForecaster | 10,371,074 | 100.0% |" in text  # breakdown with MACs
     assert "MACs per forward:" in text
@@ -134,3 +134,15 @@ def test_write_reports_is_atomic_and_main_reports_errors(tmp_path: Path, monkeyp
     assert err.startswith("usage:") and "\nerror: " in err
     assert reports.main([str(tmp_path / "ok")]) == 0
     assert (tmp_path / "ok" / "a.md").read_text() == "x\n"
+
+
+def test_memory_sections(generated: dict[str, str]) -> None:
+    """Simulated on meta by the report tool itself; issue 9's figures (the slow accuracy tests hold them
+    against real cpu runs: rg_output 191,119,780 B real at batch 1)."""
+    for name in ("rg_output.md", "gru_router.md"):
+        section = generated[name].split("## Memory: the simulated peak")[1]
+        for plan in ("fp32", "bf16", "fp32 + adam", "bf16 + adam"):
+            assert section.count(f"| {plan} | ") == 1, (name, plan)
+    rg, gru = generated["rg_output.md"], generated["gru_router.md"]
+    assert "| fp32 + adam | 191,114,704 (191.1 MB) | step 1 optimizer, in slot_fuse.score_mlp.0 |" in rg
+    assert "| fp32 + adam | 19,830,800,392 (19.8 GB) | step 1 optimizer, in load_balancer |" in gru  # the README's

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from report_kit import (Measurements, figure_label, head, law_text, macs, match, ok, saving, table, times,
-                        verdict)
+from report_kit import (Measurements, figure_label, head, law_text, macs, match, memory_section, ok, saving, table,
+                        times, verdict)
 
 from paramscope.model_zoo import registry
 from paramscope.profiler.groups import UNMATCHED, group_parameters
@@ -43,7 +43,7 @@ def _rg_report(m: Measurements) -> str:
     out += table(["figure", "the note says", "measured", "match"], rows, "lrrl")
     out += _rg_hidden(m, spec, base, note) + _rg_lowrank(lowrank, lr) + _rg_laws([by_len[n] for n in lr["pred_lens"]],
                                                                                  lr["pred_lens"])
-    return "\n".join(out)
+    return "\n".join(out + memory_section(m, spec))
 
 
 def _rg_hidden(m: Measurements, spec: ModelSpec, base: Profile, note: Mapping[str, Any]) -> list[str]:
@@ -86,9 +86,9 @@ def _rg_laws(profs: Sequence[Profile], pred_lens: Sequence[int]) -> list[str]:
         if not mod.path or mod.depth > 2 or mod.path.startswith("slot_projectors."):
             continue
         ps = [pr.get(mod.path).params for pr in profs]
-        law = law_text(*fit_law(pred_lens, ps))
+        law = law_text(*fit_law(pred_lens, ps), "pred_len")
         ms = [n for pr in profs if (n := pr.get(mod.path).macs) is not None]
-        mlaw = "-" if mod.is_param or len(ms) < len(profs) else law_text(*fit_law(pred_lens, ms))
+        mlaw = "-" if mod.is_param or len(ms) < len(profs) else law_text(*fit_law(pred_lens, ms), "pred_len")
         rows.append([f"`{mod.path}`", fmt_int(ps[0]), fmt_int(ps[-1]), law, mlaw])
     first, last = pred_lens[0], pred_lens[-1]
     heads = ["module", f"params at pred_len {first}", f"params at pred_len {last}", "params vs pred_len",
@@ -128,7 +128,7 @@ def _gru_report(m: Measurements) -> str:
             sweep_markdown(sweep)]
     rows = [[var, str(d), fmt_int(p.total.params), fmt_int(p.total.macs)] for (var, d), p in got.items()]
     out += ["### Exact counts", ""] + table(["variant", "router_dim", "params", "MACs"], rows, "ll")
-    return "\n".join(out)
+    return "\n".join(out + memory_section(m, spec))
 
 
 def _gru_claims(got: dict[tuple[str, int], Profile], combined: Profile, note: Mapping[str, Any]) -> list[str]:

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from paramscope.profiler.errors import ForwardFailed
 from paramscope.profiler.forward import CallTracker, forward_failed
 from paramscope.profiler.paths import within_any
-from paramscope.profiler.stats import Assumption
-
 if TYPE_CHECKING:
     import torch
+
+    from paramscope.profiler.stats import Assumption
 
 __all__ = ["Backend", "UncountedOp", "FlopCount", "CountingBackend"]
 

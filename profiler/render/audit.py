@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -13,8 +11,8 @@ from rich.table import Table
 from rich.text import Text
 
 from paramscope.profiler.audit import AuditReport, AuditRow
-from paramscope.profiler.render.formats import Kind
-from paramscope.profiler.render.text import md_cell
+from paramscope.profiler.render.formats import Kind, csv_text
+from paramscope.profiler.render.text import clean, md_row
 
 __all__ = ["AUDIT", "AuditView", "render_audit", "audit_to_dict"]
 
@@ -36,7 +34,8 @@ def _macs(value: int | None) -> str:
 
 def _cells(report: AuditReport, row: AuditRow) -> list[str]:
     """``*`` marks a figure that includes MACs from paramscope's added formulas (``_added_lines``)."""
-    return [row.path or "(root)", *(_macs(row.macs.get(n)) + ("*" if row.added.get(n) else "") for n in report.backends),
+    return [clean(row.path) or "(root)",
+            *(_macs(row.macs.get(n)) + ("*" if row.added.get(n) else "") for n in report.backends),
             f"{row.max_rel_diff:.1%}", row.explanation or ""]
 
 
@@ -65,7 +64,7 @@ def render_audit(report: AuditReport, *, only_flagged: bool = False) -> Renderab
     for i, head in enumerate(_heads(report)):
         table.add_column(head, justify="left" if i == 0 or head == "why" else "right", overflow="fold")
     for row in view.rows:
-        table.add_row(*_cells(report, row), style="bold red" if row.flagged else None)
+        table.add_row(*(Text(c) for c in _cells(report, row)), style="bold red" if row.flagged else None)
     return Group(table, *(Text(line) for line in _added_lines(report)),
                  *(Text(line, style="yellow") for line in _error_lines(report)))
 
@@ -76,22 +75,17 @@ def _md(v: AuditView) -> str:
            "| " + " | ".join("---" if i == 0 or h == "why" else "---:" for i, h in enumerate(heads)) + " |"]
     for row in v.rows:
         cells = _cells(v.report, row)
-        cells[0] = f"**{md_cell(cells[0])}**" if row.flagged else md_cell(cells[0])
-        out.append("| " + " | ".join([cells[0], *(md_cell(c) for c in cells[1:])]) + " |")
+        out.append(md_row([f"**{cells[0]}**" if row.flagged else cells[0], *cells[1:]]))
     lines = _added_lines(v.report) + _error_lines(v.report)
     return "\n".join(out + ([""] + [f"- {line}" for line in lines] if lines else [])) + "\n"
 
 
 def _csv(v: AuditView) -> str:
     """Exact integers, one column per backend (empty where a backend failed)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
     names = v.report.backends
-    w.writerow(["path", *(f"{n}_macs" for n in names), "max_rel_diff", "flagged", "explanation"])
-    for row in v.rows:
-        w.writerow([row.path, *("" if row.macs.get(n) is None else row.macs[n] for n in names),
-                    f"{row.max_rel_diff:.6f}", int(row.flagged), row.explanation or ""])
-    return buf.getvalue()
+    return csv_text([("path", *(f"{n}_macs" for n in names), "max_rel_diff", "flagged", "explanation"),
+                     *((row.path, *(row.macs.get(n) for n in names), f"{row.max_rel_diff:.6f}", int(row.flagged),
+                        row.explanation) for row in v.rows)])
 
 
 def audit_to_dict(report: AuditReport) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Group, RenderableType
 
 from paramscope.profiler.render import ops, table
-from paramscope.profiler.render.formats import Kind
+from paramscope.profiler.render.formats import Kind, csv_text
 from paramscope.profiler.stats import ModuleStats, Profile
 
 if TYPE_CHECKING:  # profiler.latency imports torch; the renderers import it only when there is latency
@@ -32,6 +32,8 @@ class BreakdownView:
     depth: int | None = None
     top: int | None = None
     ops: str | None = None
+    columns: tuple[str, ...] | None = None
+    """The table/md columns (``--columns``; None: the default set)."""
     """A module path whose MACs are also shown by aten op (``--ops``)."""
 
     @property
@@ -53,7 +55,7 @@ def _why(v: BreakdownView, *, markdown: bool) -> str:
 
 
 def _table(v: BreakdownView) -> RenderableType:
-    parts: list[RenderableType] = [table.breakdown_table(v.profile, list(v.rows))]
+    parts: list[RenderableType] = [table.breakdown_table(v.profile, list(v.rows), v.columns)]
     if v.profile.roofline is not None:
         from rich.text import Text
 
@@ -68,7 +70,7 @@ def _table(v: BreakdownView) -> RenderableType:
 
 
 def _md(v: BreakdownView) -> str:
-    text = table.breakdown_markdown(v.profile, list(v.rows))
+    text = table.breakdown_markdown(v.profile, list(v.rows), v.columns)
     if v.profile.roofline is not None:
         text += "\n" + _why(v, markdown=True) + "\n"
     if (lat := v.shown_latency) is not None:
@@ -86,14 +88,10 @@ def _csv(v: BreakdownView) -> str:
     if v.latency is None:
         return text
     times = {r.path: (r.inclusive_ms.median_ms, r.self_ms.median_ms) for r in v.latency.rows}
-    lines = list(csv.reader(io.StringIO(text)))
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow([*lines[0], "latency_ms", "self_ms"])
-    for row in lines[1:]:
-        ms = times.get(row[0])
-        w.writerow([*row, *(("", "") if ms is None else (f"{ms[0]:.6f}", f"{ms[1]:.6f}"))])
-    return buf.getvalue()
+    head, *rows = csv.reader(io.StringIO(text))
+    return csv_text([(*head, "latency_ms", "self_ms"),
+                     *((*row, *((None, None) if (ms := times.get(row[0])) is None else (f"{ms[0]:.6f}", f"{ms[1]:.6f}")))
+                       for row in rows)])
 
 
 def _dict(v: BreakdownView) -> Mapping[str, Any]:

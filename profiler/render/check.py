@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +9,7 @@ from typing import Any
 from rich.text import Text
 
 from paramscope.profiler.budget import BudgetResult
-from paramscope.profiler.render.formats import Kind
+from paramscope.profiler.render.formats import Kind, csv_text
 from paramscope.profiler.render.text import clean, md_row
 from paramscope.profiler.render.units import fmt_int
 
@@ -47,13 +45,9 @@ def _md(v: CheckView) -> str:
 
 
 def _csv(v: CheckView) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["budget", "path", "metric", "value", "limit", "ok"])
-    for r in v.results:
-        w.writerow([r.budget.text, r.budget.path, r.budget.metric, "" if r.value is None else r.value,
-                    r.budget.limit, int(r.ok)])
-    return buf.getvalue()
+    return csv_text([("budget", "path", "metric", "value", "limit", "ok"),
+                     *((r.budget.text, r.budget.path, r.budget.metric, r.value, r.budget.limit, int(r.ok))
+                       for r in v.results)])
 
 
 def _dict(v: CheckView) -> Mapping[str, Any]:

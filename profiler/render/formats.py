@@ -11,15 +11,17 @@ Adding a report: one ``Kind(...)`` beside its renderers in ``profiler/render/<re
 
 from __future__ import annotations
 
+import csv
+import io
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from rich.console import RenderableType
 
-__all__ = ["Format", "Kind", "Report", "Rendered", "json_text"]
+__all__ = ["Format", "Kind", "Report", "Rendered", "csv_text", "json_text"]
 
 R = TypeVar("R")
 
@@ -39,6 +41,14 @@ class Format(StrEnum):
 def json_text(doc: Mapping[str, Any]) -> str:
     """The JSON document as written: two-space indent, exact integers, a final newline."""
     return json.dumps(doc, indent=2) + "\n"
+
+
+def csv_text(rows: Iterable[Sequence[object]]) -> str:
+    """CSV of ``rows`` (the header first): ``None`` is an empty cell, integers stay exact."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerows([["" if c is None else c for c in row] for row in rows])
+    return buf.getvalue()
 
 
 @dataclass(frozen=True)

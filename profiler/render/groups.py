@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from paramscope.profiler.groups import IGNORE, GroupReport, ParamGroup
-from paramscope.profiler.render.formats import Kind
-from paramscope.profiler.render.text import md_row
+from paramscope.profiler.render.formats import Kind, csv_text
+from paramscope.profiler.render.text import clean, md_row
 from paramscope.profiler.render.units import fmt_int, fmt_pct, human
 
 __all__ = ["GROUPS", "GroupsView", "JSON_SCHEMA", "groups_markdown", "groups_table", "groups_to_dict", "warning_lines"]
@@ -51,8 +50,8 @@ def groups_table(report: GroupReport, title: str | None = None) -> Table:
     empty = {g.name for g in report.empty_groups}
     for g in report.groups:
         style = "bold red" if g.name in empty else None
-        table.add_row(g.name, f"{g.tensors}{_rest_note(report, g)}", _elements(g.elements),
-                      fmt_pct(g.elements, report.total_elements), _keywords(g), _examples(g), style=style)
+        table.add_row(*(Text(clean(c)) for c in (g.name, f"{g.tensors}{_rest_note(report, g)}", _elements(g.elements),
+                      fmt_pct(g.elements, report.total_elements), _keywords(g), _examples(g))), style=style)
     if report.ignored:
         table.add_row(f"({IGNORE})", str(len(report.ignored)), "", "", "--rest ignore", ", ".join(report.ignored[:_EXAMPLES]),
                       style="dim")
@@ -132,14 +131,10 @@ class GroupsView:
 
 def _csv(v: GroupsView) -> str:
     """One row per group: exact counts, keywords joined by ``;``."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["group", "tensors", "elements", "share", "matched", "keywords"])
     total = v.report.total_elements
-    for g in v.report.groups:
-        w.writerow([g.name, g.tensors, g.elements, f"{g.elements / total:.6f}" if total else "", g.matched,
-                    ";".join(g.keywords)])
-    return buf.getvalue()
+    return csv_text([("group", "tensors", "elements", "share", "matched", "keywords"),
+                     *((g.name, g.tensors, g.elements, f"{g.elements / total:.6f}" if total else None, g.matched,
+                        ";".join(g.keywords)) for g in v.report.groups)])
 
 
 def _dict(v: GroupsView) -> Mapping[str, Any]:

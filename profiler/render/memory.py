@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import io
 from collections.abc import Mapping, Sequence
@@ -12,10 +11,11 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.filesize import decimal
 from rich.table import Table
+from rich.text import Text
 
 from paramscope.profiler.memory import LiveBytes, MemoryReport, MemoryRow
-from paramscope.profiler.render.formats import Kind
-from paramscope.profiler.render.text import clean, md_row
+from paramscope.profiler.render.formats import Kind, csv_text
+from paramscope.profiler.render.text import assumed_line, clean, md_row
 
 __all__ = ["MEMORY", "MemoryView", "memory_table", "memory_modules_table", "memory_markdown", "memory_to_dict",
            "memory_timeline_png", "plan_label", "peak_when"]
@@ -159,6 +159,7 @@ def memory_to_dict(report: MemoryReport) -> dict[str, Any]:
         "peak_step": report.peak_step,
         "live_at_peak": _bytes_dict(report.live_at_peak),
         "recompute_macs": report.recompute_macs,
+        "assumptions": [dataclasses.asdict(a) for a in report.assumptions],
         "modules": [
             {"path": r.path, "type": r.type, "precision": r.precision.value, **_bytes_dict(r)}
             for r in report.rows if isinstance(r, MemoryRow)
@@ -223,32 +224,37 @@ class MemoryView:
     modules: int | None = None
 
 
+def _assumed(v: MemoryView) -> list[str]:
+    """What the meta step assumed (MoE routing, ``if tensor:``), from the first plan that assumed anything."""
+    first = next((r for r in v.reports if r.assumptions), None)
+    return [] if first is None else [clean(assumed_line(a)) for a in first.assumptions]
+
+
 def _table(v: MemoryView) -> RenderableType:
     parts: list[RenderableType] = [memory_table(v.reports, title=f"Peak memory: {v.model}")]
     if v.modules:
         parts.append(memory_modules_table(v.reports[0], top=v.modules))
+    parts.extend(Text(line) for line in _assumed(v))
     return Group(*parts)
 
 
 def _md(v: MemoryView) -> str:
     text = f"### Peak memory: {v.model}\n\n" + memory_markdown(v.reports)
+    text += "".join(f"\n{line}\n" for line in _assumed(v))
     return text + ("\n" + memory_modules_markdown(v.reports[0], top=v.modules) if v.modules else "")
 
 
 def _csv(v: MemoryView) -> str:
     """One row per plan (``module`` empty), then with ``--modules`` the first plan's largest holders."""
     names = [f.name for f in dataclasses.fields(LiveBytes)]
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["plan", "module", "type", "precision", "peak_bytes", "peak_phase", "peak_module", *names])
-    for r in v.reports:
-        w.writerow([plan_label(r), "", "", r.dtype.value, r.peak_bytes, r.peak_phase, r.peak_module,
-                    *(getattr(r.live_at_peak, a) for a in names)])
-    if v.modules:
-        for m in _largest(v.reports[0], v.modules):
-            w.writerow([plan_label(v.reports[0]), m.path, m.type, m.precision.value, m.total_bytes, "", "",
-                        *(getattr(m, a) for a in names)])
-    return buf.getvalue()
+    first = v.reports[0]
+    return csv_text([
+        ("plan", "module", "type", "precision", "peak_bytes", "peak_phase", "peak_module", *names),
+        *((plan_label(r), "", "", r.dtype.value, r.peak_bytes, r.peak_phase, r.peak_module,
+           *(getattr(r.live_at_peak, a) for a in names)) for r in v.reports),
+        *((plan_label(first), m.path, m.type, m.precision.value, m.total_bytes, "", "", *(getattr(m, a) for a in names))
+          for m in (_largest(first, v.modules) if v.modules else [])),
+    ])
 
 
 def _dict(v: MemoryView) -> Mapping[str, Any]:

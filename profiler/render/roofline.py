@@ -37,8 +37,11 @@ def roofline_header(roof: Roofline) -> str:
     prec = roof.precision.value if roof.precision else "as run"
     peaks = ", ".join(f"{k} {v:g}" for k, v in hw.peak_tflops.items())
     overhead = f" + {hw.op_overhead_us:g} us" if hw.op_overhead_us else ""
+    peak = "peak x measured matmul efficiency" if hw.matmul_dim_tflops else "peak"
+    pool = " (+ pooling windows at the measured rate)" if hw.pool_gelems else ""
     return (f"roofline on {hw.key} ({hw.name}): {hw.memory_bandwidth_gbs:g} GB/s, peak TFLOP/s {peaks}; "
-            f"precision {prec}, fusion {roof.fusion.value}; per op max(FLOPs/peak, bytes/bandwidth){overhead}, summed")
+            f"precision {prec}, fusion {roof.fusion.value}; per op max(FLOPs/{peak}{pool}, bytes/bandwidth){overhead}, "
+            "summed")
 
 
 def why_line(label: str, r: ModuleRoofline, roof: Roofline, params: int) -> str:
@@ -53,13 +56,28 @@ def why_line(label: str, r: ModuleRoofline, roof: Roofline, params: int) -> str:
     if params and r.weight_elems > params * 1.5:
         reuse = f" (re-reads its weights {r.weight_elems / params:.3g}x per forward)"
     moves = f"{human_bytes(r.bytes)}{reuse} at {hw.memory_bandwidth_gbs:g} GB/s = {_ms(r.memory_ms)}"
-    work = f"{human(r.flops, 'FLOP')} at {_rate(peak)} {r.precision.value} = {_ms(r.compute_ms)}" if peak else "no FLOPs"
+    work = _work(r, hw.pool_gelems, peak)
     if r.bound is Bound.OVERHEAD:
         return (f"{label}: overhead-bound, {_ms(r.roofline_ms)}: {r.ops} ops x {hw.op_overhead_us:g} us each = "
                 f"{_ms(r.overhead_ms)}; moves {moves}; its {work}; {intensity}")
     if r.bound is Bound.MEMORY:
         return f"{label}: memory-bound, {_ms(r.roofline_ms)}: moves {moves}; its {work}; {intensity}"
     return f"{label}: compute-bound, {_ms(r.roofline_ms)}: {work}; moves {moves}; {intensity}"
+
+
+def _work(r: ModuleRoofline, pool_gelems: float | None, peak: float | None) -> str:
+    """The compute term in words: FLOPs at the peak (or at the measured rate), pooling windows."""
+    pool_ms = r.window / (pool_gelems * 1e9) * 1e3 if r.window and pool_gelems else 0.0
+    parts = []
+    if peak:
+        flop_ms = r.compute_ms - pool_ms
+        rate = r.flops / (flop_ms / 1e3) if flop_ms > 0 else peak
+        at = (f"{_rate(rate)} {r.precision.value} (measured rate for its matmul shapes; peak {_rate(peak)})"
+              if rate < 0.99 * peak else f"{_rate(peak)} {r.precision.value}")
+        parts.append(f"{human(r.flops, 'FLOP')} at {at} = {_ms(flop_ms)}")
+    if pool_ms:
+        parts.append(f"{human(r.window)} pooling-window elements at {pool_gelems:g}G/s = {_ms(pool_ms)}")
+    return " + ".join(parts) or "no FLOPs"
 
 
 def why_lines(profile: Profile, rows: Sequence[ModuleStats]) -> list[str]:
@@ -225,6 +243,9 @@ def _calibration_text(v: CalibrationView) -> str:
     hw = v.result.hardware
     lines = [f"calibrated {hw.name} in {v.result.seconds:.1f} s (clock {v.result.clock.value})",
              *(f"  matmul {k}: {t * 1e3:.1f} GFLOP/s" for k, t in hw.peak_tflops.items()),
+             *(f"  matmul fp32, smallest dimension {d} (operands not cached): {t * 1e3:.1f} GFLOP/s"
+               for d, t in hw.matmul_dim_tflops.items()),
+             *([f"  max-pool: {hw.pool_gelems:.3g}G window elements/s"] if hw.pool_gelems else []),
              f"  memory bandwidth (copy): {hw.memory_bandwidth_gbs:.2f} GB/s",
              f"  per-op overhead: {hw.op_overhead_us:.2f} us",
              f"saved to {v.saved_to}; used by --hardware cpu" if v.saved_to else "not saved (--no-save)"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +10,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from paramscope.profiler.render.formats import Kind
+from paramscope.profiler.render.formats import Kind, csv_text
 from paramscope.profiler.render.text import md_cell
 from paramscope.profiler.render.units import fmt_int, human_bytes
 from paramscope.profiler.steps import StepsReport, Verdict
@@ -120,14 +118,9 @@ def _md(v: StepsView) -> str:
 
 
 def _csv(v: StepsView) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["detach", "step", "graph_nodes", "growth_nodes", "saved_bytes", "verdict"])
-    for r in v.reports:
-        for row in r.rows:
-            w.writerow([int(r.detach), row.step, row.graph_nodes, "" if row.growth_nodes is None else row.growth_nodes,
-                        row.saved_bytes, r.verdict.value])
-    return buf.getvalue()
+    return csv_text([("detach", "step", "graph_nodes", "growth_nodes", "saved_bytes", "verdict"),
+                     *((int(r.detach), row.step, row.graph_nodes, row.growth_nodes, row.saved_bytes, r.verdict.value)
+                       for r in v.reports for row in r.rows)])
 
 
 def _dict(v: StepsView) -> Mapping[str, Any]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -12,10 +10,14 @@ from typing import Any
 from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from paramscope.profiler.render.formats import Kind
+from paramscope.profiler.render.fit import droppable
+from paramscope.profiler.render.formats import Kind, csv_text
+from paramscope.profiler.render.text import clean, md_row
+from paramscope.profiler.laws import Law
 from paramscope.profiler.render.units import fmt_int, human
-from paramscope.profiler.sweep import ModuleDelta, ScalingLaw, Sweep, Variant, changed_within
+from paramscope.profiler.sweep import ModuleDelta, ScalingLaw, Status, Sweep, Variant
 
 __all__ = ["WHATIF", "SweepView", "sweep_table", "sweep_markdown", "sweep_csv", "sweep_to_dict", "law_lines"]
 
@@ -33,7 +35,7 @@ def _signed(n: int | None) -> str:
 
 
 def _changed_text(v: Variant, module: str | None, limit: int = 4) -> str:
-    if v.status != "ok":
+    if v.status is not Status.OK:
         return v.reason or "failed"
     # a parent whose change is all in one child is named by the child only
     # and a submodule that only exists in the variant is part of its parent's change
@@ -58,9 +60,14 @@ def _module_value(v: Variant, path: str) -> tuple[int | None, int | None]:
 
 
 def _row(sweep: Sweep, v: Variant, module: str | None) -> list[str]:
+    """The cells of one variant, control characters escaped (names come from user code)."""
+    return [clean(c) for c in _raw_row(sweep, v, module)]
+
+
+def _raw_row(sweep: Sweep, v: Variant, module: str | None) -> list[str]:
     cells = [str(v.knobs[a.label]) for a in sweep.axes]
-    if v.status != "ok":
-        return cells + ["failed", "", "", "", "", "", v.reason or ""]
+    if v.status is not Status.OK:
+        return cells + ["failed", "", "", "", "", "", *([""] if module is not None else []), v.reason or ""]
     cells += [fmt_int(v.params), fmt_int(v.baseline_params), _signed(v.delta_params),
               _delta_pct(v.delta_params, v.baseline_params)]
     dm = None if v.macs is None or v.baseline_macs is None else v.macs - v.baseline_macs
@@ -94,7 +101,7 @@ def law_lines(sweep: Sweep) -> list[str]:
         changed = {d.path for v in sweep.variants for d in v.changed
                    if (d.delta_params if metric == "params" else d.macs is not None and d.macs != d.baseline_macs)}
         for law in sweep.laws:
-            if law.metric != metric or (law.law == "constant" and law.path not in changed):
+            if law.metric != metric or (law.law is Law.CONSTANT and law.path not in changed):
                 continue
             out.append(_law_sentence(law))
     return out
@@ -105,36 +112,22 @@ def _law_sentence(law: ScalingLaw) -> str:
     at = ", ".join([*(["the base design"] if law.base_design else []), *(f"{k}={v}" for k, v in law.fixed.items())])
     where = f" at {at}" if at else ""
     c = law.coefficients
-    if law.law == "constant":
+    if law.law is Law.CONSTANT:
         return f"{name}: independent of {law.knob} ({_fmt_coeff(c[0])}{where})"
-    if law.law == "linear":
+    if law.law is Law.LINEAR:
         return (f"{name}: linear in {law.knob}, {'+' if c[1] >= 0 else ''}{_fmt_coeff(c[1])} per unit of {law.knob}"
                 f" (+ {_fmt_coeff(c[0])}){where}")
-    if law.law == "quadratic":
+    if law.law is Law.QUADRATIC:
         return (f"{name}: quadratic in {law.knob}: {_fmt_coeff(c[2])}*{law.knob}^2 + {_fmt_coeff(c[1])}*{law.knob}"
                 f" + {_fmt_coeff(c[0])}{where}")
     return f"{name}: neither constant, linear nor quadratic in {law.knob}{where}"
 
 
 def _title(sweep: Sweep) -> str:
-    # a diff (compare()) has one axis with no config key: the other model
-    kind = "what if" if any(a.key for a in sweep.axes) else "diff against"
-    return f"{kind}: {sweep.base.model}"
+    return f"what if: {sweep.base.model}"
 
 
-_MODULE_HEADS = ["submodule", "base params", "params", "delta", "base MACs", "MACs"]
-
-
-def _module_changes(sweep: Sweep, module: str | None) -> list[ModuleDelta]:
-    """A diff's every changed submodule under ``module`` (any depth), for the full list."""
-    if module is None or any(a.key for a in sweep.axes):
-        return []
-    return [d for v in sweep.variants for d in changed_within(v, module)]
-
-
-def _module_row(d: ModuleDelta) -> list[str]:
-    return [d.path, fmt_int(d.baseline_params), fmt_int(d.params), _signed(d.delta_params),
-            fmt_int(d.baseline_macs), fmt_int(d.macs)]
+_LEGEND = ["(d) design knob: compared with the base design; (w) workload knob: both evaluated at this value"]
 
 
 def sweep_table(sweep: Sweep, module: str | None = None) -> Any:
@@ -143,20 +136,11 @@ def sweep_table(sweep: Sweep, module: str | None = None) -> Any:
     for i, h in enumerate(_heads(sweep, module)):
         table.add_column(h, justify="left" if i < len(sweep.axes) or h == "changed submodules" else "right")
     for v in sweep.variants:
-        table.add_row(*[escape(c) for c in _row(sweep, v, module)], style="red" if v.status != "ok" else None)
-    legend = ["(d) design knob: compared with the base design; (w) workload knob: both evaluated at this value"]
-    notes = [*(legend if any(a.key for a in sweep.axes) else []), *law_lines(sweep)]
+        table.add_row(*[Text(c) for c in _row(sweep, v, module)], style="red" if v.status is not Status.OK else None)
+    notes = [*_LEGEND, *law_lines(sweep)]
     table.caption = escape("\n".join(notes))
     table.caption_justify = "left"
-    changes = _module_changes(sweep, module)
-    if not changes:
-        return Group(table)
-    full = Table(title=f"changed under {module}", title_justify="left")
-    for i, h in enumerate(_MODULE_HEADS):
-        full.add_column(h, justify="left" if i == 0 else "right")
-    for d in changes:
-        full.add_row(*[escape(c) for c in _module_row(d)])
-    return Group(table, full)
+    return Group(droppable(table, "baseline", "MACs delta %", "delta %"))
 
 
 def sweep_markdown(sweep: Sweep, module: str | None = None) -> str:
@@ -165,29 +149,20 @@ def sweep_markdown(sweep: Sweep, module: str | None = None) -> str:
            "| " + " | ".join("---" if i < len(sweep.axes) or h == "changed submodules" else "---:"
                              for i, h in enumerate(heads)) + " |"]
     for v in sweep.variants:
-        out.append("| " + " | ".join(c.replace("|", "\\|") for c in _row(sweep, v, module)) + " |")
-    laws = law_lines(sweep)
-    if laws:
-        out += ["", *[f"- {line}" for line in laws]]
-    changes = _module_changes(sweep, module)
-    if changes:
-        out += ["", f"#### changed under {module}", "", "| " + " | ".join(_MODULE_HEADS) + " |",
-                "| --- |" + " ---: |" * (len(_MODULE_HEADS) - 1)]
-        out += ["| " + " | ".join(c.replace("|", "\\|") for c in _module_row(d)) + " |" for d in changes]
+        out.append(md_row(_row(sweep, v, module)))
+    notes = [*_LEGEND, *law_lines(sweep)]
+    if notes:
+        out += ["", *[f"- {line}" for line in notes]]
     return "\n".join(out) + "\n"
 
 
 def sweep_csv(sweep: Sweep) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow([a.label for a in sweep.axes]
-               + ["status", "params", "baseline_params", "delta_params", "macs", "baseline_macs", "reason"])
-    for v in sweep.variants:
-        w.writerow([v.knobs[a.label] for a in sweep.axes] + [
-            v.status, v.params if v.params is not None else "", v.baseline_params if v.baseline_params is not None else "",
-            v.delta_params if v.delta_params is not None else "", v.macs if v.macs is not None else "",
-            v.baseline_macs if v.baseline_macs is not None else "", v.reason or ""])
-    return buf.getvalue()
+    return csv_text([
+        (*(a.label for a in sweep.axes), "status", "params", "baseline_params", "delta_params", "macs", "baseline_macs",
+         "reason"),
+        *((*(v.knobs[a.label] for a in sweep.axes), v.status, v.params, v.baseline_params, v.delta_params, v.macs,
+           v.baseline_macs, v.reason) for v in sweep.variants),
+    ])
 
 
 def _coeffs(c: Sequence[Fraction]) -> list[int | float]:
@@ -229,10 +204,7 @@ class SweepView:
 
 
 def _view_dict(v: SweepView) -> Mapping[str, Any]:
-    doc = sweep_to_dict(v.sweep)
-    if v.module is not None and not any(a.key for a in v.sweep.axes):
-        doc["module"] = {"path": v.module, "changed": [_delta_dict(d) for d in _module_changes(v.sweep, v.module)]}
-    return doc
+    return sweep_to_dict(v.sweep)
 
 
 def _delta_dict(d: ModuleDelta) -> dict[str, Any]:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import io
-from typing import Any, Literal
+from enum import StrEnum
+from collections.abc import Sequence
+from typing import Any
 
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from paramscope.profiler.render.units import fmt_int, fmt_pct, human, human_bytes, indent_path
+from paramscope.profiler.render.columns import choose
+from paramscope.profiler.render.fit import droppable
+from paramscope.profiler.render.formats import csv_text
+from paramscope.profiler.render.text import assumed_line, clean, md_row
+from paramscope.profiler.render.units import fmt_int, fmt_intensity, human, human_bytes, indent_path
 from paramscope.profiler.stats import ModuleStats, Profile
 
 __all__ = [
@@ -20,17 +25,29 @@ __all__ = [
 ]
 
 JSON_SCHEMA = "paramscope.breakdown/1"
-SortKey = Literal["tree", "params", "macs", "name"]
 
 
-def select_rows(profile: Profile, depth: int | None = 2, top: int | None = None, sort: SortKey = "tree") -> list[ModuleStats]:
+class SortKey(StrEnum):
+    """Row order of a breakdown (``--sort``)."""
+
+    TREE = "tree"
+    """``named_modules()`` order (with ``top``: largest parameters first)."""
+    PARAMS = "params"
+    MACS = "macs"
+    NAME = "name"
+
+
+
+def select_rows(profile: Profile, depth: int | None = 2, top: int | None = None,
+                sort: SortKey = SortKey.TREE) -> list[ModuleStats]:
     """The rows to show: submodules down to ``depth`` (root excluded), sorted, the first ``top``."""
+    sort = SortKey(sort)
     rows = [m for m in profile.modules if m.path and (depth is None or m.depth <= depth)]
-    if sort == "params" or (top is not None and sort == "tree"):
+    if sort is SortKey.PARAMS or (top is not None and sort is SortKey.TREE):
         rows.sort(key=lambda m: -m.params)
-    elif sort == "macs":
+    elif sort is SortKey.MACS:
         rows.sort(key=lambda m: -(m.macs or 0))
-    elif sort == "name":
+    elif sort is SortKey.NAME:
         rows.sort(key=lambda m: m.path)
     if sort in ("params", "macs") or top is not None:
         rows = distinct_rows(rows, "macs" if sort == "macs" else "params")
@@ -143,58 +160,24 @@ def _has_roofline(profile: Profile) -> bool:
     return profile.total.roofline_ms is not None
 
 
-def fmt_intensity(x: float | None) -> str:
-    """FLOPs per byte, two significant decimals (``0.52``, ``85.3``); ``-`` when unknown."""
-    return "-" if x is None else f"{x:.3g}"
-
-
-def fmt_ms(x: float | None) -> str:
-    return "-" if x is None else f"{x:.3g}"
-
+BYTES_NOTE = "Each op reads its inputs and writes its outputs once (no cache reuse across ops)."
 
 ELEMENTWISE_NOTE = ("output elements of element-wise ops (activations, adds, norms, softmax: 1 per element "
                     "per op); not MACs, not in FLOPs")
 
 
-BYTES_NOTE = "Each op reads its inputs and writes its outputs once (no cache reuse across ops)."
+def _cells(profile: Profile, m: ModuleStats, indent: bool, columns: Sequence[str] | None = None) -> list[str]:
+    name = clean(indent_path(m.path, m.depth) if indent else m.path)
+    return [name, *(c.cell(profile, m) for c in choose(profile, columns))]
 
 
-def _cells(profile: Profile, m: ModuleStats, indent: bool) -> list[str]:
-    t = profile.total
-    cells = [indent_path(m.path, m.depth) if indent else m.path, m.type, fmt_int(m.params), fmt_pct(m.params, t.params)]
-    if t.frozen:
-        cells.append(fmt_int(m.frozen))
-    if _has_macs(profile):
-        assumed = "~" if any(m.path in a.affects for a in profile.assumptions) else ""
-        cells += ["" if m.is_param else "not called" if m.calls == 0 and m.macs is None else assumed + fmt_int(m.macs),
-                  "" if m.is_param else fmt_pct(m.macs, t.macs),
-                  "" if m.is_param else human(m.flops)]
-    if _has_elementwise(profile):
-        cells.append("" if m.is_param else fmt_int(m.elementwise))
-    if _has_bytes(profile):
-        cells += ["" if m.is_param else human_bytes(m.bytes), "" if m.is_param else fmt_intensity(m.intensity)]
-    if _has_roofline(profile):
-        cells += ["" if m.is_param else fmt_ms(m.roofline_ms), "" if m.is_param else (m.bound or "-")]
-    if profile.shared:
-        cells.append("; ".join(m.shared_with))
-    return cells
+def _headers(profile: Profile, columns: Sequence[str] | None = None) -> list[str]:
+    return ["Module", *(c.header for c in choose(profile, columns))]
 
 
-def _headers(profile: Profile) -> list[str]:
-    heads = ["Module", "Type", "Params", "% params"]
-    if profile.total.frozen:
-        heads.append("Frozen")
-    if _has_macs(profile):
-        heads += ["MACs", "% MACs", "FLOPs"]
-    if _has_elementwise(profile):
-        heads.append("Elementwise")
-    if _has_bytes(profile):
-        heads += ["Bytes", "FLOP/B"]
-    if _has_roofline(profile):
-        heads += ["Roofline ms", "Bound"]
-    if profile.shared:
-        heads.append("Shared")
-    return heads
+def _right(profile: Profile, columns: Sequence[str] | None = None) -> list[bool]:
+    """Per column (Module first): right-aligned figures."""
+    return [False, *(c.right for c in choose(profile, columns))]
 
 
 def footer_lines(profile: Profile) -> list[str]:
@@ -225,36 +208,31 @@ def footer_lines(profile: Profile) -> list[str]:
         lines.append(f"not counted: {u.name} x{u.count}{where}{more}")
     lines.extend(f"note: {n}" for n in profile.notes)
     lines.extend(assumption_lines(profile))
-    return lines
+    return [clean(line) for line in lines]
 
 
 def assumption_lines(profile: Profile) -> list[str]:
     """One ``assumed:`` line per assumption a meta forward made (values meta cannot know)."""
-    lines = []
-    for a in profile.assumptions:
-        line = f" ({a.line})" if a.line else ""
-        times = f" x{a.count}" if a.count > 1 else ""
-        read = f"; read by {', '.join(a.read_by)}" if a.read_by else ""
-        lines.append(f"assumed: {a.op} in {a.where or '(root)'}{line}{times}: {a.assumed}{read}")
+    lines = [assumed_line(a) for a in profile.assumptions]
     if any(a.affects for a in profile.assumptions):
         lines.append("~ marks MACs that follow the assumptions (which tokens reach an expert, which branch runs); "
                      "a top-k router's total does not depend on them")
     return lines
 
 
-def breakdown_table(profile: Profile, rows: list[ModuleStats]) -> Table:
+def breakdown_table(profile: Profile, rows: list[ModuleStats], columns: Sequence[str] | None = None) -> Table:
     """A Rich table of ``rows`` with totals; the largest rows are highlighted."""
     title = profile.model + (f"  ({profile.preset_of})" if profile.preset_of else "")
     table = Table(title=escape(title), title_justify="left", caption=escape("\n".join(footer_lines(profile))),
                   caption_justify="left", show_footer=False)
-    for i, head in enumerate(_headers(profile)):
-        table.add_column(head, justify="left" if i < 2 or head == "Shared" else "right", no_wrap=i == 0)
+    for i, (head, right) in enumerate(zip(_headers(profile, columns), _right(profile, columns))):
+        table.add_column(head, justify="right" if right else "left", no_wrap=i == 0)
     big = sorted((m.params for m in rows if not m.is_param), reverse=True)[:3]
     tree = _tree_order(rows)
     for m in rows:
         style = "bold" if big and m.params >= big[-1] and m.params > 0 and not m.is_param else None
-        cells: list[Any] = _cells(profile, m, indent=tree)
-        cells[0] = Text(cells[0], style="italic" if m.is_param else "")
+        cells = [Text(c) for c in _cells(profile, m, indent=tree, columns=columns)]
+        cells[0].stylize("italic" if m.is_param else "")
         table.add_row(*cells, style=style)
     table.add_section()
     total = ModuleStats(path="", type=profile.model_class, depth=0, params=profile.total.params,
@@ -262,26 +240,26 @@ def breakdown_table(profile: Profile, rows: list[ModuleStats]) -> Table:
                         buffers=profile.total.buffers, macs=profile.total.macs,
                         elementwise=profile.total.elementwise, bytes=profile.total.bytes,
                         roofline_ms=profile.total.roofline_ms, bound=profile.total.bound)
-    table.add_row(*_cells(profile, total, indent=True), style="bold")
-    return table
+    table.add_row(*(Text(c) for c in _cells(profile, total, indent=True, columns=columns)), style="bold")
+    return droppable(table, "Mode", "dtype", "FLOPs", "% MACs", "% params", "Shared", "Type")
 
 
-def breakdown_markdown(profile: Profile, rows: list[ModuleStats]) -> str:
+def breakdown_markdown(profile: Profile, rows: list[ModuleStats], columns: Sequence[str] | None = None) -> str:
     """A GitHub markdown table plus footer lines."""
-    heads = _headers(profile)
-    aligns = ["---" if i < 2 or h == "Shared" else "---:" for i, h in enumerate(heads)]
+    heads = _headers(profile, columns)
+    aligns = ["---:" if right else "---" for right in _right(profile, columns)]
     out = [f"### {profile.model}" + (f" ({profile.preset_of})" if profile.preset_of else ""), "",
            "| " + " | ".join(heads) + " |", "| " + " | ".join(aligns) + " |"]
     for m in rows:
-        cells = _cells(profile, m, indent=False)
+        cells = _cells(profile, m, indent=False, columns=columns)
         cells[0] = f"`{cells[0]}`"
-        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        out.append(md_row(cells))
     total = ModuleStats(path="**total**", type=profile.model_class, depth=0, params=profile.total.params,
                         trainable=profile.total.trainable, frozen=profile.total.frozen,
                         buffers=profile.total.buffers, macs=profile.total.macs,
                         elementwise=profile.total.elementwise, bytes=profile.total.bytes,
                         roofline_ms=profile.total.roofline_ms, bound=profile.total.bound)
-    out.append("| " + " | ".join(_cells(profile, total, indent=False)) + " |")
+    out.append("| " + " | ".join(_cells(profile, total, indent=False, columns=columns)) + " |")
     out.append("")
     out.extend(f"- {line}" for line in footer_lines(profile))
     return "\n".join(out) + "\n"
@@ -289,26 +267,17 @@ def breakdown_markdown(profile: Profile, rows: list[ModuleStats]) -> str:
 
 def breakdown_csv(profile: Profile, rows: list[ModuleStats]) -> str:
     """CSV with raw integers (no separators), one row per module, the total last."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
     elem = _has_elementwise(profile)
-    w.writerow(["path", "type", "depth", "params", "trainable", "frozen", "buffers", "macs", "flops", "calls",
-                *(["elementwise"] if elem else []), *_extra_heads(profile)])
-    for m in rows:
-        w.writerow([m.path, m.type, m.depth, m.params, m.trainable, m.frozen, m.buffers,
-                    "" if m.macs is None else m.macs, "" if m.flops is None else m.flops, "" if m.calls is None else m.calls,
-                    *([_blank(None if m.is_param else m.elementwise)] if elem else []), *_extra_csv(profile, m)])
     t = profile.total
-    w.writerow(["", profile.model_class, 0, t.params, t.trainable, t.frozen, t.buffers,
-                "" if t.macs is None else t.macs, "" if t.flops is None else t.flops, "",
-                *([t.elementwise] if elem else []),
-                *_extra_csv(profile, ModuleStats("", "", 0, 0, 0, 0, 0, macs=t.macs, bytes=t.bytes,
-                                                 roofline_ms=t.roofline_ms, bound=t.bound))])
-    return buf.getvalue()
-
-
-def _blank(n: int | float | str | None) -> int | float | str:
-    return "" if n is None else n
+    tot = ModuleStats("", "", 0, 0, 0, 0, 0, macs=t.macs, bytes=t.bytes, roofline_ms=t.roofline_ms, bound=t.bound)
+    return csv_text([
+        ("path", "type", "depth", "params", "trainable", "frozen", "buffers", "macs", "flops", "calls",
+         *(["elementwise"] if elem else []), *_extra_heads(profile)),
+        *((m.path, m.type, m.depth, m.params, m.trainable, m.frozen, m.buffers, m.macs, m.flops, m.calls,
+           *([None if m.is_param else m.elementwise] if elem else []), *_extra_csv(profile, m)) for m in rows),
+        ("", profile.model_class, 0, t.params, t.trainable, t.frozen, t.buffers, t.macs, t.flops, None,
+         *([t.elementwise] if elem else []), *_extra_csv(profile, tot)),
+    ])
 
 
 def _extra_heads(profile: Profile) -> list[str]:
@@ -316,13 +285,13 @@ def _extra_heads(profile: Profile) -> list[str]:
             + (["roofline_ms", "bound"] if _has_roofline(profile) else []))
 
 
-def _extra_csv(profile: Profile, m: ModuleStats) -> list[int | float | str]:
+def _extra_csv(profile: Profile, m: ModuleStats) -> list[int | float | str | None]:
     vals: list[int | float | str | None] = []
     if _has_bytes(profile):
         vals += [None, None] if m.is_param else [m.bytes, m.intensity]
     if _has_roofline(profile):
         vals += [None, None] if m.is_param else [m.roofline_ms, m.bound]
-    return [_blank(v) for v in vals]
+    return vals
 
 
 def _module_dict(m: ModuleStats, elementwise: bool = False, moved: bool = False, roof: bool = False) -> dict[str, Any]:
@@ -341,6 +310,15 @@ def _module_dict(m: ModuleStats, elementwise: bool = False, moved: bool = False,
         d["is_parameter"] = True
     if m.shared_with:
         d["shared"] = list(m.shared_with)
+    return d
+
+
+def _with_layer(d: dict[str, Any], profile: Profile) -> dict[str, Any]:
+    """Shapes and layer details of the module (``--columns`` with a shape or layer column)."""
+    info = None if d.get("is_parameter") else profile.layers.get(d["path"])
+    if info is not None:
+        d.update(input_shapes=[list(s) for s in info.input_shapes], output_shapes=[list(s) for s in info.output_shapes],
+                 layer=info.details, dtype=info.dtype, training=info.training)
     return d
 
 
@@ -369,7 +347,7 @@ def profile_to_dict(profile: Profile, rows: list[ModuleStats] | None = None) -> 
         "config": profile.config,
         "total": total,
         "flops_backend": profile.flops_backend,
-        "modules": [_module_dict(m, elem, moved, roof)
+        "modules": [_with_layer(_module_dict(m, elem, moved, roof), profile)
                     for m in (rows if rows is not None else [m for m in profile.modules if m.path])],
         "shared": [{"owner": s.owner, "aliases": list(s.aliases), "numel": s.numel} for s in profile.shared],
         "uncounted": [{"name": u.name, "count": u.count, "where": list(u.where)} for u in profile.uncounted],
@@ -386,7 +364,11 @@ def profile_text(profile: Profile, *, depth: int | None = 2, top: int | None = N
     rows = select_rows(profile, depth=depth, top=top)
     if top is None:
         rows = collapse_repeats(rows)
-    console = Console(width=width, color_system=None, highlight=False, file=io.StringIO())  # None: $COLUMNS or 80
-    with console.capture() as captured:
-        console.print(breakdown_table(profile, rows))
-    return captured.get()
+    from paramscope.profiler.render.fit import fit
+
+    table = breakdown_table(profile, rows)
+    width = width or Console(file=io.StringIO()).width  # None: $COLUMNS or 80
+    console = Console(width=fit(table, width), color_system=None, highlight=False, file=io.StringIO())
+    with console.capture() as captured:  # fitted as the CLI fits it: no figure is cut
+        console.print(table)
+    return "".join(line.rstrip() + "\n" for line in captured.get().splitlines())

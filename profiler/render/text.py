@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["clean", "md_cell", "md_row"]
+from paramscope.profiler.stats import Assumption
+
+__all__ = ["assumed_line", "clean", "md_cell", "md_row"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -27,3 +29,11 @@ def md_cell(text: str) -> str:
 def md_row(cells: list[str]) -> str:
     """``| a | b |`` with every cell escaped."""
     return "| " + " | ".join(md_cell(c) for c in cells) + " |"
+
+
+def assumed_line(a: Assumption) -> str:
+    """``assumed: aten::topk in layers.*.gate (model.py:99) x2: ...; read by ...`` (one meta assumption)."""
+    line = f" ({a.line})" if a.line else ""
+    times = f" x{a.count}" if a.count > 1 else ""
+    read = f"; read by {', '.join(a.read_by)}" if a.read_by else ""
+    return f"assumed: {a.op} in {a.where or '(root)'}{line}{times}: {a.assumed}{read}"

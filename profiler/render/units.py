@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["fmt_int", "fmt_pct", "human", "human_bytes", "indent_path"]
+__all__ = ["fmt_int", "fmt_pct", "fmt_intensity", "fmt_ms", "human", "human_bytes", "indent_path"]
 
 
 def fmt_int(n: int | None) -> str:
@@ -15,6 +15,15 @@ def fmt_pct(part: int | None, whole: int | None, digits: int = 1) -> str:
     if part is None or not whole:
         return "-"
     return f"{100.0 * part / whole:.{digits}f}%"
+
+
+def fmt_intensity(x: float | None) -> str:
+    """FLOPs per byte, two significant decimals (``0.52``, ``85.3``); ``-`` when unknown."""
+    return "-" if x is None else f"{x:.3g}"
+
+
+def fmt_ms(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3g}"
 
 
 def human(n: int | float | None, unit: str = "") -> str:

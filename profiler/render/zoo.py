@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,7 +9,7 @@ from rich.console import Group
 from rich.table import Table
 
 from paramscope.model_zoo import registry
-from paramscope.profiler.render.formats import Kind
+from paramscope.profiler.render.formats import Kind, csv_text
 from paramscope.profiler.render.text import md_row
 from paramscope.profiler.zoo_info import FamilyDetails, PresetInfo
 
@@ -106,11 +104,7 @@ def _show_dict(details: FamilyDetails) -> Mapping[str, Any]:
 
 
 def _list_csv(presets: tuple[PresetInfo, ...]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["family", "summary", "presets", "source"])
-    w.writerows(_list_rows(presets))
-    return buf.getvalue()
+    return csv_text([("family", "summary", "presets", "source"), *_list_rows(presets)])
 
 
 def _list_dict(presets: tuple[PresetInfo, ...]) -> Mapping[str, Any]:

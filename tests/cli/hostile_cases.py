@@ -119,6 +119,16 @@ def hang():
     time.sleep(600)
 
 
+class BigBuffer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.register_buffer("table", torch.zeros(100_000, 1_000_000))  # 400 GB
+
+    def forward(self, x):
+        return self.lin(x)
+
+
 NOT_CALLABLE = 3
 '''
 
@@ -134,6 +144,13 @@ def _target(factory: str, inputs: str = "{x: [2, 4]}", extra: str = "") -> dict[
 def _cfg(text: str | bytes) -> dict[str, str | bytes]:
     return {"c.yaml": text}
 
+
+# a width knob of every zoo family blown up (the weights alone are terabytes)
+FIT_KNOBS = [("rg_output_etth1", "d_model", 100_000), ("gru_router_spectra", "router_dim", 1_000_000),
+             ("titan_stream", "d_model", 1_000_000), ("selective_lm", "d_model", 1_000_000),
+             ("spectra_layer_qat", "num_experts", 1_000_000)]
+HUGE_HF = ('{"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 1000000, '
+           '"intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 8, "vocab_size": 100}')
 
 C = "{d}/c.yaml"
 BD = ("breakdown", C, "--flops", "none")
@@ -247,19 +264,31 @@ CASES: list[Case] = [
     Case("set-negative-size", ("breakdown", RG, "--set", "d_model=-8"), "d_model"),
     Case("depth-zero", ("breakdown", RG, "--depth", "0"), "at least 1"),
     Case("top-zero", ("breakdown", RG, "--top", "0"), "at least 1"),
-    Case("sort-bogus", ("breakdown", RG, "--sort", "size"), "--sort size"),
-    Case("device-tpu", ("breakdown", RG, "--device", "tpu"), "--device tpu"),
+    Case("sort-bogus", ("breakdown", RG, "--sort", "size"), "'--sort': 'size' is not one of"),
+    Case("device-tpu", ("breakdown", RG, "--device", "tpu"), "'tpu' is not one of 'meta', 'cpu', 'cuda'"),
     Case("device-empty", ("breakdown", RG, "--device", ""), "--device"),
     Case("device-cuda", ("breakdown", RG, "--device", "cuda"), "no CUDA device"),
-    Case("device-cpu-too-big", ("breakdown", RG, "--device", "cpu", "--set", "d_model=100000"), "rg_output"),
+    Case("device-cpu-too-big", ("breakdown", RG, "--device", "cpu", "--set", "d_model=100000"), "needs 326 GB on cpu"),
     Case("device-cpu-overflow", ("breakdown", RG, "--device", "cpu", "--set", "d_model=1000000000"), "rg_output"),
-    Case("device-cpu-input-too-big", ("breakdown", C, "--device", "cpu", "--flops", "none"), "use --device meta",
-         _target("make", "{x: {shape: [1000000, 1000000, 1000]}}")),
-    Case("flops-bogus", ("breakdown", RG, "--flops", "papi"), "unknown FLOP backend"),
-    Case("flops-empty", ("breakdown", RG, "--flops", ""), "unknown FLOP backend"),
+    # ---- --device cpu with what does not fit: refused before allocating (tests/profiler/test_fits.py)
+    *(Case(f"fit-{preset}-{knob}", ("breakdown", preset, "--device", "cpu", "--set", f"{knob}={value}"),
+           "for its weights alone; this machine has") for preset, knob, value in FIT_KNOBS),
+    Case("fit-target-buffer", (*BD, "--device", "cpu"), "needs 400 GB on cpu for weights and buffers",
+         _target("BigBuffer")),
+    Case("fit-input-940gb", (*BDF, "--device", "cpu"), "needs 940 GB on cpu for weights, buffers and inputs",
+         _target("make", "{x: {shape: [1000000, 235000]}}")),
+    Case("fit-hf-hidden", ("breakdown", "hf:{d}/config.json", "--device", "cpu"), "use --device meta",
+         {"config.json": HUGE_HF}),
+    Case("fit-memory", ("memory", RG, "--device", "cpu", "--set", "d_model=100000"), "use --device meta"),
+    Case("fit-audit", ("audit", RG, "--device", "cpu", "--set", "d_model=100000"), "use --device meta"),
+    Case("fit-check", ("check", RG, "--device", "cpu", "--set", "d_model=100000", "-b", "params<=1G"),
+         "use --device meta"),
+    Case("fit-steps", ("steps", "titan_stream", "--device", "cpu", "--set", "d_model=1000000"), "use --device meta"),
+    Case("flops-bogus", ("breakdown", RG, "--flops", "papi"), "'--flops': 'papi' is not one of"),
+    Case("flops-empty", ("breakdown", RG, "--flops", ""), "'--flops': '' is not one of"),
     Case("elementwise-fvcore", ("breakdown", RG, "--flops", "fvcore", "--elementwise"), "--elementwise"),
     Case("latency-meta", ("breakdown", RG, "--latency"), "--latency needs real tensors"),
-    Case("clock-bogus", ("breakdown", SMALL, "--latency", "--device", "cpu", "--clock", "sun", "--flops", "none"), "--clock sun"),
+    Case("clock-bogus", ("breakdown", SMALL, "--latency", "--device", "cpu", "--clock", "sun", "--flops", "none"), "'--clock': 'sun' is not one of"),
     # ---- output files -----------------------------------------------------------------------
     Case("output-is-config", ("breakdown", C, "--flops", "none", "--output", C), "is also an input",
          _cfg("model: selective_lm\n")),

@@ -59,3 +59,36 @@ def test_an_op_failing_on_meta_suggests_cpu(tmp_path: Path) -> None:
     assert res.exit_code == 2
     assert res.stderr.strip() == (f"error: {cfg}: forward failed in module '0': RuntimeError: aten::convolution "
                                   "failed on the meta device: Invalid channel dimensions; it may run with --device cpu")
+
+
+def test_memory_states_what_the_meta_step_assumed(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, "moe", "{x: [2, 8, 16]}")
+    res = _invoke("memory", cfg, "--train", "adam", "--dtype", "fp32", "--seed", "3", "--format", "json")
+    assert res.exit_code == 0, res.output
+    (plan,) = json.loads(res.stdout)["plans"]
+    (a,) = plan["assumptions"]
+    assert (a["op"], a["where"], a["count"]) == ("aten::topk", "", 2)  # the routing, once per training step
+    assert a["assumed"].endswith("(indices uniform at random) (seed 3)")
+    res = _invoke("memory", cfg, "--seed", "3")
+    assert res.exit_code == 0, res.output
+    assert "assumed: aten::topk in (root) (datadep_models.py:99)" in " ".join(res.stdout.split())
+
+
+def test_memory_of_an_hf_mixtral_config_on_meta(tmp_path: Path) -> None:
+    """Issue 8's Mixtral through ``hf:``: ``_grouped_mm`` (a bf16-only meta kernel) in an Adam step."""
+    folder = tmp_path / "mixtral"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({
+        "architectures": ["MixtralForCausalLM"], "model_type": "mixtral", "vocab_size": 1000, "hidden_size": 256,
+        "intermediate_size": 512, "num_hidden_layers": 2, "num_attention_heads": 8, "num_key_value_heads": 2,
+        "num_local_experts": 8, "num_experts_per_tok": 2, "use_cache": False}), encoding="utf-8")
+    res = _invoke("memory", f"hf:{folder}", "--input", "input_ids=1x64:int64", "--dtype", "fp32", "--train", "adam",
+                  "--format", "json")
+    assert res.exit_code == 0, res.output
+    (plan,) = json.loads(res.stdout)["plans"]
+    # per layer: q, o 256x256, k, v 256x64, two norms, router 256x8, 8 experts x (256x1024 + 512x256);
+    # embedding and lm head 1000x256 each, the final norm 256; the buffer: rotary inv_freq, 32 fp32
+    params = 2 * (2 * 256 * 256 + 2 * 256 * 64 + 2 * 256 + 256 * 8 + 8 * (256 * 1024 + 512 * 256)) + 2 * 1000 * 256 + 256
+    assert params == 7_136_512
+    assert plan["live_at_peak"]["weights_bytes"] == 4 * params + 4 * 32
+    assert plan["peak_phase"] == "optimizer" and plan["assumptions"] == []  # grouped_mm sizes nothing by the routing

@@ -182,7 +182,24 @@ def test_unwritable_output_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_bad_device() -> None:
-    assert _error(run("breakdown", "rg_output_etth1", "--device", "tpu")) == "error: --device tpu: expected one of meta, cpu, cuda"
+    assert _error(run("breakdown", "rg_output_etth1", "--device", "tpu")) == (
+        "error: Invalid value for '--device' / '-d': 'tpu' is not one of 'meta', 'cpu', 'cuda'.")
+
+
+@pytest.mark.parametrize(("command", "option", "choices"), [
+    ("breakdown", "--sort", "'tree', 'params', 'macs', 'name'"),
+    ("breakdown", "--clock", "'wall', 'thread'"),
+    ("breakdown", "--flops", "'torch', 'fvcore', 'thop', 'none'"),
+    ("whatif", "--flops", "'torch', 'fvcore', 'thop', 'none'"),
+    ("diff", "--flops", "'torch', 'fvcore', 'thop', 'none'"),
+    ("check", "--flops", "'torch', 'fvcore', 'thop', 'none'"),
+    ("audit", "--device", "'meta', 'cpu', 'cuda'"),
+    ("steps", "--device", "'meta', 'cpu', 'cuda'"),
+])
+def test_closed_choices_are_validated_before_any_work(command: str, option: str, choices: str) -> None:
+    # a bad value is refused while parsing (the config does not even exist): one line naming the choices
+    line = _error(run(command, "no_such_model", *(["x"] if command == "diff" else []), option, "bogus"))
+    assert line.startswith(f"error: Invalid value for '{option}'") and line.endswith(f"'bogus' is not one of {choices}.")
 
 
 def test_debug_shows_traceback() -> None:
@@ -258,13 +275,19 @@ def test_compiled_model_is_profiled_in_eager(tmp_path: Path) -> None:
 
 def test_diff_two_configs(tmp_path: Path) -> None:
     other = write(tmp_path, "model: rg_output\nargs:\n  slot_fuse: {score_mode: lowrank, rank: 192}\n", "lowrank.yaml")
-    res = run("diff", "rg_output_etth1", other, "--format", "json")
-    assert res.exit_code == 1, res.output  # the models differ, as diff(1) says
-    (v,) = json.loads(res.stdout)["variants"]
-    assert (v["params"], v["baseline_params"]) == (10_371_074 - 2_457_600, 10_371_074)  # 1536*2048 - 3584*192
-    assert [c["path"] for c in v["changed"] if c["delta_params"]] == ["slot_fuse", "slot_fuse.score_mlp"]
+    res = run("diff", "rg_output_etth1", other, "--format", "json", "--module", "slot_fuse.gate")
+    assert res.exit_code == 1, res.output  # the models differ, as diff(1) says it
+    doc = json.loads(res.stdout)
+    assert doc["schema"] == "paramscope.diff/1" and doc["differs"] is True
+    assert (doc["other"]["params"], doc["base"]["params"]) == (10_371_074 - 2_457_600, 10_371_074)  # 1536*2048 - 3584*192
+    assert [c["path"] for c in doc["changed"] if c["delta_params"]] == ["slot_fuse", "slot_fuse.score_mlp"]
+    assert (doc["module"]["params"], doc["module"]["baseline_params"]) == (513, 513)  # unchanged, shown in both
     table = run("diff", "rg_output_etth1", other)
-    assert table.exit_code == 1 and "diff against: rg_output_etth1" in table.stdout
+    assert table.exit_code == 1 and "diff: rg_output_etth1 -> lowrank" in table.stdout
+    assert "3,149,825" in table.stdout and "692,225" in table.stdout  # score_mlp in both: 3,149,825 - 2,457,600
+    same = run("diff", "rg_output_etth1", "rg_output_etth1", "--flops", "none")
+    assert same.exit_code == 0 and "no difference" in same.stdout
+    assert _error(run("diff", "rg_output_etth1", other, "--module", "slot_fuze")).endswith("did you mean 'slot_fuse'?")
     assert _error(run("diff", "rg_output_etth1", str(tmp_path / "missing.yaml"))) == f"error: {tmp_path / 'missing.yaml'}: no such file"
 
 

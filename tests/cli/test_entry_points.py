@@ -169,9 +169,9 @@ def test_diff_of_two_hf_configs(bert_dir: Path, tmp_path: Path) -> None:
     BertConfig(num_hidden_layers=3, hidden_size=64, num_attention_heads=2, intermediate_size=128,
                vocab_size=1000, max_position_embeddings=256).to_json_file(tmp_path / "config.json")
     res = run("diff", f"hf:{bert_dir}", f"hf:{tmp_path}", "--format", "json", "--flops", "none")
-    assert res.exit_code in (0, 1), res.output  # 1 = the models differ (diff(1)), where implemented
+    assert res.exit_code == 1, res.output  # 1 = the models differ (diff(1))
     doc = json.loads(res.stdout)
-    assert doc["variants"][0]["params"] - doc["baseline"]["params"] == _bert_params(3) - _bert_params(2)
+    assert doc["other"]["params"] - doc["base"]["params"] == _bert_params(3) - _bert_params(2)
 
 
 # --- torchvision / timm: stand-in packages (the registry's builds do not import beside cpu torch)

@@ -6,6 +6,7 @@ process (a closed or full stdout, a reader that leaves, Ctrl-C) runs as a subpro
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hostile_cases import CASES, MODEL, Case
@@ -59,7 +61,7 @@ def assert_one_error_line(stderr: str, needle: str) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_hostile_input_is_one_line_and_changes_nothing(case: Case, tmp_path: Path) -> None:
+def test_hostile_input_is_one_line_and_changes_nothing(case: Case, tmp_path: Path, capped_address_space: None) -> None:
     _materialise(tmp_path, case.files)
     before = _snapshot(tmp_path)
     argv = [a.replace("{d}", str(tmp_path)) for a in case.argv]
@@ -83,11 +85,17 @@ def test_debug_shows_the_traceback_and_keeps_the_exit_code(tmp_path: Path) -> No
     assert "Traceback" in res.stderr and res.stderr.rstrip().splitlines()[-1].startswith("error: ")
 
 
-@pytest.mark.parametrize("columns", ["abc", "0", "-5", "", "99999999999999999999"])
-def test_a_bad_columns_value_is_ignored(columns: str) -> None:
+@pytest.mark.parametrize("columns", ["abc", "0", "-5", "7", "99999999999999999999", "80x"])
+def test_a_bad_columns_value_is_one_error_line(columns: str) -> None:
     res = runner.invoke(app, ["breakdown", "rg_output_etth1", "--flops", "none", "--depth", "1"], env={"COLUMNS": columns})
-    assert res.exit_code == 0, res.output
-    assert "10,371,074" in res.stdout
+    assert res.exit_code == 2 and res.stdout == ""
+    assert res.stderr == f"error: COLUMNS={columns[:20]}: not a terminal width (a whole number from 20 to 100000); " \
+                         "unset it to let paramscope ask the terminal\n"
+
+
+def test_an_empty_columns_is_unset() -> None:
+    res = runner.invoke(app, ["breakdown", "rg_output_etth1", "--flops", "none", "--depth", "1"], env={"COLUMNS": ""})
+    assert res.exit_code == 0 and "10,371,074" in res.stdout
 
 
 def test_user_print_goes_to_stderr_and_json_stays_clean(tmp_path: Path) -> None:
@@ -115,7 +123,7 @@ def test_two_configs_importing_same_named_modules_stay_apart(tmp_path: Path) -> 
                               "--flops", "none"])
     assert res.exit_code == 1, res.output  # diff(1): the two models differ
     doc = json.loads(res.stdout)
-    assert doc["baseline"]["params"] == 8 * 8 + 8 and doc["variants"][0]["params"] == 8 * 1000 + 1000
+    assert doc["base"]["params"] == 8 * 8 + 8 and doc["other"]["params"] == 8 * 1000 + 1000
     assert sys.path == path_before and "net" not in set(sys.modules) - modules_before
 
 
@@ -221,3 +229,27 @@ def test_ctrl_c_is_one_line(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert_one_error_line(err, "interrupted")
+
+
+def test_a_library_installed_inside_the_config_folder_stays_imported(tmp_path: Path, monkeypatch: Any) -> None:
+    """A virtualenv in the current folder (``cd project; .venv/bin/paramscope memory hf:...``): what the
+    build imports from its site-packages (transformers loads torch._dynamo lazily) is a library, not
+    the folder's own module; dropping it made the next forward import it twice and fail."""
+    build_mod = importlib.import_module("paramscope.profiler.build")  # the package exports a function "build"
+
+    site = tmp_path / "venv" / "site-packages"
+    site.mkdir(parents=True)
+    (site / "vendored_lib.py").write_text("WIDTH = 6\n")
+    (tmp_path / "own_mod.py").write_text("import vendored_lib\nimport torch\n"
+                                         "def make():\n    return torch.nn.Linear(2, vendored_lib.WIDTH)\n")
+    (tmp_path / "c.yaml").write_text('target: "own_mod:make"\ninputs: {x: [1, 2]}\n')
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setattr(build_mod, "_installed_roots", lambda: [site.resolve()])
+    modules_before = set(sys.modules)
+    try:
+        res = runner.invoke(app, ["breakdown", str(tmp_path / "c.yaml"), "--format", "json", "--flops", "none"])
+        assert res.exit_code == 0, res.output
+        added = set(sys.modules) - modules_before
+        assert "vendored_lib" in added and "own_mod" not in added
+    finally:
+        sys.modules.pop("vendored_lib", None)

@@ -164,3 +164,31 @@ def test_an_embedding_lookup_reads_only_the_selected_rows() -> None:
     ids = torch.zeros(1, 3, dtype=torch.int64, device="meta")
     # int64 ids (3 x 8 bytes), three fp32 rows read, three rows written
     assert count_bytes(emb, (ids,)).total_bytes == 3 * 8 + F32 * 3 * 64 + F32 * 3 * 64
+
+
+class _Attention(nn.Module):
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v)
+
+
+@pytest.mark.parametrize("device", ["meta", "cpu"])
+def test_attention_is_one_fused_kernel_on_every_device(device: str) -> None:
+    b, h, length, source, e = 2, 4, 128, 256, 32
+    q = torch.zeros(b, h, length, e, device=device)
+    kv = torch.zeros(b, h, source, e, device=device)
+    ops = count_bytes(_Attention(), (q, kv, kv.clone())).ops
+    assert [o.op for o in ops] == ["aten::scaled_dot_product_attention"]
+    # q, k, v read once and the output written once: no b*h*L*S score matrix (1 MB here) in memory
+    assert ops[0].bytes_at() == F32 * (2 * b * h * length * e + 2 * b * h * source * e)
+    # the two products q k^T and p v, as the MAC count has them
+    assert ops[0].flops == 2 * b * h * length * source * (e + e) == 2 * count_macs(_Attention(), (q, kv, kv)).macs[""]
+
+
+def test_multihead_attention_calls_the_fused_kernel_on_meta() -> None:
+    mha = nn.MultiheadAttention(64, 4, batch_first=True, device="meta")
+    x = torch.empty(2, 10, 64, device="meta")
+    ops = count_bytes(mha, (x, x, x), {"need_weights": False}).ops
+    fused = [o for o in ops if o.op == "aten::scaled_dot_product_attention"]
+    # one call over (2 batches x 4 heads) of 10 x 16: q, k, v in, the output out
+    assert len(fused) == 1 and fused[0].bytes_at() == F32 * 4 * (2 * 4 * 10 * 16)
+    assert sum(o.flops for o in ops) == 2 * count_macs(mha, (x, x, x), {"need_weights": False}).macs[""]

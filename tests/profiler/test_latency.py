@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-
 import io
 import json
 
@@ -15,7 +14,7 @@ from torch import nn
 from paramscope.profiler.errors import ConfigError, ForwardFailed, ParamscopeError
 from paramscope.profiler.latency import Clock, LatencyReport, LatencyRow, Timing, measure_latency
 from paramscope.profiler.memory import Allocator, LiveBytes, MemoryReport, MemoryRow, Optimizer, Precision
-from paramscope.profiler.render.latency import latency_markdown, latency_table, latency_to_dict
+from paramscope.profiler.render.latency import latency_markdown, latency_table, latency_to_dict, spread_warning
 from paramscope.profiler.render.memory import (
     memory_markdown,
     memory_modules_table,
@@ -189,6 +188,17 @@ def test_latency_table_shows_overhead_and_check() -> None:
     assert "-0.700 ms (-6.9%)" in text and "wall clock, 2 thread(s)" in text
     md = latency_markdown(_latency_report())
     assert md.startswith("| module | type |") and "| fc | Linear | 2 | 8.500 |" in md
+
+
+def test_a_wide_spread_is_said_with_what_to_do() -> None:
+    calm = _latency_report()  # p10-p90 9.5-11.0 around 9.8: 15% of the median, nothing said
+    assert spread_warning(calm) is None and "warning" not in latency_markdown(calm)
+    busy = dataclasses.replace(calm, total_ms=Timing(10.0, 6.0, 12.0))  # 6 ms spread = 60% of 10 ms
+    assert spread_warning(busy) == ("warning: p10-p90 spread is 60% of the median: the machine is busy or the "
+                                    "times are too short; try --clock thread or more --repeats")
+    assert "try --clock thread" in latency_markdown(busy)
+    thread = dataclasses.replace(busy, clock=Clock.THREAD)
+    assert str(spread_warning(thread)).endswith("try more --repeats")
 
 
 def test_latency_to_dict_is_json() -> None:

@@ -57,8 +57,8 @@ def _preset(name: str, sets: list[str]) -> Any:
 @pytest.mark.slow
 @pytest.mark.parametrize("batch", [1, 32])
 def test_rg_output_adam_matches_the_real_peak(batch: int) -> None:
-    meta, _, real = _compare(_preset("rg_output_etth1", [f"inputs.batch_size={batch}"]),
-                             dtype=Precision.FP32, train=Optimizer.ADAM)
+    meta, cpu, real = _compare(_preset("rg_output_etth1", [f"inputs.batch_size={batch}"]),
+                               dtype=Precision.FP32, train=Optimizer.ADAM)
     # weights: 10,371,074 fp32 parameters (the note's total) = 41,484,296 B; Adam: two moments each
     assert meta.live_at_peak.weights_bytes == 4 * 10_371_074
     if batch == 1:
@@ -66,11 +66,18 @@ def test_rg_output_adam_matches_the_real_peak(batch: int) -> None:
         # moments and two temporaries (sqrt, then / bias correction) of the largest parameter
         assert meta.peak_phase == "optimizer" and round(real / 1e6, 1) == 191.1
         # two fp32 moments per element, and a 4-byte fp32 ``step`` tensor per parameter tensor
-        n_tensors = len(list(_preset("rg_output_etth1", [])("meta")[0].parameters()))
-        assert meta.live_at_peak.optimizer_bytes == 8 * 10_371_074 + 4 * n_tensors
-        # score_mlp.0.weight 2048 x 1536; since the last merges one d_model-sized (512 x fp32)
-        # temporary is live beside them too: not yet explained, bounded here (see the stop-7 note)
-        assert 2 * 4 * 3_145_728 <= meta.live_at_peak.temporary_bytes <= 2 * 4 * 3_145_728 + 4 * 512
+        params = list(_preset("rg_output_etth1", [])("meta")[0].named_parameters())
+        assert meta.live_at_peak.optimizer_bytes == 8 * 10_371_074 + 4 * len(params)
+        # score_mlp.0.weight 2048 x 1536, and the ``denom`` of the parameter Adam updated just before
+        # it: in torch's for-loop Adam (``_single_tensor_adam``) ``denom`` is a local of the loop, so
+        # the previous parameter's stays referenced until the new one is assigned, after its sqrt and
+        # division are made (found by diffing the live sets at the peak: the real run's tracker keeps
+        # the same 2,048 B storage alive through its finalizer; it is slot_attn.norm's 512 x fp32)
+        names = [n for n, _ in params]
+        name, before = params[names.index("slot_fuse.score_mlp.0.weight") - 1]
+        assert name.startswith("slot_attn.norm.") and before.numel() == 512
+        assert meta.live_at_peak.temporary_bytes == cpu.live_at_peak.temporary_bytes \
+            == 2 * 4 * 3_145_728 + 4 * before.numel()
     else:
         # the figure (300.2 MB): gradients are gone (zero_grad(set_to_none=True)), the
         # saved activations of batch 32 are live as backward starts
