@@ -15,6 +15,7 @@ from paramscope.cli.common import (
     check_writable, emit, guarded, need_format, stderr_console, write_atomic,
 )
 from paramscope.cli.knobs import knob_grid, parse_values, with_knob_flags
+from paramscope.profiler.choices import Fusion
 
 MAX_VARIANTS = 1000
 """Default of ``--max-variants``: a larger grid is refused before anything is built."""
@@ -40,7 +41,7 @@ def whatif(
     output: OutputOpt = None,
     hardware: Annotated[str | None, typer.Option("--hardware", help="Predict forward time instead: comma-separated hardware (h100-sxm,l4,cpu or a YAML), roofline per op.")] = None,
     dtype: Annotated[str | None, typer.Option("--dtype", help="With --hardware: comma-separated precisions, e.g. bf16,fp32 (default: as the model runs).")] = None,
-    fusion: Annotated[str, typer.Option("--fusion", help="With --hardware: none or elementwise (element-wise ops folded into their producer).")] = "none",
+    fusion: Annotated[Fusion, typer.Option("--fusion", help="With --hardware: none or elementwise (element-wise ops folded into their producer).")] = Fusion.NONE,
     plot: Annotated[Path | None, typer.Option("--plot", help="Also write a PNG chart: params and MACs as lines by knob, a dashed baseline per workload value, --module dotted.")] = None,
     jobs: Annotated[int | None, typer.Option("--jobs", help="Worker processes measuring variants (default: the cores, capped by memory; 1 for grids under 8 configurations). Results are the same with any N.")] = None,
     max_variants: Annotated[int, typer.Option("--max-variants", help="Refuse a grid with more variants than this.")] = MAX_VARIANTS,
@@ -81,7 +82,7 @@ def whatif(
         if hardware is not None:
             _predict(spec, axes, hardware, dtype, fusion, device, fmt, output)
             return
-        if dtype is not None or fusion != "none":
+        if dtype is not None or fusion is not Fusion.NONE:
             raise ConfigError("--dtype and --fusion need --hardware (e.g. --hardware h100-sxm,l4 --dtype bf16,fp32)")
         measure_fn = partial(measure, device=device, flops=flops.backend, seed=seed)
         sweep = _run(spec, axes, measure_fn, partial(run_sweep, jobs=_jobs(jobs, axes)))
@@ -106,18 +107,15 @@ def _jobs(jobs: int | None, axes: Any) -> int:
     return default_jobs(math.prod(len(a.values) for a in axes)) if jobs is None else jobs
 
 
-def _predict(spec: Any, axes: Any, hardware: str, dtype: str | None, fusion: str, device: str,
+def _predict(spec: Any, axes: Any, hardware: str, dtype: str | None, fusion: Fusion, device: str,
              fmt: OutputFormat, output: Path | None) -> None:
     """``--hardware``: predicted forward time per knob value x hardware x precision."""
-    from paramscope.profiler.bytes import Fusion
     from paramscope.profiler.errors import ConfigError
     from paramscope.profiler.hardware import load_hardware
     from paramscope.profiler.memory import Precision
     from paramscope.profiler.predict import predict_grid
     from paramscope.profiler.render import roofline as render
 
-    if fusion not in ("none", "elementwise"):
-        raise ConfigError(f"--fusion {fusion}: expected none or elementwise")
     machines = [load_hardware(h) for h in parse_values(hardware, "--hardware", str)]
     precisions: list[Precision | None] = [None]
     if dtype is not None:
@@ -127,7 +125,7 @@ def _predict(spec: Any, axes: Any, hardware: str, dtype: str | None, fusion: str
             raise ConfigError(f"--dtype {bad[0]}: expected one of {', '.join(p.value for p in Precision)}")
         precisions = [Precision(d) for d in names]
     need_format(render.PREDICT, fmt)
-    grid = predict_grid(spec, axes, machines, precisions, fusion=Fusion(fusion), device=device)
+    grid = predict_grid(spec, axes, machines, precisions, fusion=fusion, device=device)
     emit(render.PREDICT.of(grid), fmt, output)
 
 

@@ -41,7 +41,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from math import prod
 from typing import Any
 
@@ -53,18 +52,10 @@ from paramscope.profiler.backends.interface import _with_all_paths
 from paramscope.profiler.forward import run_forward, storage_key, tensor_leaves, track_calls
 from paramscope.profiler.kernels import WholeAttention, attention_flops, attention_operands, shape_figures
 from paramscope.profiler.memory import Precision, tensor_bytes
+from paramscope.profiler.choices import Fusion
 from paramscope.profiler.paths import parent_of
 
 __all__ = ["Fusion", "OpCost", "ByteCount", "count_bytes", "reprice", "precision_of"]
-
-
-class Fusion(StrEnum):
-    """How ops are assumed to be combined into kernels."""
-
-    NONE = "none"
-    """Every op is its own kernel (the default)."""
-    ELEMENTWISE = "elementwise"
-    """Element-wise ops run in their producer's kernel."""
 
 
 _PRECISIONS = {torch.float32: Precision.FP32, torch.bfloat16: Precision.BF16, torch.float16: Precision.FP16,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["Clock", "Device"]
+__all__ = ["Clock", "Device", "Fusion"]
 
 
 class Device(StrEnum):
@@ -20,3 +20,12 @@ class Clock(StrEnum):
 
     WALL = "wall"
     THREAD = "thread"
+
+
+class Fusion(StrEnum):
+    """How ops are assumed to be combined into kernels (bytes moved, roofline)."""
+
+    NONE = "none"
+    """Every op is its own kernel (the default)."""
+    ELEMENTWISE = "elementwise"
+    """Element-wise ops run in their producer's kernel."""

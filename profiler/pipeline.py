@@ -8,7 +8,7 @@ from typing import Any
 
 from paramscope.profiler.backends.interface import Backend
 from paramscope.profiler.build import Built, build
-from paramscope.profiler.choices import Device
+from paramscope.profiler.choices import Device, Fusion
 from paramscope.profiler.profile import profile_model
 from paramscope.profiler.spec import ModelSpec
 from paramscope.profiler.stats import Profile
@@ -30,7 +30,7 @@ def with_bytes(prof: Profile, moved: Mapping[str, int]) -> Profile:
 
 
 def measure_built(built: Built, *, flops: Backend | None = None, backward: bool = False,
-                  elementwise: bool = False, layers: bool = False, bytes_moved: bool = False, fusion: str = "none",
+                  elementwise: bool = False, layers: bool = False, bytes_moved: bool = False, fusion: Fusion | str = Fusion.NONE,
                   hardware: Any = None, precision: Any = None) -> Profile:
     """Profile an already built model; ``flops`` is the counting backend, None skips MACs.
 
@@ -52,7 +52,7 @@ def measure_built(built: Built, *, flops: Backend | None = None, backward: bool 
         raise ArgumentError("elementwise", None, "needs a MAC backend (torch); none was given")
     prof = profile_model(built.model, built.args, built.kwargs, name=built.spec.name, flops=count, device=built.device)
     if bytes_moved or hardware is not None:
-        from paramscope.profiler.bytes import Fusion, count_bytes, reprice
+        from paramscope.profiler.bytes import count_bytes, reprice
 
         moved = count_bytes(built.model, built.args, built.kwargs, fusion=Fusion(fusion))
         prof = with_bytes(prof, reprice(moved, precision))

@@ -156,7 +156,7 @@ def test_cli_bytes_json_and_table() -> None:
     table = runner.invoke(app, ["breakdown", "rg_output_etth1", "--bytes", "--depth", "1"])
     assert table.exit_code == 0 and "FLOP/B" in table.output and "bytes moved per forward" in table.output
     bad = runner.invoke(app, ["breakdown", "rg_output_etth1", "--bytes", "--fusion", "all"])
-    assert bad.exit_code == 2 and bad.output.strip() == "error: --fusion all: expected none or elementwise"
+    assert bad.exit_code == 2 and bad.output.strip() == "error: Invalid value for '--fusion': 'all' is not one of 'none', 'elementwise'."
 
 
 def test_an_embedding_lookup_reads_only_the_selected_rows() -> None:

@@ -124,7 +124,7 @@ def test_calibrate_measures_positive_figures_and_saves_a_loadable_profile(
     assert "saved to" in out.output
     assert load_hardware("cpu").source.startswith("paramscope calibrate")
     bad = CliRunner().invoke(app, ["calibrate", "--clock", "cpu"])
-    assert bad.exit_code == 2 and bad.output.strip() == "error: --clock cpu: expected thread or wall"
+    assert bad.exit_code == 2 and bad.output.strip() == "error: Invalid value for '--clock': 'cpu' is not one of 'wall', 'thread'."
 
 
 def test_whatif_predicts_per_hardware_and_dtype_and_decode_is_memory_bound() -> None:
