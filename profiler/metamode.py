@@ -23,7 +23,7 @@ from paramscope.profiler.assumptions import KNOWN_LIMIT, STAND_IN_LIMIT, Assumpt
 from paramscope.profiler.errors import MetaUnsupported
 from paramscope.profiler.metabuild import EagerMode
 
-__all__ = ["MetaMode", "SkipMetaInit"]
+__all__ = ["MetaMode"]
 
 # ops that turn values into indices or decisions: seeded where they run when their input is
 # unknown, so everything downstream (one_hot, nonzero, sort, the expert loop) sees one draw
@@ -276,16 +276,6 @@ class MetaMode(EagerMode):
             return
         for m, r in zip(outs, _tensors(result), strict=False):
             self.remember(m, r, origins, bump if any(m is a for a in inputs) else 0)
-
-
-class SkipMetaInit(EagerMode):  # type: ignore[no-untyped-call]  # torch's __init_subclass__ is unannotated
-    """While building: a random in-place init of a meta tensor returns it untouched (no values to fill)."""
-
-    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        if torch.Tag.nondeterministic_seeded in func.tags and func._schema.is_mutable and args \
-                and isinstance(args[0], torch.Tensor) and args[0].is_meta:
-            return args[0]
-        return func(*args, **(kwargs or {}))
 
 
 def _state_outcome(new: list[_Source], result: Any) -> None:
