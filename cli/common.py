@@ -169,7 +169,7 @@ def show(content: Any, output: Path | None = None, *inputs: str | Path | None) -
     Tables fit the terminal without cutting a figure (``render.fit``); output for no terminal
     (a pipe, a file) has no trailing padding.
     """
-    from paramscope.profiler.render.fit import fit
+    from paramscope.profiler.render.fit import fit, fitted_text
 
     if not isinstance(content, str | bytes):
         stream = real_stdout()
@@ -179,10 +179,7 @@ def show(content: Any, output: Path | None = None, *inputs: str | Path | None) -
             with stdout_errors():
                 _StdoutConsole(file=stream, width=fit(content, width), highlight=False).print(content)
             return
-        console = Console(width=fit(content, width), highlight=False, color_system=None)
-        with console.capture() as captured:
-            console.print(content)
-        content = "".join(line.rstrip() + "\n" for line in captured.get().splitlines())
+        content = fitted_text(content, width)
     if output is not None:
         write_atomic(output, content, *inputs)
         stderr_console().print(f"wrote {output}", markup=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from rich.table import Table
@@ -30,7 +31,7 @@ class DiffView:
     module: str | None = None
     """A submodule to show in both models even when it did not change (``--module``)."""
 
-    @property
+    @cached_property
     def under(self) -> list[ModuleDelta]:
         """With ``--module``: every changed submodule at or under it, at any depth."""
         if self.module is None:

@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from weakref import WeakKeyDictionary
 
 from rich.cells import cell_len
-from rich.console import Group, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.table import Column, Table
 from rich.text import Text
 
-__all__ = ["droppable", "fit"]
+__all__ = ["droppable", "fit", "fitted_text"]
 
 _DROP: WeakKeyDictionary[Table, tuple[str, ...]] = WeakKeyDictionary()
 TEXT_MIN = 12
@@ -109,3 +109,11 @@ def fit_table(table: Table, width: int) -> int:
 def fit(renderable: RenderableType, width: int) -> int:
     """Fit every table in ``renderable`` into ``width``; the width to print at (more when one cannot fit)."""
     return max([width, *(fit_table(t, width) for t in _tables(renderable))])
+
+
+def fitted_text(renderable: RenderableType, width: int) -> str:
+    """``renderable`` as plain text fitted into ``width`` (see ``fit``), lines without trailing padding."""
+    console = Console(width=fit(renderable, width), color_system=None, highlight=False)
+    with console.capture() as captured:
+        console.print(renderable)
+    return "".join(line.rstrip() + "\n" for line in captured.get().splitlines())

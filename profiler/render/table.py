@@ -358,17 +358,13 @@ def profile_to_dict(profile: Profile, rows: list[ModuleStats] | None = None) -> 
 
 
 def profile_text(profile: Profile, *, depth: int | None = 2, top: int | None = None, width: int | None = None) -> str:
-    """The breakdown table rendered to plain text (``Profile.table()``, ``print(profile)``)."""
+    """The breakdown table rendered to plain text (``Profile.table()``, ``print(profile)``), fitted as the
+    CLI fits it: no figure is cut."""
     from rich.console import Console
+
+    from paramscope.profiler.render.fit import fitted_text
 
     rows = select_rows(profile, depth=depth, top=top)
     if top is None:
         rows = collapse_repeats(rows)
-    from paramscope.profiler.render.fit import fit
-
-    table = breakdown_table(profile, rows)
-    width = width or Console(file=io.StringIO()).width  # None: $COLUMNS or 80
-    console = Console(width=fit(table, width), color_system=None, highlight=False, file=io.StringIO())
-    with console.capture() as captured:  # fitted as the CLI fits it: no figure is cut
-        console.print(table)
-    return "".join(line.rstrip() + "\n" for line in captured.get().splitlines())
+    return fitted_text(breakdown_table(profile, rows), width or Console(file=io.StringIO()).width)  # $COLUMNS or 80
