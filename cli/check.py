@@ -10,7 +10,7 @@ from paramscope.cli.common import Device, DeviceOpt, FlopsChoice, FlopsOpt, Seed
 from paramscope.cli.options import Common, with_common
 
 if TYPE_CHECKING:
-    from paramscope.profiler.spec import ModelSpec
+    from paramscope.profiler.build import Built
 
 
 @with_common
@@ -28,44 +28,42 @@ def check(
     Example: paramscope check rg_output_etth1 -b 'params<=11M' -b 'slot_fuse.params<=2M' -b 'macs<1G'
     """
     from paramscope.profiler.budget import check_budgets, memory_budgets
-    from paramscope.profiler.pipeline import measure
+    from paramscope.profiler.build import build
+    from paramscope.profiler.pipeline import measure_built
     from paramscope.profiler.render.check import CHECK, CheckView
     from paramscope.cli.parse import parse_budget
+    from paramscope.profiler.errors import ConfigError
 
     with common.guarded(CHECK, config, flags={"budgets": "--budget"}):
         budgets = [parse_budget(b) for b in budget]
         needs_macs = any(b.metric in ("macs", "flops") for b in budgets)
-        spec = common.spec(config)
-        prof = measure(spec, device=device, flops=flops.backend if needs_macs else None, seed=seed)
-        measured: dict[str, float] = dict(_memory_peaks(spec, device, memory_budgets(budgets)))
-        if any(b.metric == "latency_ms" for b in budgets):
-            measured.update(_latency(spec, device))
+        memory = memory_budgets(budgets)
+        latency = any(b.metric == "latency_ms" for b in budgets)
+        if latency and device is Device.META:
+            raise ConfigError("--budget latency_ms: needs a real device, e.g. --device cpu")
+        # one build serves every budget: the memory step runs on a copy, latency and MACs on the model
+        built = build(common.spec(config), device, seed, inputs=needs_macs or bool(memory) or latency)
+        prof = measure_built(built, flops=flops.backend if needs_macs else None)
+        measured: dict[str, float] = dict(_memory_peaks(built, memory))
+        if latency:
+            measured.update(_latency(built))
         results = check_budgets(prof, budgets, measured)
         common.emit(CHECK.of(CheckView(prof.model, results)), config)
     if not all(r.ok for r in results):
         raise typer.Exit(1)
 
 
-def _memory_peaks(spec: ModelSpec, device: str, wanted: tuple[str, ...]) -> dict[str, int]:
+def _memory_peaks(built: Built, wanted: tuple[str, ...]) -> dict[str, int]:
     """The simulated peaks the memory budgets need (fp32; ``train.peak``: two Adam steps)."""
-    if not wanted:
-        return {}
-    from paramscope.profiler.build import build
     from paramscope.profiler.memory import Optimizer, Precision, plan_memory
 
-    built = build(spec, device)
-    return {key: plan_memory(built.model, built.args, built.kwargs, dtype=Precision.FP32, device=device,
+    return {key: plan_memory(built.model, built.args, built.kwargs, dtype=Precision.FP32, device=built.device, seed=built.seed,
                              train=Optimizer.ADAM if key == "train.peak" else None).peak_bytes for key in wanted}
 
 
-def _latency(spec: ModelSpec, device: str) -> dict[str, float]:
+def _latency(built: Built) -> dict[str, float]:
     """The whole model's median forward time (20 timed calls) for ``latency_ms`` budgets."""
-    from paramscope.profiler.build import build
-    from paramscope.profiler.errors import ConfigError
     from paramscope.profiler.latency import measure_latency
 
-    if device == "meta":
-        raise ConfigError("--budget latency_ms: needs a real device, e.g. --device cpu")
-    built = build(spec, device)
-    report = measure_latency(built.model, built.args, built.kwargs, device=device)
+    report = measure_latency(built.model, built.args, built.kwargs, device=built.device)
     return {"latency_ms": report.total_ms.median_ms}
