@@ -41,7 +41,7 @@ __all__ = [
 GRACE_SECONDS = 5.0
 """How long after the timeout signal the watchdog waits before ending the process."""
 
-_state: dict[str, Any] = {"stdout": None, "closed": False, "gone": False, "source": None}
+_state: dict[str, Any] = {"stdout": None, "closed": False, "gone": False, "source": None, "spec": None}
 _T = TypeVar("_T")
 
 
@@ -72,6 +72,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
 def about(spec: _T) -> _T:
     """Note the spec a command works on: an error in its forward names its config file."""
     _state["source"] = getattr(spec, "source", None)
+    _state["spec"] = spec
     return spec
 
 
@@ -99,10 +100,12 @@ def _describe(e: BaseException, flags: Mapping[str, str] | None = None) -> tuple
 
     if isinstance(e, ArgumentError):  # the library names its parameter; the user typed a flag
         return e.worded((flags or {}).get(e.argument) or "--" + e.argument.replace("_", "-")), 2
-    from paramscope.profiler.errors import DoesNotFit, MetaUnsupported
+    from paramscope.profiler.errors import DoesNotFit, IndexDtype, MetaUnsupported
 
     if isinstance(e, DoesNotFit):
         return e.worded("use --device meta"), 2
+    if isinstance(e, IndexDtype):
+        return _forward_message(e) + _integer_hint(), 2
 
     if isinstance(e, ForwardFailed):  # an op meta cannot run: cpu has the real kernel (and torch's precise message)
         return _forward_message(e) + ("; it may run with --device cpu" if isinstance(e, MetaUnsupported) else ""), 2
@@ -116,6 +119,19 @@ def _describe(e: BaseException, flags: Mapping[str, str] | None = None) -> tuple
         return f"the model's code called sys.exit({e.code!r}); paramscope stopped there", 2
     text = one_line(str(e))
     return (f"{type(e).__name__}: {text}" if text else type(e).__name__), 2
+
+
+def _integer_hint() -> str:
+    """``: input ids is float32; write --input ids=1x64:int64 ...``: the float example input named."""
+    from paramscope.profiler.build import float_inputs
+
+    spec = _state["spec"]
+    floats = float_inputs(spec) if spec is not None and hasattr(spec, "inputs") else {}
+    if not floats:
+        return ""
+    name, (shape, dtype) = next(iter(floats.items()))
+    spelled = "x".join(str(d) for d in shape) or "SHAPE"
+    return f": input {name} is {dtype}; write --input {name}={spelled}:int64 (in YAML: dtype: int64 under inputs.{name})"
 
 
 def real_stdout() -> IO[str] | None:
@@ -232,4 +248,4 @@ def guarded(debug: bool = False, timeout: float | None = None, flags: Mapping[st
         fail(message, code)
     finally:
         _state["stdout"] = None
-        _state["source"] = None
+        _state["source"] = _state["spec"] = None

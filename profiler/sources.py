@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from paramscope.profiler.errors import ConfigError, UnknownModel
+from paramscope.profiler.limits import check_repeats
 
 if TYPE_CHECKING:
     from paramscope.profiler.spec import ModelSpec
@@ -185,6 +186,7 @@ def hf_model(hf_config: str, **overrides: Any) -> tuple[Any, dict[str, Any]]:
     """A transformers model from its config (never its weights), with default inputs."""
     transformers = _import("transformers", "hf")
     config = _hf_config(hf_config, overrides)
+    check_repeats(config.to_dict(), "", lambda key: f"hf:{hf_config}: ")  # num_hidden_layers: 1e9 builds for days
     cls = _hf_class(transformers, config)
     model = cls.from_config(config) if hasattr(cls, "from_config") else cls._from_config(config)
     return model, _hf_inputs(model, config)

@@ -253,3 +253,32 @@ def test_a_library_installed_inside_the_config_folder_stays_imported(tmp_path: P
         assert "vendored_lib" in added and "own_mod" not in added
     finally:
         sys.modules.pop("vendored_lib", None)
+
+
+def test_a_build_making_too_many_modules_stops_with_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capped_address_space: None) -> None:
+    """A factory looping a billion times under no recognisable count: the module ceiling (1,000,000,
+    lowered here so the test takes a second) stops it, and torch's Module.__init__ is put back."""
+    import torch
+
+    from paramscope.profiler import limits
+
+    monkeypatch.setattr(limits, "MAX_MODULES", 500)
+    (tmp_path / "model.py").write_text(MODEL, encoding="utf-8")
+    (tmp_path / "c.yaml").write_text('target: "model:endless_modules"\ninputs: {x: [1, 4]}\n', encoding="utf-8")
+    init = torch.nn.Module.__init__
+    res = runner.invoke(app, ["breakdown", str(tmp_path / "c.yaml"), "--flops", "none"])
+    assert res.exit_code == 2 and res.stdout == ""
+    assert_one_error_line(res.stderr, "c.yaml: the build made more than 500 modules, more than paramscope builds")
+    assert torch.nn.Module.__init__ is init
+
+
+def test_float_token_ids_do_not_suggest_cpu(tmp_path: Path) -> None:
+    """On meta the embedding's dtype error is not a meta limitation: the advice is the input's dtype."""
+    (tmp_path / "model.py").write_text(MODEL, encoding="utf-8")
+    (tmp_path / "c.yaml").write_text('target: "model:token_model"\ninputs: {ids: [1, 8]}\n', encoding="utf-8")
+    res = runner.invoke(app, ["breakdown", str(tmp_path / "c.yaml")])
+    assert res.exit_code == 2 and "--device cpu" not in res.stderr
+    fixed = runner.invoke(app, ["breakdown", str(tmp_path / "c.yaml"), "--input", "ids=1x8:int64", "--format", "json"])
+    assert fixed.exit_code == 0, fixed.output
+    assert json.loads(fixed.stdout)["total"]["params"] == 50 * 4 + 4 * 4 + 4  # Embedding(50, 4) + Linear(4, 4)
