@@ -210,7 +210,7 @@ def meta_execution(model: Any, *, seed: int = 0, active: bool = True,
     if not active:
         yield log
         return
-    from paramscope.profiler.forward import module_hooks
+    from paramscope.profiler.forward import forward_failed, index_dtype_error, module_hooks
     from paramscope.profiler.metamode import MetaMode, _tensors
 
     unknown = [] if replay is None else [*model.parameters(), *_tensors(replay)]
@@ -225,6 +225,8 @@ def meta_execution(model: Any, *, seed: int = 0, active: bool = True,
             failure = mode.failure
             if failure is not None and failure[2] in (e, e.__cause__, e.__context__):
                 op, path, exc = failure
+                if index_dtype_error(exc):  # a float index fails on cpu too: not a meta limitation
+                    raise forward_failed(path, exc) from e
                 raise MetaUnsupported(f"forward failed in '{path}': {op} failed on the meta device: "
                                       f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from e
             raise

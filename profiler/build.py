@@ -17,13 +17,14 @@ from paramscope.model_zoo.base import Family
 from paramscope.profiler.choices import Device
 from paramscope.profiler.config import coerce_dataclass
 from paramscope.profiler.errors import ArgumentError, ConfigError, ParamscopeError, UnknownModel
+from paramscope.profiler.limits import check_repeats, module_limit
 from paramscope.profiler.paths import did_you_mean
 from paramscope.profiler.spec import ModelSpec
 
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["Built", "build", "resolve_family", "check_target_args", "DEVICES"]
+__all__ = ["Built", "build", "resolve_family", "check_target_args", "float_inputs", "DEVICES"]
 
 DEVICES = tuple(d.value for d in Device)
 
@@ -87,6 +88,7 @@ def build(spec: ModelSpec, device: Device | str = Device.META, seed: int = 0, *,
 
     _check_device(device)
     device = Device(device).value  # the plain name from here on (labels, JSON)
+    check_repeats(spec.args, "args", spec.where)  # a billion layers: before any formula or build
     if device == "cpu":
         from paramscope.profiler.fits import check_fits
 
@@ -97,12 +99,12 @@ def build(spec: ModelSpec, device: Device | str = Device.META, seed: int = 0, *,
             return _build_target(spec, device, seed, inputs)
         family, cfg, knobs = resolve_family(spec)
         try:
-            with _placement(device):
+            with _placement(device), module_limit(f"{spec.source}: "):
                 model = family.build(cfg)
         except ParamscopeError:
             raise
         except Exception as e:  # noqa: BLE001 - e.g. a size torch cannot allocate
-            raise ConfigError(f"{spec.source}: building {spec.family} failed: {_why(e)}") from None
+            raise ConfigError(f"{spec.source}: building {spec.family} failed{_why(e)}") from None
         if not inputs:
             return Built(spec, model.eval(), (), {}, device, cfg, knobs, seed)
         try:
@@ -114,10 +116,26 @@ def build(spec: ModelSpec, device: Device | str = Device.META, seed: int = 0, *,
 
 
 def _why(e: BaseException) -> str:
-    """``KeyError: 'x'``; a cpu allocation torch refused as ``RuntimeError: out of memory: ...``."""
+    """``: KeyError: 'x'``; a cpu allocation torch refused as ``: RuntimeError: out of memory: ...``; a
+    failure inside a module's ``__init__`` first names the modules being built (`` in Encoder > Linear: ...``)."""
     from paramscope.profiler.fits import allocation_failure
 
-    return f"{type(e).__name__}: {allocation_failure(e) or e}"
+    return f"{_building_in(e)}: {type(e).__name__}: {allocation_failure(e) or e}"
+
+
+def _building_in(e: BaseException) -> str:
+    """`` in Outer > Inner > Linear``: the classes whose ``__init__`` was running when ``e`` was raised."""
+    import torch
+
+    chain: list[Any] = []
+    tb = e.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        this = frame.f_locals.get("self") if frame.f_code.co_name == "__init__" else None
+        if isinstance(this, torch.nn.Module) and not any(this is c for c in chain):
+            chain.append(this)
+        tb = tb.tb_next
+    return f" in {' > '.join(type(m).__name__ for m in chain)}" if chain else ""
 
 
 def _placement(device: str) -> contextlib.AbstractContextManager[Any]:
@@ -276,6 +294,17 @@ def _input_tensor(spec: ModelSpec, name: str, desc: Any, device: str) -> Any:
     return torch.randint(0, high, shape, dtype=dtype, device=device)
 
 
+def float_inputs(spec: ModelSpec) -> dict[str, tuple[list[Any], str]]:
+    """Name -> (shape, dtype) of the example inputs ``spec`` describes with a float dtype (the default)."""
+    out: dict[str, tuple[list[Any], str]] = {}
+    for name, desc in spec.inputs.items() if spec.family is None else ():
+        desc = {"shape": desc} if isinstance(desc, list) else desc
+        dtype = _DTYPES.get(str(desc.get("dtype", "float32")), "") if isinstance(desc, Mapping) else ""
+        if dtype.startswith(("float", "bfloat")):
+            out[str(name)] = (list(desc.get("shape") or []), dtype)
+    return out
+
+
 def _to_device(obj: Any, device: str) -> Any:
     import torch
 
@@ -319,14 +348,14 @@ def _build_target(spec: ModelSpec, device: str, seed: int, inputs: bool = True) 
     factory = _load_factory(spec)
     _check_factory_args(spec, factory)
     try:
-        with _importable(spec.config_dir), _placement(device):
+        with _importable(spec.config_dir), _placement(device), module_limit(f"{spec.source}: "):
             result = factory(**spec.args)
     except ParamscopeError:
         raise
     except SystemExit as e:
         raise ConfigError(f"{spec.where('args')}building {spec.target} failed: it called sys.exit({e.code!r})") from None
     except Exception as e:  # noqa: BLE001 - whatever the user's factory raises (KeyError, MemoryError...)
-        raise ConfigError(f"{spec.where('args')}building {spec.target} failed: {_why(e)}") from None
+        raise ConfigError(f"{spec.where('args')}building {spec.target} failed{_why(e)}") from None
     model, example = (result if isinstance(result, tuple) and len(result) == 2 else (result, None))
     model = _unwrap(model)
     if isinstance(model, torch.jit.ScriptModule):

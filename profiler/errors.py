@@ -10,8 +10,11 @@ __all__ = [
     "BackendUnavailable",
     "ForwardFailed",
     "MetaUnsupported",
+    "IndexDtype",
     "OutputError",
     "DoesNotFit",
+    "TooLarge",
+    "TimedOut",
     "gigabytes",
 ]
 
@@ -56,6 +59,11 @@ class MetaUnsupported(ForwardFailed):
     """An op of the forward cannot run on the meta device (the message names the op and module)."""
 
 
+class IndexDtype(ForwardFailed):
+    """An op that takes integer indices (an embedding, ``gather``, ``x[idx]``) got a float tensor: on
+    every device alike, so usually an example input of token ids given without an integer dtype."""
+
+
 class OutputError(ParamscopeError):
     """The output file cannot be written."""
 
@@ -79,6 +87,18 @@ class DoesNotFit(ConfigError):
         needs = ("at least " if self.at_least else "") + gigabytes(self.needs)
         return (f"{self.where}needs {needs} on {self.device} for {self.what}; this machine has {gigabytes(self.total)} "
                 f"({gigabytes(self.available)} available); {advice}")
+
+
+class TooLarge(ConfigError):
+    """A tensor or a model's weights no device can hold, meta included: their bytes overflow int64."""
+
+
+class TimedOut(ParamscopeError):
+    """Building and measuring one configuration took longer than its limit (``seconds``)."""
+
+    def __init__(self, seconds: float, message: str) -> None:
+        self.seconds = seconds
+        super().__init__(message)
 
 
 def gigabytes(n: int) -> str:

@@ -9,13 +9,14 @@ sum is compared with the memory the machine has available. The pre-build makes e
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
-from paramscope.profiler.errors import DoesNotFit, ParamscopeError, gigabytes
+from paramscope.profiler.errors import DoesNotFit, ParamscopeError, TooLarge, gigabytes
 from paramscope.profiler.spec import ModelSpec
 
-__all__ = ["PRE_BUILD_LIMIT", "PRE_BUILD_BUDGET", "memory_info", "resident_bytes", "check_fits", "check_bytes",
+__all__ = ["PRE_BUILD_LIMIT", "PRE_BUILD_BUDGET", "MAX_BYTES", "memory_info", "resident_bytes", "check_fits", "check_bytes",
            "allocation_failure"]
 
 PRE_BUILD_LIMIT = 1 << 24
@@ -105,7 +106,11 @@ def check_fits(spec: ModelSpec, device: str, *, inputs: bool = True) -> None:
 
 
 def check_bytes(where: str, what: str, needs: int, device: str) -> None:
-    """Raise ``DoesNotFit`` when ``needs`` bytes on cpu exceed the available memory."""
+    """Raise ``DoesNotFit`` when ``needs`` bytes on cpu exceed the available memory, and
+    ``TooLarge`` when they pass ``MAX_BYTES``, where no device (meta included) can hold them."""
+    if needs > MAX_BYTES:
+        raise TooLarge(f"{where}needs {gigabytes(needs)} for {what}: more than any device can hold "
+                       "(over 2^63 bytes, where torch's sizes overflow); check the sizes")
     if device == "cpu":
         total, available = memory_info()
         if needs > available:
@@ -113,14 +118,24 @@ def check_bytes(where: str, what: str, needs: int, device: str) -> None:
 
 
 _REFUSED = re.compile(r"can't allocate memory: you tried to allocate (\d+) bytes")
+_OVERFLOWED = re.compile(r"Storage size calculation overflowed with sizes=\[([\d, ]*)\]")
+MAX_BYTES = (1 << 63) - 1
+"""Bytes torch can size a storage with (int64): beyond it no device, not even meta, holds a tensor."""
 
 
 def allocation_failure(exc: BaseException) -> str | None:
     """torch's refused cpu allocation in one short clause (``out of memory: one tensor of 400 GB
-    on cpu; this machine has ...``), or None when ``exc`` is something else."""
-    m = _REFUSED.search(str(exc))
+    on cpu; this machine has ...``), a tensor whose bytes overflow int64 on any device (``one tensor
+    of [3000000000, 1000000000] ...: more than any device can hold``), or None for anything else."""
+    text = str(exc)
+    m = _REFUSED.search(text)
+    if m is not None:
+        total, available = memory_info()
+        return (f"out of memory: one tensor of {gigabytes(int(m.group(1)))} on cpu; this machine has "
+                f"{gigabytes(total)} ({gigabytes(available)} available)")
+    m = _OVERFLOWED.search(text)
     if m is None:
         return None
-    total, available = memory_info()
-    return (f"out of memory: one tensor of {gigabytes(int(m.group(1)))} on cpu; this machine has "
-            f"{gigabytes(total)} ({gigabytes(available)} available)")
+    sizes = [int(d) for d in m.group(1).replace(" ", "").split(",") if d]
+    return (f"one tensor of shape {sizes} ({math.prod(sizes):,} elements) is more than any device can hold: "
+            "its size in bytes overflows 64 bits; check the sizes")

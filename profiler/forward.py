@@ -9,6 +9,7 @@ torch is imported lazily: a params-only breakdown never runs a forward.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -16,13 +17,13 @@ from dataclasses import dataclass, field
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
-from paramscope.profiler.errors import ForwardFailed, ParamscopeError
+from paramscope.profiler.errors import ForwardFailed, IndexDtype, ParamscopeError
 
 if TYPE_CHECKING:
     import torch
 
 __all__ = [
-    "CallTracker", "module_hooks", "track_calls", "forward_failed", "run_forward", "tensor_leaves",
+    "CallTracker", "module_hooks", "track_calls", "forward_failed", "index_dtype_error", "run_forward", "tensor_leaves",
     "storage_key", "storage_nbytes", "device_of",
 ]
 
@@ -88,12 +89,27 @@ def track_calls(model: torch.nn.Module) -> Iterator[CallTracker]:
         yield tracker
 
 
+_INDEX_DTYPE = re.compile(r"\b(indices|index|target)\b.{0,80}\b(long|int32|int64|int)\b|\b(long|int32|int64)\b.{0,40}"
+                         r"\bindex\b|only applicable to index tensor", re.IGNORECASE)
+"""torch's wordings of an index of the wrong dtype: embedding, embedding_bag, gather, scatter,
+index_select, index_add, take, one_hot, ``x[idx]``, a loss's class targets (cpu and meta)."""
+
+
+def index_dtype_error(exc: BaseException) -> bool:
+    """True when ``exc`` is torch refusing a non-integer index tensor (the same on every device)."""
+    return isinstance(exc, RuntimeError | IndexError) and _INDEX_DTYPE.search(str(exc).split("\n", 1)[0]) is not None
+
+
 def forward_failed(where: str, exc: BaseException, *, step: int | None = None) -> ForwardFailed:
-    """The one wording of a forward that raised: ``forward failed in '<path>'[ at step N]: <error>``."""
+    """The one wording of a forward that raised: ``forward failed in '<path>'[ at step N]: <error>``;
+    ``IndexDtype`` when an op that takes integer indices got a float tensor."""
     from paramscope.profiler.fits import allocation_failure
 
     at = f" at step {step}" if step is not None else ""
-    return ForwardFailed(f"forward failed in '{where}'{at}: {allocation_failure(exc) or str(exc) or type(exc).__name__}")
+    text = f"forward failed in '{where}'{at}: {allocation_failure(exc) or str(exc) or type(exc).__name__}"
+    if index_dtype_error(exc):
+        return IndexDtype(f"{text.splitlines()[0]}; indices must be an integer tensor")
+    return ForwardFailed(text)
 
 
 def run_forward(model: Any, args: Sequence[Any], kwargs: Mapping[str, Any], where: Callable[[], str] = lambda: "",

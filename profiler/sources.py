@@ -10,7 +10,8 @@ config, ``whatif hf:config.json --set hidden_size=768,1024`` sweeps it.
 - ``hf:PATH`` (a ``config.json`` or a folder holding one) or ``hf:NAME`` (transformers' config
   lookup: local cache or the hub). The class is the config's ``architectures[0]`` when given,
   else ``AutoModel``; weights are never loaded. Default inputs follow the forward's signature
-  (``input_ids`` 1x128, ``pixel_values``, ``input_features``, ``decoder_input_ids``).
+  (``input_ids`` 1x128 or the config's positions, ``pixel_values``, ``input_features``,
+  ``input_values``, ``decoder_input_ids``; see ``_hf_inputs``).
 - ``torchvision:NAME`` / ``timm:NAME``: ``weights=None`` / ``pretrained=False``, at the model's
   conventional input size.
 """
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from paramscope.profiler.errors import ConfigError, UnknownModel
+from paramscope.profiler.limits import check_repeats
 
 if TYPE_CHECKING:
     from paramscope.profiler.spec import ModelSpec
@@ -130,25 +132,53 @@ def _hf_class(transformers: Any, config: Any) -> Any:
     return transformers.AutoModel
 
 
+_POSITION_KEYS = ("max_position_embeddings", "n_positions", "n_ctx")
+_IMAGE_TOKEN_KEYS = ("image_token_id", "image_token_index")
+"""A vision-language model whose ids must hold image placeholders: its default input is text alone."""
+_AUDIO_SAMPLES = 16_000
+"""Samples of the default ``input_values`` (raw audio: one second at 16 kHz, wav2vec2's rate)."""
+
+
+def _config_value(config: Any, keys: tuple[str, ...], subs: tuple[str, ...]) -> Any:
+    """The first of ``keys`` set on ``config``, else on one of its sub-configs (``vision_config``...)."""
+    for cfg in (config, *(getattr(config, s, None) for s in subs)):
+        for key in keys:
+            value = getattr(cfg, key, None) if cfg is not None else None
+            if value is not None:
+                return value
+    return None
+
+
 def _hf_inputs(model: Any, config: Any) -> dict[str, Any]:
-    """Default example inputs from the forward's signature (batch 1)."""
+    """Default example inputs from the forward's signature (batch 1).
+
+    Token ids are ``HF_SEQ_LEN`` long, or as many as the learned positions allow (a small config's
+    ``max_position_embeddings`` below 128); a forward that takes both text and images (CLIP) gets
+    both, unless the ids would need image placeholder tokens (Llava: text alone). Raw audio
+    (``input_values``, wav2vec2) is one second at 16 kHz.
+    """
     import torch
 
     params = inspect.signature(model.forward).parameters
-    vocab = int(getattr(config, "vocab_size", None) or 2)
-    ids = torch.randint(0, vocab, (1, HF_SEQ_LEN))
+    vocab = int(_config_value(config, ("vocab_size",), ("text_config",)) or 2)
+    limit = _config_value(config, _POSITION_KEYS, ("text_config",))
+    seq = min(HF_SEQ_LEN, limit) if isinstance(limit, int) and limit > 0 else HF_SEQ_LEN
+    ids = torch.randint(0, vocab, (1, seq))
     out: dict[str, Any] = {}
     if "input_ids" in params:
         out["input_ids"] = ids
-    elif "pixel_values" in params:
-        size = getattr(config, "image_size", 224)
+    if "pixel_values" in params and not (out and _config_value(config, _IMAGE_TOKEN_KEYS, ())):
+        size = _config_value(config, ("image_size",), ("vision_config",)) or 224
         size = size if isinstance(size, int) else int(size[0])
-        out["pixel_values"] = torch.randn(1, int(getattr(config, "num_channels", 3)), size, size)
-    elif "input_features" in params:
+        channels = int(_config_value(config, ("num_channels",), ("vision_config",)) or 3)
+        out["pixel_values"] = torch.randn(1, channels, size, size)
+    if "input_features" in params and not out:
         frames = 2 * int(getattr(config, "max_source_positions", 1500))
         out["input_features"] = torch.randn(1, int(getattr(config, "num_mel_bins", 80)), frames)
+    if "input_values" in params and not out:
+        out["input_values"] = torch.randn(1, _AUDIO_SAMPLES)
     if getattr(config, "is_encoder_decoder", False) and "decoder_input_ids" in params:
-        out["decoder_input_ids"] = ids[:, : min(HF_SEQ_LEN, int(getattr(config, "max_target_positions", HF_SEQ_LEN)))]
+        out["decoder_input_ids"] = ids[:, : min(seq, int(getattr(config, "max_target_positions", seq)))]
     return out
 
 
@@ -156,6 +186,7 @@ def hf_model(hf_config: str, **overrides: Any) -> tuple[Any, dict[str, Any]]:
     """A transformers model from its config (never its weights), with default inputs."""
     transformers = _import("transformers", "hf")
     config = _hf_config(hf_config, overrides)
+    check_repeats(config.to_dict(), "", lambda key: f"hf:{hf_config}: ")  # num_hidden_layers: 1e9 builds for days
     cls = _hf_class(transformers, config)
     model = cls.from_config(config) if hasattr(cls, "from_config") else cls._from_config(config)
     return model, _hf_inputs(model, config)

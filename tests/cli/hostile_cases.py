@@ -129,6 +129,22 @@ class BigBuffer(nn.Module):
         return self.lin(x)
 
 
+def make_layers(num_hidden_layers=2):
+    return nn.Sequential(*[nn.Linear(4, 4) for _ in range(num_hidden_layers)])
+
+
+def endless_modules():  # a billion layers under no recognisable name
+    return nn.Sequential(*[nn.Linear(4, 4) for _ in range(10**9)])
+
+
+def token_model():
+    return nn.Sequential(nn.Embedding(50, 4), nn.Linear(4, 4))
+
+
+def huge_linear():
+    return nn.Linear(1_000_000_000, 3_000_000_000)
+
+
 NOT_CALLABLE = 3
 '''
 
@@ -148,7 +164,9 @@ def _cfg(text: str | bytes) -> dict[str, str | bytes]:
 # a width knob of every zoo family blown up (the weights alone are terabytes)
 FIT_KNOBS = [("rg_output_etth1", "d_model", 100_000), ("gru_router_spectra", "router_dim", 1_000_000),
              ("titan_stream", "d_model", 1_000_000), ("selective_lm", "d_model", 1_000_000),
-             ("spectra_layer_qat", "num_experts", 1_000_000)]
+             ("spectra_layer_qat", "num_experts", 10_000)]
+DEEP_HF = ('{"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 64, '
+           '"intermediate_size": 64, "num_hidden_layers": 1000000000, "num_attention_heads": 8, "vocab_size": 100}')
 HUGE_HF = ('{"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 1000000, '
            '"intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 8, "vocab_size": 100}')
 
@@ -284,6 +302,35 @@ CASES: list[Case] = [
     Case("fit-check", ("check", RG, "--device", "cpu", "--set", "d_model=100000", "-b", "params<=1G"),
          "use --device meta"),
     Case("fit-steps", ("steps", "titan_stream", "--device", "cpu", "--set", "d_model=1000000"), "use --device meta"),
+    # ---- a billion layers or experts: refused before any formula or module (profiler/limits.py)
+    Case("layers-zoo-set", ("breakdown", RG, "--set", "e_layers=1000000000"),
+         "args.e_layers: 1,000,000,000 layers is more than any model has; paramscope builds at most 10,000"),
+    Case("layers-zoo-cpu", ("breakdown", SMALL, "--device", "cpu", "--set", "n_layers=1000000000"), "n_layers: 1,000,000,000 layers"),
+    Case("layers-zoo-yaml", BD, "c.yaml:2: args.n_layers: 1,000,000,000 layers",
+         _cfg("model: selective_lm\nargs: {n_layers: 1000000000}\n")),
+    Case("experts-zoo", ("breakdown", "spectra_layer_qat", "--set", "num_experts=1000000"), "1,000,000 experts"),
+    Case("layers-memory", ("memory", "titan_stream", "--set", "n_layers=100000"), "100,000 layers"),
+    Case("layers-target-arg", BD, "c.yaml:3: args.num_hidden_layers: 1,000,000,000 layers",
+         _target("make_layers", extra="args: {num_hidden_layers: 1000000000}\n")),
+    Case("layers-hf-json", ("breakdown", "hf:{d}/config.json"), "num_hidden_layers: 1,000,000,000 layers",
+         {"config.json": DEEP_HF}),
+    Case("layers-hf-set", ("breakdown", "hf:{d}/config.json", "--set", "num_hidden_layers=1000000000"),
+         "(--set num_hidden_layers=1000000000): args.num_hidden_layers: 1,000,000,000 layers", {"config.json": HUGE_HF}),
+    # ---- a tensor whose bytes overflow int64: no device holds it, so meta is not advised
+    Case("overflow-cpu", ("breakdown", RG, "--device", "cpu", "--set", "d_model=1000000000"),
+         "needs 32,000,064,566 GB for its weights alone: more than any device can hold"),
+    Case("overflow-meta", ("breakdown", RG, "--set", "d_model=1000000000"),
+         "building rg_output failed in RGOutputForecaster > SharedPMA > MultiheadAttention: RuntimeError: one tensor of "
+         "shape [3000000000, 1000000000] (3,000,000,000,000,000,000 elements) is more than any device can hold"),
+    Case("overflow-target-cpu", (*BD, "--device", "cpu"), "failed in Linear: RuntimeError: one tensor of shape "
+         "[3000000000, 1000000000]", _target("huge_linear")),
+    # ---- token ids given as floats: say how to spell an integer input, not --device cpu
+    Case("float-ids-meta", BDF, "input ids is float32; write --input ids=1x8:int64 (in YAML: dtype: int64 under inputs.ids)",
+         _target("token_model", "{ids: [1, 8]}")),
+    Case("float-ids-cpu", (*BDF, "--device", "cpu"), "forward failed in module '0'", _target("token_model", "{ids: [1, 8]}")),
+    Case("float-ids-input-flag", ("breakdown", "hf:{d}/config.json", "--input", "input_ids=1x16", "--set",
+                                  "num_hidden_layers=1", "--set", "hidden_size=64"),
+         "indices must be an integer tensor: input input_ids is float32; write --input input_ids=1x16:int64", {"config.json": HUGE_HF}),
     Case("flops-bogus", ("breakdown", RG, "--flops", "papi"), "'--flops': 'papi' is not one of"),
     Case("flops-empty", ("breakdown", RG, "--flops", ""), "'--flops': '' is not one of"),
     Case("elementwise-fvcore", ("breakdown", RG, "--flops", "fvcore", "--elementwise"), "--elementwise"),

@@ -139,6 +139,33 @@ def test_hf_inputs_follow_the_forward(tmp_path: Path) -> None:
     assert vit["inputs"] == {"pixel_values": [1, 3, 32, 32]} and vit["model_class"] == "ViTModel"
 
 
+def test_hf_default_inputs_fit_the_config(tmp_path: Path) -> None:
+    """Without --input: ids no longer than the learned positions, text and image for CLIP, raw audio for wav2vec2.
+
+    Before: GPT-2 with n_positions=64 was counted at 128 ids it cannot run (on meta an embedding
+    lookup has no bounds check; --device cpu: "index out of range in self"), CLIPModel got no
+    pixel_values (exit 2: "'NoneType' object has no attribute 'shape'") and Wav2Vec2ForCTC no input
+    at all (exit 2: "missing 1 required positional argument: 'input_values'").
+    """
+    from transformers import CLIPConfig, GPT2Config, Wav2Vec2Config
+
+    small = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    GPT2Config(n_embd=32, n_layer=1, n_head=2, n_positions=64, vocab_size=100,
+               architectures=["GPT2LMHeadModel"]).to_json_file(tmp_path / "gpt2.json")
+    CLIPConfig(text_config=dict(small, max_position_embeddings=16, vocab_size=100),
+               vision_config=dict(small, image_size=32, patch_size=8), projection_dim=16,
+               architectures=["CLIPModel"]).to_json_file(tmp_path / "clip.json")
+    Wav2Vec2Config(**small, vocab_size=20, conv_dim=[8, 8], conv_stride=[5, 2], conv_kernel=[10, 3],
+                   num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2,
+                   architectures=["Wav2Vec2ForCTC"]).to_json_file(tmp_path / "w2v.json")
+    expect = {"gpt2": {"input_ids": [1, 64]}, "clip": {"input_ids": [1, 16], "pixel_values": [1, 3, 32, 32]},
+              "w2v": {"input_values": [1, 16000]}}
+    for name, inputs in expect.items():
+        doc = doc_of("breakdown", f"hf:{tmp_path / f'{name}.json'}")
+        assert doc["inputs"] == inputs
+        assert doc["total"]["macs"] > 0
+
+
 def test_hf_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import huggingface_hub.constants
 
