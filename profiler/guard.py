@@ -9,7 +9,9 @@ some analyses switch ``train()``/``eval()``. ``preserved(model)`` records, for e
 - buffers (the tensors' values and which tensor each name holds) and parameters' identity;
 - each parameter's ``.grad`` (the tensor object and its values) and ``requires_grad``;
 - every per-module hook dictionary and the global module hooks;
-- the ``training`` flag;
+- every other attribute of each submodule, by identity: the ``training`` flag, a flag the forward
+  sets (transformers' ``_output_capturing_hooks_installed``, which says hooks are installed that
+  restoring the hook registries removes), a cache it fills;
 - the random generators: torch's (cpu and, if initialised, cuda), Python's ``random`` and
   NumPy's legacy global generator when NumPy is loaded;
 
@@ -68,7 +70,8 @@ class ModelState:
     """Everything ``restore`` puts back (see the module docstring)."""
 
     modules: list[Any] = field(default_factory=list)
-    training: list[bool] = field(default_factory=list)
+    attributes: list[dict[str, Any]] = field(default_factory=list)
+    """Per module, a shallow copy of its ``__dict__`` (``training``, flags, caches)."""
     buffers: list[_Items] = field(default_factory=list)
     buffer_values: dict[int, Any] = field(default_factory=dict)
     parameters: list[_Items] = field(default_factory=list)
@@ -109,7 +112,7 @@ def capture(model: Any) -> ModelState:
     state = ModelState()
     for mod in model.modules():
         state.modules.append(mod)
-        state.training.append(mod.training)
+        state.attributes.append(dict(vars(mod)))
         state.buffers.append(tuple(mod._buffers.items()))
         for buf in mod._buffers.values():
             if buf is not None and id(buf) not in state.buffer_values:
@@ -132,14 +135,26 @@ def _refill(target: dict[Any, Any], saved: _Items) -> None:
         target.update(saved)
 
 
+_GONE = object()
+
+
+def _put_back(attrs: dict[str, Any], saved: dict[str, Any]) -> None:
+    """``attrs`` (a module's ``__dict__``) holds the same objects as ``saved`` again, and nothing more."""
+    if len(attrs) == len(saved) and all(attrs.get(k, _GONE) is v for k, v in saved.items()):
+        return
+    for name in [n for n in attrs if n not in saved]:  # set by the measurement
+        del attrs[name]
+    attrs.update(saved)
+
+
 def restore(state: ModelState) -> None:
     """Put back what ``capture`` recorded."""
     import torch
 
     with torch.no_grad():
-        for mod, training, buffers, params, hooks in zip(
-                state.modules, state.training, state.buffers, state.parameters, state.hooks, strict=True):
-            mod.training = training
+        for mod, attributes, buffers, params, hooks in zip(
+                state.modules, state.attributes, state.buffers, state.parameters, state.hooks, strict=True):
+            _put_back(vars(mod), attributes)
             _refill(mod._buffers, buffers)
             _refill(mod._parameters, params)
             for name, current in _hook_dicts(mod).items():  # a registry the measurement created is emptied
