@@ -18,6 +18,7 @@ from collections import defaultdict
 from types import FrameType
 from typing import Any
 
+from paramscope.profiler.backends.eager_counter import eager_mode_class
 from paramscope.profiler.backends.interface import (
     FlopCount,
     _forward_failed,
@@ -257,11 +258,22 @@ class TorchBackend:
         with _track_calls(model) as tracker:
             seen = _Observer(model, tracker, extra, elementwise)
 
+            eager = eager_mode_class()
+
             class _Counter(FlopCounterMode):
                 # _count_flops sees every op that ran without decomposing further
                 def _count_flops(self, func_packet: Any, out: Any, args: Any, kwargs: Any) -> Any:
                     seen.op(self.flop_registry, func_packet, out, args, kwargs)
                     return super()._count_flops(func_packet, out, args, kwargs)  # type: ignore[no-untyped-call]  # unannotated in torch
+
+                def __enter__(self) -> Any:
+                    if eager is None:
+                        return super().__enter__()  # type: ignore[no-untyped-call]  # unannotated in torch
+                    self.flop_counts.clear()  # FlopCounterMode.__enter__, with the unwrapped mode
+                    self.mod_tracker.__enter__()  # type: ignore[no-untyped-call]
+                    self.mode = eager(self)
+                    self.mode.__enter__()
+                    return self
 
             counter = _Counter(display=False, custom_mapping=extra)
             counter.mod_tracker = _PathTracker(tracker.stack)  # type: ignore[assignment]  # duck-typed: parents, enter, exit
