@@ -56,12 +56,7 @@ def arg_tensors(tree: Any, out: list[Any] | None = None) -> list[Any]:
     nest only lists, tuples and dicts, and this walk costs a fraction of a pytree flatten, which
     every op of a build or a forward would pay."""
     out = [] if out is None else out
-    if isinstance(tree, torch.Tensor):
-        out.append(tree)
-    elif isinstance(tree, list | tuple):
-        _walk(tree, out)
-    elif isinstance(tree, dict):
-        _walk(tree.values(), out)
+    _walk((tree,), out)
     return out
 
 
