@@ -65,7 +65,7 @@ def meta_scalars_formatted() -> Iterator[None]:
     def formatted(self: torch.Tensor, spec: str) -> str:
         if self.is_meta and self.dim() == 0 and type(self) is torch.Tensor and not has_torch_function_unary(self):
             return format(self.detach().item(), spec)
-        return original(self, spec)
+        return str(original(self, spec))  # type: ignore[no-untyped-call]  # torch's __format__ is unannotated
 
     torch.Tensor.__format__ = formatted  # type: ignore[method-assign]  # restored below
     try:
