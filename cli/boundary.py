@@ -8,9 +8,9 @@ Every command runs its work inside ``guarded(debug, timeout)``:
   first and keeps the exit code;
 - ``sys.stdout`` points at stderr while the work runs, so a ``print`` in a user's module,
   factory or forward cannot corrupt ``--format json``; results go to ``real_stdout()``;
-- ``--timeout``: SIGALRM raises in the main thread (interrupts Python code, sleeps and most
-  waits); a watchdog thread ends the process with the same one line if a C call does not return
-  within a grace period after that (the signal handler only runs between bytecodes).
+- ``--timeout``: ``profiler.deadline.expires`` (SIGALRM in the main thread; a watchdog thread
+  ends the process with the same one line if a C call does not return within a grace period);
+  ``whatif`` gives the limit to each configuration instead (``deadline.timed``: a failed row).
 
 Writing to stdout: a reader that went away (``| head``, ``| true``) is not an error: the rest
 of the output is dropped and the exit code stays what the command decided; a full or closed
@@ -20,33 +20,26 @@ stdout is one line and exit 2.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-import signal
 import sys
-import threading
 import traceback
 from collections.abc import Iterator, Mapping
 from typing import IO, Any, NoReturn, TypeVar
 
 import typer
 
+from paramscope.profiler.deadline import GRACE_SECONDS, Expired, expires
 from paramscope.profiler.errors import ParamscopeError
 from paramscope.profiler.render.text import clean as escape_controls
 
 __all__ = [
     "escape_controls", "one_line", "fail", "guarded", "real_stdout", "stdout_errors", "write_stdout",
-    "mark_stdout_closed", "about", "GRACE_SECONDS",
+    "mark_stdout_closed", "about", "GRACE_SECONDS", "check_timeout", "hard_stop", "timeout_line",
 ]
-
-GRACE_SECONDS = 5.0
-"""How long after the timeout signal the watchdog waits before ending the process."""
 
 _state: dict[str, Any] = {"stdout": None, "closed": False, "gone": False, "source": None, "spec": None}
 _T = TypeVar("_T")
-
-
-class _TimedOut(BaseException):
-    """Raised by the SIGALRM handler; a BaseException so user code's ``except Exception`` lets it pass."""
 
 
 def one_line(message: str) -> str:
@@ -100,7 +93,7 @@ def _describe(e: BaseException, flags: Mapping[str, str] | None = None) -> tuple
 
     if isinstance(e, ArgumentError):  # the library names its parameter; the user typed a flag
         return e.worded((flags or {}).get(e.argument) or "--" + e.argument.replace("_", "-")), 2
-    from paramscope.profiler.errors import DoesNotFit, IndexDtype, MetaUnsupported
+    from paramscope.profiler.errors import DoesNotFit, IndexDtype, MetaUnsupported, TimedOut
 
     if isinstance(e, DoesNotFit):
         return e.worded("use --device meta"), 2
@@ -109,10 +102,12 @@ def _describe(e: BaseException, flags: Mapping[str, str] | None = None) -> tuple
 
     if isinstance(e, ForwardFailed):  # an op meta cannot run: cpu has the real kernel (and torch's precise message)
         return _forward_message(e) + ("; it may run with --device cpu" if isinstance(e, MetaUnsupported) else ""), 2
+    if isinstance(e, TimedOut):  # a configuration that had --timeout seconds (whatif's base design)
+        return f"{e} (--timeout)", 2
     if isinstance(e, ParamscopeError):
         return str(e), 2
-    if isinstance(e, _TimedOut):
-        return str(e), 2
+    if isinstance(e, Expired):
+        return timeout_line(e.seconds), 2
     if isinstance(e, KeyboardInterrupt):
         return "interrupted (Ctrl-C)", 130
     if isinstance(e, SystemExit):
@@ -187,42 +182,33 @@ def write_stdout(text: str) -> None:
         stream.flush()
 
 
-def _on_alarm(seconds: float) -> Any:
-    def handler(signum: int, frame: Any) -> None:
-        raise _TimedOut(f"gave up after {seconds:g} s (--timeout): building or running the model did not finish")
+def timeout_line(seconds: float) -> str:
+    """What a ``--timeout`` that ran out says."""
+    return f"gave up after {seconds:g} s (--timeout): building or running the model did not finish"
 
-    return handler
+
+def hard_stop(seconds: float) -> None:
+    """The watchdog's end of a C call that never returned after ``--timeout``: the line, exit 2."""
+    _stderr_line(f"error: {timeout_line(seconds)}")
+    os._exit(2)
+
+
+def check_timeout(seconds: float | None) -> None:
+    """``--timeout`` must be a positive number of seconds."""
+    from paramscope.profiler.errors import ConfigError
+
+    if seconds is not None and (not seconds > 0 or seconds != seconds):
+        raise ConfigError(f"--timeout {seconds}: expected a positive number of seconds")
 
 
 @contextlib.contextmanager
 def _deadline(seconds: float | None) -> Iterator[None]:
+    check_timeout(seconds)
     if seconds is None:
         yield
         return
-    from paramscope.profiler.errors import ConfigError
-
-    if not seconds > 0 or seconds != seconds:
-        raise ConfigError(f"--timeout {seconds}: expected a positive number of seconds")
-    message = f"error: gave up after {seconds:g} s (--timeout): building or running the model did not finish"
-
-    def hard_stop() -> None:  # the signal could not interrupt a C call: end the process
-        _stderr_line(message)
-        os._exit(2)
-
-    watchdog = threading.Timer(seconds + GRACE_SECONDS, hard_stop)
-    watchdog.daemon = True
-    in_main = threading.current_thread() is threading.main_thread()
-    old = signal.signal(signal.SIGALRM, _on_alarm(seconds)) if in_main else None
-    if in_main:
-        signal.setitimer(signal.ITIMER_REAL, seconds)
-    watchdog.start()
-    try:
+    with expires(seconds, functools.partial(hard_stop, seconds)):
         yield
-    finally:
-        watchdog.cancel()
-        if in_main:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old)
 
 
 @contextlib.contextmanager

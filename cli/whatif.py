@@ -9,9 +9,9 @@ import typer
 
 from paramscope.cli.entry import ArgOpt, InputOpt, entry_sets
 from paramscope.cli.parse import SET_ORIGIN
-from paramscope.cli.boundary import about
+from paramscope.cli.boundary import about, check_timeout, hard_stop
 from paramscope.cli.common import (
-    Device, DebugOpt, DeviceOpt, FlopsChoice, FlopsOpt, FormatOpt, OutputFormat, OutputOpt, SeedOpt, TimeoutOpt,
+    Device, DebugOpt, DeviceOpt, FlopsChoice, FlopsOpt, FormatOpt, OutputFormat, OutputOpt, SeedOpt,
     check_writable, emit, guarded, need_format, stderr_console, write_atomic,
 )
 from paramscope.cli.knobs import knob_grid, parse_values, with_knob_flags
@@ -45,7 +45,7 @@ def whatif(
     plot: Annotated[Path | None, typer.Option("--plot", help="Also write a PNG chart: params and MACs as lines by knob, a dashed baseline per workload value, --module dotted.")] = None,
     jobs: Annotated[int | None, typer.Option("--jobs", help="Worker processes measuring variants (default: the cores, capped by memory; 1 for grids under 8 configurations). Results are the same with any N.")] = None,
     max_variants: Annotated[int, typer.Option("--max-variants", help="Refuse a grid with more variants than this.")] = MAX_VARIANTS,
-    timeout: TimeoutOpt = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds each configuration (the base, a variant, a baseline) may take to build and measure; one that takes longer is a failed row 'timed out after N s' and the sweep goes on.")] = None,
     debug: DebugOpt = False,
     **knob_flags: str | None,
 ) -> None:
@@ -60,6 +60,7 @@ def whatif(
     """
     from functools import partial
 
+    from paramscope.profiler.deadline import timed
     from paramscope.profiler.errors import ConfigError
     from paramscope.profiler.pipeline import measure
     from paramscope.profiler.render import sweep as render
@@ -67,7 +68,8 @@ def whatif(
     from paramscope.profiler.spec import load_spec
     from paramscope.profiler.sweep import Status, make_axes, run_sweep
 
-    with guarded(debug, timeout):
+    with guarded(debug):  # --timeout bounds each configuration, not the sweep
+        check_timeout(timeout)
         if plot is not None and output is not None and plot.resolve() == output.resolve():
             raise ConfigError(f"--output {output}: is also the --plot file; give them different names")
         check_writable(output, config, plot)
@@ -80,11 +82,13 @@ def whatif(
         _check_grid(knobs, max_variants)
         axes = make_axes(spec, knobs, workload or []) + shapes
         if hardware is not None:
-            _predict(spec, axes, hardware, dtype, fusion, device, fmt, output)
+            _predict(spec, axes, hardware, dtype, fusion, device, fmt, output, timeout)
             return
         if dtype is not None or fusion is not Fusion.NONE:
             raise ConfigError("--dtype and --fusion need --hardware (e.g. --hardware h100-sxm,l4 --dtype bf16,fp32)")
         measure_fn = partial(measure, device=device, flops=flops.backend, seed=seed)
+        if timeout is not None:  # picklable: the workers bound each configuration alike
+            measure_fn = partial(timed, timeout, measure_fn, hard_stop=partial(hard_stop, timeout))
         sweep = _run(spec, axes, measure_fn, partial(run_sweep, jobs=_jobs(jobs, axes)))
         if module is not None:
             check_module(sweep.base, module)
@@ -108,8 +112,10 @@ def _jobs(jobs: int | None, axes: Any) -> int:
 
 
 def _predict(spec: Any, axes: Any, hardware: str, dtype: str | None, fusion: Fusion, device: str,
-             fmt: OutputFormat, output: Path | None) -> None:
+             fmt: OutputFormat, output: Path | None, timeout: float | None) -> None:
     """``--hardware``: predicted forward time per knob value x hardware x precision."""
+    from functools import partial
+
     from paramscope.profiler.errors import ConfigError
     from paramscope.profiler.hardware import load_hardware
     from paramscope.profiler.memory import Precision
@@ -125,7 +131,8 @@ def _predict(spec: Any, axes: Any, hardware: str, dtype: str | None, fusion: Fus
             raise ConfigError(f"--dtype {bad[0]}: expected one of {', '.join(p.value for p in Precision)}")
         precisions = [Precision(d) for d in names]
     need_format(render.PREDICT, fmt)
-    grid = predict_grid(spec, axes, machines, precisions, fusion=fusion, device=device)
+    stop = None if timeout is None else partial(hard_stop, timeout)
+    grid = predict_grid(spec, axes, machines, precisions, fusion=fusion, device=device, timeout=timeout, hard_stop=stop)
     emit(render.PREDICT.of(grid), fmt, output)
 
 

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -266,7 +266,9 @@ def params_on_meta() -> Iterator[None]:
 
     torch.nn.Module.register_parameter = register  # type: ignore[method-assign,assignment]
     try:
-        with torch.device("cpu"), mode:  # tensors over metabuild.BUILD_LIMIT bytes are made on meta
+        # tensors over metabuild.BUILD_LIMIT bytes are made on meta; a default device other than
+        # cpu is overridden (a device context intercepts every torch call: entered only if needed)
+        with (nullcontext() if torch.get_default_device().type == "cpu" else torch.device("cpu")), mode:
             yield
     finally:
         torch.nn.Module.register_parameter = original  # type: ignore[method-assign]

@@ -14,6 +14,7 @@ __all__ = [
     "OutputError",
     "DoesNotFit",
     "TooLarge",
+    "TimedOut",
     "gigabytes",
 ]
 
@@ -90,6 +91,14 @@ class DoesNotFit(ConfigError):
 
 class TooLarge(ConfigError):
     """A tensor or a model's weights no device can hold, meta included: their bytes overflow int64."""
+
+
+class TimedOut(ParamscopeError):
+    """Building and measuring one configuration took longer than its limit (``seconds``)."""
+
+    def __init__(self, seconds: float, message: str) -> None:
+        self.seconds = seconds
+        super().__init__(message)
 
 
 def gigabytes(n: int) -> str:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping
+from contextlib import nullcontext
+from functools import partial
 from typing import Any, assert_never
 
 from paramscope.profiler.assumptions import meta_execution, on_meta
 from paramscope.profiler.backends.interface import Backend, CountingBackend, FlopCount
 from paramscope.profiler.errors import ArgumentError, ParamscopeError
-from paramscope.profiler.guard import preserved
+from paramscope.profiler.guard import capture, restore
 
 __all__ = ["DEFAULT_BACKEND", "UnknownBackend", "backend_for", "count_macs", "not_called"]
 
@@ -94,12 +96,40 @@ def count_macs(
     if elementwise and adapter.name != Backend.TORCH:
         raise ArgumentError("elementwise", None, f"needs the torch backend (not {adapter.name})")
     active = on_meta(model, args, kwargs) and adapter.name != Backend.FVCORE
-    with preserved(model), meta_execution(model, seed=seed, active=active) as log:  # the model as the user left it
-        count = adapter.count(model, tuple(args), dict(kwargs or {}), backward=backward, elementwise=elementwise)
+    count = _count(adapter, model, tuple(args), dict(kwargs or {}), backward=backward, elementwise=elementwise,
+                   seed=seed, active=active)
     elem = None if count.elementwise is None else _sum_uncalled_containers(model, count, count.elementwise)
-    return dataclasses.replace(count, macs=_sum_uncalled_containers(model, count), elementwise=elem,
-                               assumptions=(*count.assumptions, *log.assumptions))
+    return dataclasses.replace(count, macs=_sum_uncalled_containers(model, count), elementwise=elem)
 
+
+def _count(adapter: CountingBackend, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, backward: bool,
+           elementwise: bool, seed: int, active: bool) -> FlopCount:
+    """The backend's count, the model left as the user left it; ``active``: on meta.
+
+    On meta the forward first runs plainly, meta kernels answered from a ``MetaCache``: most
+    models need no value on meta, and then ``meta_execution`` (a Python hop on every op, about a
+    fifth of a forward) would add nothing. Any op that needs a value raises on bare meta
+    (``nonzero``, ``.item()``, a cpu buffer meeting a meta activation, ``.cpu()``), and the count
+    is then made again under ``meta_execution``, which answers it on stated assumptions. The
+    same ops reach the counter either way, so the MACs are the same.
+    """
+    measure = partial(adapter.count, model, args, kwargs, backward=backward, elementwise=elementwise)
+    state = capture(model)  # the model as the user left it, put back after each attempt
+    try:
+        if active:
+            from paramscope.profiler.metacache import MetaCache
+
+            try:
+                with MetaCache():
+                    return measure()
+            except Exception:  # noqa: BLE001 - a value was needed: counted again under meta_execution below
+                log.debug("plain meta forward failed; counting under meta_execution", exc_info=True)
+                restore(state)
+        with (MetaCache() if active else nullcontext()), meta_execution(model, seed=seed, active=active) as assumed:
+            count = measure()
+    finally:
+        restore(state)
+    return dataclasses.replace(count, assumptions=(*count.assumptions, *assumed.assumptions))
 
 
 def _sum_uncalled_containers(model: Any, count: FlopCount, values: Mapping[str, int] | None = None) -> dict[str, int]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import random
 import sys
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,10 +30,20 @@ from typing import Any
 __all__ = ["ModelState", "capture", "restore", "preserved"]
 
 
+_HOOK_NAMES: dict[tuple[str, ...], tuple[str, ...]] = {}
+"""The hook-registry names among a module's attribute names, per set of names (one per module class, in practice)."""
+
+
 def _hook_dicts(module: Any) -> dict[str, Any]:
     """The module's hook registries: every dict attribute whose name says hooks."""
-    return {name: value for name, value in vars(module).items()
-            if "hooks" in name and isinstance(value, dict)}
+    attrs = vars(module)
+    keys = tuple(attrs)
+    names = _HOOK_NAMES.get(keys)
+    if names is None:
+        if len(_HOOK_NAMES) > 4096:  # attribute names that vary per instance: keep the table small
+            _HOOK_NAMES.clear()
+        names = _HOOK_NAMES[keys] = tuple(n for n in keys if "hooks" in n)
+    return {name: value for name in names if isinstance(value := attrs[name], dict)}
 
 
 def _global_hook_dicts() -> dict[str, Any]:
@@ -50,19 +59,24 @@ def _copy(t: Any) -> Any:
     return t.detach().clone()
 
 
+_Items = tuple[tuple[Any, Any], ...]
+"""A dict's items, in order: what ``_refill`` puts back."""
+
+
 @dataclass
 class ModelState:
     """Everything ``restore`` puts back (see the module docstring)."""
 
     modules: list[Any] = field(default_factory=list)
     training: list[bool] = field(default_factory=list)
-    buffers: list[dict[str, Any]] = field(default_factory=list)
+    buffers: list[_Items] = field(default_factory=list)
     buffer_values: dict[int, Any] = field(default_factory=dict)
-    parameters: list[dict[str, Any]] = field(default_factory=list)
+    parameters: list[_Items] = field(default_factory=list)
     grads: dict[int, tuple[Any, Any, Any, bool]] = field(default_factory=dict)
     """id(parameter) -> (parameter, its .grad, a copy of the grad's values, requires_grad)."""
-    hooks: list[dict[str, dict[Any, Any]]] = field(default_factory=list)
-    global_hooks: dict[str, dict[Any, Any]] = field(default_factory=dict)
+    hooks: list[dict[str, _Items]] = field(default_factory=list)
+    """Per module, the hook registries that held hooks (an empty one is not recorded)."""
+    global_hooks: dict[str, _Items] = field(default_factory=dict)
     rng: dict[str, Any] = field(default_factory=dict)
 
 
@@ -96,22 +110,24 @@ def capture(model: Any) -> ModelState:
     for mod in model.modules():
         state.modules.append(mod)
         state.training.append(mod.training)
-        state.buffers.append(dict(mod._buffers))
+        state.buffers.append(tuple(mod._buffers.items()))
         for buf in mod._buffers.values():
             if buf is not None and id(buf) not in state.buffer_values:
                 state.buffer_values[id(buf)] = (buf, _copy(buf))
-        state.parameters.append(dict(mod._parameters))
+        state.parameters.append(tuple(mod._parameters.items()))
         for p in mod._parameters.values():
             if p is not None and id(p) not in state.grads:
                 state.grads[id(p)] = (p, p.grad, _copy(p.grad), p.requires_grad)
-        state.hooks.append({name: OrderedDict(d) for name, d in _hook_dicts(mod).items()})
-    state.global_hooks = {name: OrderedDict(d) for name, d in _global_hook_dicts().items()}
+        state.hooks.append({name: tuple(d.items()) for name, d in _hook_dicts(mod).items() if d})
+    state.global_hooks = {name: tuple(d.items()) for name, d in _global_hook_dicts().items()}
     state.rng = _capture_rng()
     return state
 
 
-def _refill(target: dict[Any, Any], saved: dict[Any, Any]) -> None:
-    if list(target.items()) != list(saved.items()):
+def _refill(target: dict[Any, Any], saved: _Items) -> None:
+    """``target`` holds ``saved`` again: the same keys, in order, with the same objects (by identity:
+    a buffer the measurement replaced is a different tensor even when its values are equal)."""
+    if len(target) != len(saved) or any(k != k0 or v is not v0 for (k, v), (k0, v0) in zip(target.items(), saved)):
         target.clear()
         target.update(saved)
 
@@ -126,11 +142,10 @@ def restore(state: ModelState) -> None:
             mod.training = training
             _refill(mod._buffers, buffers)
             _refill(mod._parameters, params)
-            current = _hook_dicts(mod)
-            for name, saved in hooks.items():
-                _refill(current.get(name, saved), saved)
-            for name in set(current) - set(hooks):  # a registry the measurement created
-                current[name].clear()
+            for name, current in _hook_dicts(mod).items():  # a registry the measurement created is emptied
+                saved = hooks.get(name, ())
+                if current or saved:
+                    _refill(current, saved)
         for buf, values in state.buffer_values.values():
             if values is not None and buf.shape == values.shape:
                 buf.copy_(values)

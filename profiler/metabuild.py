@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten, tree_map
+from torch.utils._pytree import tree_map
 
 __all__ = ["BUILD_LIMIT", "BUILD_BUDGET", "EagerMode", "MetaBuild", "build_limit"]
 
@@ -49,8 +49,24 @@ def build_limit(limit: int, budget: int) -> Iterator[None]:
         _LIMIT.reset(token)
 
 
+def arg_tensors(tree: Any, out: list[Any] | None = None) -> list[Any]:
+    """The tensors of an op's arguments (or results) in ``tree_flatten`` order: aten arguments
+    nest only lists, tuples and dicts, and this walk costs a fraction of a pytree flatten, which
+    every op of a build or a forward would pay."""
+    out = [] if out is None else out
+    if isinstance(tree, torch.Tensor):
+        out.append(tree)
+    elif isinstance(tree, list | tuple):
+        for a in tree:
+            arg_tensors(a, out)
+    elif isinstance(tree, dict):
+        for a in tree.values():
+            arg_tensors(a, out)
+    return out
+
+
 def _nbytes(tree: Any) -> int:
-    return sum(t.numel() * t.element_size() for t in tree_flatten(tree)[0] if isinstance(t, torch.Tensor))
+    return sum(t.numel() * t.element_size() for t in arg_tensors(tree))
 
 
 def _on_meta(tree: Any) -> Any:
@@ -90,7 +106,7 @@ class MetaBuild(EagerMode):
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
-        tensors = [a for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)]
+        tensors = arg_tensors((args, kwargs))
         if any(t.is_meta for t in tensors):
             if _is_random_init(func, args):
                 return args[0]
@@ -101,7 +117,7 @@ class MetaBuild(EagerMode):
         if func._schema.is_mutable or func.is_view or (device is not None and torch.device(device).type == "meta"):
             return func(*args, **kwargs)  # writes or views an existing storage, or makes a meta tensor
         try:
-            meta_args, meta_kwargs = _on_meta((args, kwargs))
+            meta_args, meta_kwargs = _on_meta((args, kwargs)) if tensors else (args, kwargs)
             if "device" in meta_kwargs:
                 meta_kwargs = {**meta_kwargs, "device": _META}
             meta_out = func(*meta_args, **meta_kwargs)

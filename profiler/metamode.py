@@ -21,7 +21,7 @@ from torch.utils.weak import WeakTensorKeyDictionary
 
 from paramscope.profiler.assumptions import KNOWN_LIMIT, STAND_IN_LIMIT, AssumptionLog, _source_line, _Source
 from paramscope.profiler.errors import MetaUnsupported
-from paramscope.profiler.metabuild import EagerMode
+from paramscope.profiler.metabuild import EagerMode, arg_tensors
 
 __all__ = ["MetaMode"]
 
@@ -67,20 +67,6 @@ def _quiet() -> AbstractContextManager[Any]:
 
 def _tensors(tree: Any) -> list[Any]:
     return [a for a in tree_flatten(tree)[0] if isinstance(a, torch.Tensor)]
-
-
-def _arg_tensors(tree: Any, out: list[Any]) -> list[Any]:
-    """The tensors of an op's arguments in ``tree_flatten`` order: aten arguments nest only
-    lists, tuples and dicts, and this walk costs a fraction of a pytree flatten on every op."""
-    if isinstance(tree, torch.Tensor):
-        out.append(tree)
-    elif isinstance(tree, list | tuple):
-        for a in tree:
-            _arg_tensors(a, out)
-    elif isinstance(tree, dict):
-        for a in tree.values():
-            _arg_tensors(a, out)
-    return out
 
 
 def _op_name(func: Any) -> str:
@@ -159,7 +145,7 @@ class MetaMode(EagerMode):
     # ---- dispatch
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
-        inputs = _arg_tensors((args, kwargs), [])
+        inputs = arg_tensors((args, kwargs))
         on_meta = any(t.is_meta for t in inputs) or ("device" in kwargs and str(kwargs["device"]) == "meta")
         if not on_meta and not self.replay:
             return func(*args, **kwargs)

@@ -8,6 +8,7 @@ tensors keep their dtype.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 
 from paramscope.profiler.build import build
 from paramscope.profiler.bytes import Fusion, count_bytes
+from paramscope.profiler.deadline import timed
 from paramscope.profiler.errors import ParamscopeError
 from paramscope.profiler.hardware import Hardware
 from paramscope.profiler.memory import Precision
@@ -66,13 +68,21 @@ def _point(knobs: Mapping[str, Any], roof: Roofline) -> Prediction:
                       t.roofline_ms, t.bound, t.flops, t.bytes, slow.path, slow.roofline_ms, slow.bound)
 
 
+def _count(spec: ModelSpec, device: str, fusion: Fusion) -> Any:
+    built = build(spec, device)
+    return count_bytes(built.model, built.args, built.kwargs, fusion=fusion)
+
+
 def predict_grid(spec: ModelSpec, axes: Sequence[Axis], hardware: Sequence[Hardware],
                  precisions: Sequence[Precision | None], *, fusion: Fusion = Fusion.NONE, device: str = "meta",
-                 progress: Callable[[int, int, str], None] | None = None) -> PredictionGrid:
+                 progress: Callable[[int, int, str], None] | None = None, timeout: float | None = None,
+                 hard_stop: Callable[[], None] | None = None) -> PredictionGrid:
     """Roofline time of every knob configuration on every hardware at every precision.
 
-    A configuration that cannot be built or run is a failed row per (hardware, precision), with
-    the reason; a hardware without a peak for a precision raises ``ConfigError`` before any work.
+    A configuration that cannot be built or run, or takes more than ``timeout`` seconds
+    (``deadline.timed``; ``hard_stop`` ends a C call that never returns), is a failed row per
+    (hardware, precision), with the reason; a hardware without a peak for a precision raises
+    ``ConfigError`` before any work.
     """
     check_axes(spec, axes)
     for hw in hardware:
@@ -85,9 +95,10 @@ def predict_grid(spec: ModelSpec, axes: Sequence[Axis], hardware: Sequence[Hardw
         knobs = {a.label: v for a, v in zip(axes, values, strict=True)}
         if progress is not None:
             progress(i, len(grid), ", ".join(f"{k}={v}" for k, v in knobs.items()) or spec.name)
+        one = _override(spec, axes, values) if axes else spec
         try:
-            built = build(_override(spec, axes, values) if axes else spec, device)
-            count = count_bytes(built.model, built.args, built.kwargs, fusion=fusion)
+            count = _count(one, device, fusion) if timeout is None else timed(
+                timeout, functools.partial(_count, device=device, fusion=fusion), one, hard_stop)
         except ParamscopeError as e:
             rows += [Prediction(knobs, hw.key, p.value if p else "as run", None, reason=str(e))
                      for hw in hardware for p in precisions]

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from paramscope.model_zoo import registry
-from paramscope.profiler.errors import ConfigError, ParamscopeError
+from paramscope.profiler.errors import ConfigError, ParamscopeError, TimedOut
 from paramscope.profiler.laws import ScalingLaw, fit_law, fit_laws
 from paramscope.profiler.parallel import premeasure
 from paramscope.profiler.spec import ModelSpec, apply_overrides
@@ -239,7 +239,10 @@ def run_sweep(
     work = [a for a in axes if a.kind is KnobKind.WORKLOAD]
     if jobs > 1:
         measure_fn = premeasure(measure_fn, _configurations(spec, axes, grid, work), jobs, progress)
-    base = measure_fn(spec)
+    try:
+        base = measure_fn(spec)
+    except TimedOut as e:  # nothing to compare with: the sweep ends
+        raise TimedOut(e.seconds, f"{spec.source}: the base design {e}") from None
     # each distinct configuration is built and measured once: the base doubles as the baseline
     # at its own workload values and as any variant that changes nothing
     own = tuple(_axis_value(base, a) for a in axes)

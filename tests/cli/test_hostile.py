@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch  # noqa: F401 - imported before any --timeout case: an alarm inside torch's first import breaks the process
 from hostile_cases import CASES, MODEL, Case
 from typer.testing import CliRunner
 
@@ -259,7 +260,6 @@ def test_a_build_making_too_many_modules_stops_with_one_line(tmp_path: Path, mon
                                                              capped_address_space: None) -> None:
     """A factory looping a billion times under no recognisable count: the module ceiling (1,000,000,
     lowered here so the test takes a second) stops it, and torch's Module.__init__ is put back."""
-    import torch
 
     from paramscope.profiler import limits
 
@@ -282,3 +282,26 @@ def test_float_token_ids_do_not_suggest_cpu(tmp_path: Path) -> None:
     fixed = runner.invoke(app, ["breakdown", str(tmp_path / "c.yaml"), "--input", "ids=1x8:int64", "--format", "json"])
     assert fixed.exit_code == 0, fixed.output
     assert json.loads(fixed.stdout)["total"]["params"] == 50 * 4 + 4 * 4 + 4  # Embedding(50, 4) + Linear(4, 4)
+
+
+_SLOW_FIVE = "import time\nimport torch\ndef make(d=4):\n    if d == 5:\n        time.sleep(600)\n    return torch.nn.Linear(d, d)\n"
+
+
+def test_whatif_timeout_bounds_each_variant(tmp_path: Path) -> None:
+    """--timeout in whatif is per configuration: the hanging variant is a failed row, the rest are measured."""
+    (tmp_path / "m.py").write_text(_SLOW_FIVE, encoding="utf-8")
+    (tmp_path / "c.yaml").write_text('target: "m:make"\nargs: {d: 4}\ninputs: {x: [1, 4]}\n', encoding="utf-8")
+    res = runner.invoke(app, ["whatif", str(tmp_path / "c.yaml"), "--set", "d=4,5,6", "--flops", "none",
+                              "--timeout", "5", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    rows = {v["knobs"]["d"]: v for v in json.loads(res.stdout)["variants"]}
+    assert rows[5]["status"] == "failed" and rows[5]["reason"] == "timed out after 5 s"
+    assert rows[6]["status"] == "ok" and rows[6]["params"] == 6 * 6 + 6
+
+
+def test_whatif_base_design_timing_out_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_text(_SLOW_FIVE, encoding="utf-8")
+    (tmp_path / "c.yaml").write_text('target: "m:make"\nargs: {d: 5}\ninputs: {x: [1, 5]}\n', encoding="utf-8")
+    res = runner.invoke(app, ["whatif", str(tmp_path / "c.yaml"), "--set", "d=4,5", "--flops", "none", "--timeout", "1"])
+    assert res.exit_code == 2 and res.stdout == ""
+    assert_one_error_line(res.stderr, "c.yaml: the base design timed out after 1 s (--timeout)")

@@ -129,3 +129,29 @@ def test_audit_with_a_failing_forward_leaves_the_model_as_it_found_it() -> None:
     report = audit(model, X)
     assert set(report.errors) == {"torch", "fvcore", "thop"}
     _same(before, _fingerprint(model))
+
+
+class _Reassigns(nn.Module):
+    """A forward that replaces its buffer with a new tensor of equal values (a cache refreshed in place of one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.register_buffer("scale", torch.ones(4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.scale = self.scale.clone()  # a different tensor under the same name, equal values
+        return self.lin(x) * self.scale
+
+
+def test_a_buffer_the_forward_replaced_is_put_back_by_identity() -> None:
+    from paramscope.profiler.guard import preserved
+
+    model = _Reassigns()
+    original = model.scale
+    with preserved(model):
+        model(torch.randn(2, 4))
+        assert model.scale is not original
+    assert model.scale is original
+    count_macs(model, (torch.randn(2, 4),))
+    assert model.scale is original
