@@ -10,6 +10,10 @@ some analyses switch ``train()``/``eval()``. ``preserved(model)`` records, for e
 - each parameter's ``.grad`` (the tensor object and its values) and ``requires_grad``;
 - every per-module hook dictionary and the global module hooks;
 - the ``training`` flag;
+- which attributes each module has: one the measurement added is removed (transformers marks a
+  model ``_output_capturing_hooks_installed`` when its first forward installs its output hooks;
+  with the hooks removed and the mark kept, every later forward collected no hidden states and
+  SegFormer's decode head failed on an empty tuple);
 - the random generators: torch's (cpu and, if initialised, cuda), Python's ``random`` and
   NumPy's legacy global generator when NumPy is loaded;
 
@@ -46,6 +50,20 @@ def _hook_dicts(module: Any) -> dict[str, Any]:
     return {name: value for name in names if isinstance(value := attrs[name], dict)}
 
 
+_NAMES: dict[tuple[str, ...], frozenset[str]] = {}
+"""Attribute names, interned per list of names: a 47,000-module model holds a few dozen sets, not one each."""
+
+
+def _attribute_names(module: Any) -> frozenset[str]:
+    keys = tuple(vars(module))
+    names = _NAMES.get(keys)
+    if names is None:
+        if len(_NAMES) > 4096:
+            _NAMES.clear()
+        names = _NAMES[keys] = frozenset(keys)
+    return names
+
+
 def _global_hook_dicts() -> dict[str, Any]:
     from torch.nn.modules import module as torch_module
 
@@ -76,6 +94,8 @@ class ModelState:
     """id(parameter) -> (parameter, its .grad, a copy of the grad's values, requires_grad)."""
     hooks: list[dict[str, _Items]] = field(default_factory=list)
     """Per module, the hook registries that held hooks (an empty one is not recorded)."""
+    attributes: list[frozenset[str]] = field(default_factory=list)
+    """Per module, its attribute names (``vars``; one shared set per distinct list of names)."""
     global_hooks: dict[str, _Items] = field(default_factory=dict)
     rng: dict[str, Any] = field(default_factory=dict)
 
@@ -119,6 +139,7 @@ def capture(model: Any) -> ModelState:
             if p is not None and id(p) not in state.grads:
                 state.grads[id(p)] = (p, p.grad, _copy(p.grad), p.requires_grad)
         state.hooks.append({name: tuple(d.items()) for name, d in _hook_dicts(mod).items() if d})
+        state.attributes.append(_attribute_names(mod))
     state.global_hooks = {name: tuple(d.items()) for name, d in _global_hook_dicts().items()}
     state.rng = _capture_rng()
     return state
@@ -137,8 +158,12 @@ def restore(state: ModelState) -> None:
     import torch
 
     with torch.no_grad():
-        for mod, training, buffers, params, hooks in zip(
-                state.modules, state.training, state.buffers, state.parameters, state.hooks, strict=True):
+        for mod, training, buffers, params, hooks, names in zip(state.modules, state.training, state.buffers,
+                                                                state.parameters, state.hooks, state.attributes, strict=True):
+            attrs = vars(mod)
+            if len(attrs) > len(names):  # the measurement added attributes: remove them
+                for name in [n for n in attrs if n not in names]:
+                    del attrs[name]
             mod.training = training
             _refill(mod._buffers, buffers)
             _refill(mod._parameters, params)
