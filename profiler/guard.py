@@ -9,11 +9,9 @@ some analyses switch ``train()``/``eval()``. ``preserved(model)`` records, for e
 - buffers (the tensors' values and which tensor each name holds) and parameters' identity;
 - each parameter's ``.grad`` (the tensor object and its values) and ``requires_grad``;
 - every per-module hook dictionary and the global module hooks;
-- the ``training`` flag;
-- which attributes each module has: one the measurement added is removed (transformers marks a
-  model ``_output_capturing_hooks_installed`` when its first forward installs its output hooks;
-  with the hooks removed and the mark kept, every later forward collected no hidden states and
-  SegFormer's decode head failed on an empty tuple);
+- every other attribute of each submodule, by identity: the ``training`` flag, a flag the forward
+  sets (transformers' ``_output_capturing_hooks_installed``, which says hooks are installed that
+  restoring the hook registries removes), a cache it fills;
 - the random generators: torch's (cpu and, if initialised, cuda), Python's ``random`` and
   NumPy's legacy global generator when NumPy is loaded;
 
@@ -50,20 +48,6 @@ def _hook_dicts(module: Any) -> dict[str, Any]:
     return {name: value for name in names if isinstance(value := attrs[name], dict)}
 
 
-_NAMES: dict[tuple[str, ...], frozenset[str]] = {}
-"""Attribute names, interned per list of names: a 47,000-module model holds a few dozen sets, not one each."""
-
-
-def _attribute_names(module: Any) -> frozenset[str]:
-    keys = tuple(vars(module))
-    names = _NAMES.get(keys)
-    if names is None:
-        if len(_NAMES) > 4096:
-            _NAMES.clear()
-        names = _NAMES[keys] = frozenset(keys)
-    return names
-
-
 def _global_hook_dicts() -> dict[str, Any]:
     from torch.nn.modules import module as torch_module
 
@@ -86,7 +70,8 @@ class ModelState:
     """Everything ``restore`` puts back (see the module docstring)."""
 
     modules: list[Any] = field(default_factory=list)
-    training: list[bool] = field(default_factory=list)
+    attributes: list[dict[str, Any]] = field(default_factory=list)
+    """Per module, a shallow copy of its ``__dict__`` (``training``, flags, caches)."""
     buffers: list[_Items] = field(default_factory=list)
     buffer_values: dict[int, Any] = field(default_factory=dict)
     parameters: list[_Items] = field(default_factory=list)
@@ -94,8 +79,6 @@ class ModelState:
     """id(parameter) -> (parameter, its .grad, a copy of the grad's values, requires_grad)."""
     hooks: list[dict[str, _Items]] = field(default_factory=list)
     """Per module, the hook registries that held hooks (an empty one is not recorded)."""
-    attributes: list[frozenset[str]] = field(default_factory=list)
-    """Per module, its attribute names (``vars``; one shared set per distinct list of names)."""
     global_hooks: dict[str, _Items] = field(default_factory=dict)
     rng: dict[str, Any] = field(default_factory=dict)
 
@@ -129,7 +112,7 @@ def capture(model: Any) -> ModelState:
     state = ModelState()
     for mod in model.modules():
         state.modules.append(mod)
-        state.training.append(mod.training)
+        state.attributes.append(dict(vars(mod)))
         state.buffers.append(tuple(mod._buffers.items()))
         for buf in mod._buffers.values():
             if buf is not None and id(buf) not in state.buffer_values:
@@ -139,7 +122,6 @@ def capture(model: Any) -> ModelState:
             if p is not None and id(p) not in state.grads:
                 state.grads[id(p)] = (p, p.grad, _copy(p.grad), p.requires_grad)
         state.hooks.append({name: tuple(d.items()) for name, d in _hook_dicts(mod).items() if d})
-        state.attributes.append(_attribute_names(mod))
     state.global_hooks = {name: tuple(d.items()) for name, d in _global_hook_dicts().items()}
     state.rng = _capture_rng()
     return state
@@ -153,18 +135,26 @@ def _refill(target: dict[Any, Any], saved: _Items) -> None:
         target.update(saved)
 
 
+_GONE = object()
+
+
+def _put_back(attrs: dict[str, Any], saved: dict[str, Any]) -> None:
+    """``attrs`` (a module's ``__dict__``) holds the same objects as ``saved`` again, and nothing more."""
+    if len(attrs) == len(saved) and all(attrs.get(k, _GONE) is v for k, v in saved.items()):
+        return
+    for name in [n for n in attrs if n not in saved]:  # set by the measurement
+        del attrs[name]
+    attrs.update(saved)
+
+
 def restore(state: ModelState) -> None:
     """Put back what ``capture`` recorded."""
     import torch
 
     with torch.no_grad():
-        for mod, training, buffers, params, hooks, names in zip(state.modules, state.training, state.buffers,
-                                                                state.parameters, state.hooks, state.attributes, strict=True):
-            attrs = vars(mod)
-            if len(attrs) > len(names):  # the measurement added attributes: remove them
-                for name in [n for n in attrs if n not in names]:
-                    del attrs[name]
-            mod.training = training
+        for mod, attributes, buffers, params, hooks in zip(
+                state.modules, state.attributes, state.buffers, state.parameters, state.hooks, strict=True):
+            _put_back(vars(mod), attributes)
             _refill(mod._buffers, buffers)
             _refill(mod._parameters, params)
             for name, current in _hook_dicts(mod).items():  # a registry the measurement created is emptied

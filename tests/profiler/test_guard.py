@@ -185,3 +185,28 @@ def test_an_attribute_the_forward_added_goes_with_its_hook(device: str) -> None:
     counts = [count_macs(model, (x,)).total_macs for _ in range(2)]
     assert counts == [2 * 8 * 8] * 2
     assert not hasattr(model, "_hooked") and not model.inner._forward_hooks
+
+
+class _HooksOnce(nn.Module):
+    """Like transformers 5's output capturing: the first forward installs hooks and sets a flag saying so."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = nn.Linear(4, 4)
+        self.head = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not getattr(self, "_installed", False):
+            self.inner.register_forward_hook(lambda m, i, o: self.seen.append(o))
+            self._installed = True
+        self.seen: list[torch.Tensor] = []
+        self.inner(x)
+        return self.head(self.seen[-1])  # needs the hook
+
+
+def test_a_flag_the_forward_set_is_removed_with_the_hooks_it_guards() -> None:
+    model, x = _HooksOnce(), torch.randn(2, 4)
+    first = count_macs(model, (x,)).total_macs
+    assert not hasattr(model, "_installed") and not model.inner._forward_hooks
+    assert count_macs(model, (x,)).total_macs == first == 2 * 2 * 4 * 4
+    model(x)  # the user's own forward still works
