@@ -283,7 +283,8 @@ def check_target_args(spec: ModelSpec) -> None:
     _check_factory_args(spec, _load_factory(spec))
 
 
-def _input_tensor(spec: ModelSpec, name: str, desc: Any, device: str) -> Any:
+def _input_tensor(spec: ModelSpec, name: str, desc: Any, device: str, default: str = "float32") -> Any:
+    """The tensor ``inputs.NAME`` describes; ``default`` is its dtype when the description names none."""
     import torch
 
     key = f"inputs.{name}"
@@ -297,7 +298,7 @@ def _input_tensor(spec: ModelSpec, name: str, desc: Any, device: str) -> Any:
     shape = desc["shape"]
     if not isinstance(shape, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape):
         raise ConfigError(f"{spec.where(key + '.shape')}{key}.shape: expected a list of non-negative ints, got {shape!r}")
-    dtype_name = str(desc.get("dtype", "float32"))
+    dtype_name = str(desc.get("dtype", default))
     if dtype_name not in _DTYPES:
         raise ConfigError(f"{spec.where(key + '.dtype')}{key}.dtype: unknown dtype '{dtype_name}' "
                           f"(known: {', '.join(sorted(set(_DTYPES)))})")
@@ -326,6 +327,16 @@ def float_inputs(spec: ModelSpec) -> dict[str, tuple[list[Any], str]]:
         if dtype.startswith(("float", "bfloat")):
             out[str(name)] = (list(desc.get("shape") or []), dtype)
     return out
+
+
+def _float_dtypes(example: Any) -> dict[str, str]:
+    """Name -> dtype name of the floating tensors of a factory's example inputs given as a dict."""
+    import torch
+
+    if not isinstance(example, Mapping):
+        return {}
+    return {str(k): str(v.dtype).removeprefix("torch.") for k, v in example.items()
+            if isinstance(v, torch.Tensor) and v.is_floating_point() and str(v.dtype).removeprefix("torch.") in _DTYPES}
 
 
 def _to_device(obj: Any, device: str) -> Any:
@@ -395,7 +406,9 @@ def _build_target(spec: ModelSpec, device: str, seed: int, inputs: bool = True) 
     elif not inputs:
         args, kwargs = (), {}
     elif spec.inputs:
-        kwargs = {name: _input_tensor(spec, name, desc, device) for name, desc in spec.inputs.items()}
+        floats = _float_dtypes(example)  # --input x=SHAPE keeps the dtype of the factory's own x (a bf16 model's)
+        kwargs = {name: _input_tensor(spec, name, desc, device, floats.get(name, "float32"))
+                  for name, desc in spec.inputs.items()}
         if isinstance(example, dict):  # the factory's defaults, each overridden by name
             kwargs = {**_to_device(example, device), **kwargs}
         args = ()
