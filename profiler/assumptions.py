@@ -211,12 +211,12 @@ def meta_execution(model: Any, *, seed: int = 0, active: bool = True,
     if not active:
         yield log
         return
-    from paramscope.profiler.forward import forward_failed, index_dtype_error, module_hooks
+    from paramscope.profiler.forward import forward_failed, index_dtype_error, meta_scalars_formatted, module_hooks
     from paramscope.profiler.metacache import MetaCache
     from paramscope.profiler.metamode import MetaMode, _tensors
 
     unknown = [] if replay is None else [*model.parameters(), *_tensors(replay)]
-    with module_hooks(model, log.enter, log.leave):
+    with module_hooks(model, log.enter, log.leave), meta_scalars_formatted():
         mode = MetaMode(seed, lambda: log.where, log, unknown, MetaCache() if cache else None)
         try:
             with mode:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CallTracker", "module_hooks", "track_calls", "forward_failed", "index_dtype_error", "run_forward", "tensor_leaves",
-    "storage_key", "storage_nbytes", "device_of",
+    "storage_key", "storage_nbytes", "device_of", "meta_scalars_formatted",
 ]
 
 Hook = Callable[[str], None]
@@ -58,6 +58,33 @@ def module_hooks(model: torch.nn.Module, pre: Hook, post: Hook) -> Iterator[None
     finally:
         for h in handles:
             h.remove()
+
+
+@contextmanager
+def meta_scalars_formatted() -> Iterator[None]:
+    """Inside, ``f"{t}"`` of a 0-dim meta tensor formats its value (``t.item()``), as on cpu.
+
+    torch formats a 0-dim tensor by its ``item()`` except on meta, where it prints the repr
+    (``tensor(..., device='meta', size=())``): a module name built from an index (Switch
+    Transformers' and NLLB-MoE's ``self[f"expert_{expert_idx[0]}"]``) then names no module and the
+    forward fails with a ``KeyError``. Under ``meta_execution`` ``item()`` answers with the known
+    (or stated, assumed) value, so formatting goes through it.
+    """
+    import torch
+    from torch.overrides import has_torch_function_unary
+
+    original = torch.Tensor.__format__
+
+    def formatted(self: torch.Tensor, spec: str) -> str:
+        if self.is_meta and self.dim() == 0 and type(self) is torch.Tensor and not has_torch_function_unary(self):
+            return format(self.detach().item(), spec)
+        return str(original(self, spec))  # type: ignore[no-untyped-call]  # torch's __format__ is unannotated
+
+    torch.Tensor.__format__ = formatted  # type: ignore[method-assign]  # restored below
+    try:
+        yield
+    finally:
+        torch.Tensor.__format__ = original  # type: ignore[method-assign]
 
 
 @dataclass(slots=True)

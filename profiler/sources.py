@@ -68,11 +68,16 @@ _EXAMPLE = {"hf": "path/to/config.json", "torchvision": "resnet50", "timm": "vit
 
 def parse_input(item: str) -> tuple[str, dict[str, Any]]:
     """``"x=1x3x224x224"`` / ``"ids=1x128:int64"`` -> ``("x", {"shape": [...], "dtype": ...})``."""
+    from paramscope.profiler.yamlsafe import check_int_range
+
     name, sep, rest = item.partition("=")
-    shape_text, _, dtype = rest.partition(":")
+    shape_text, colon, dtype = rest.partition(":")
     dims = shape_text.lower().replace(",", "x").split("x")
-    if not sep or not name.strip().isidentifier() or not all(d.strip().isdigit() for d in dims):
+    if (not sep or not name.strip().isidentifier() or not all(d.strip().isascii() and d.strip().isdigit() for d in dims)
+            or (colon and not dtype.strip())):
         raise ConfigError(f"--input {item}: expected NAME=SHAPE[:DTYPE], e.g. x=1x3x224x224 or ids=1x128:int64")
+    for d in dims:
+        check_int_range(int(d), f"--input {item}: dimension")
     desc: dict[str, Any] = {"shape": [int(d) for d in dims]}
     if dtype:
         desc["dtype"] = dtype
@@ -150,7 +155,7 @@ def _config_value(config: Any, keys: tuple[str, ...], subs: tuple[str, ...]) -> 
 
 
 def _hf_inputs(model: Any, config: Any) -> dict[str, Any]:
-    """Default example inputs from the forward's signature (batch 1).
+    """Default example inputs from the forward's signature (batch 1), floats in the model's dtype.
 
     Token ids are ``HF_SEQ_LEN`` long, or as many as the learned positions allow (a small config's
     ``max_position_embeddings`` below 128); a forward that takes both text and images (CLIP) gets
@@ -160,6 +165,8 @@ def _hf_inputs(model: Any, config: Any) -> dict[str, Any]:
     import torch
 
     params = inspect.signature(model.forward).parameters
+    # a config.json with "dtype": "bfloat16" builds a bf16 model: its float inputs are bf16 too (a conv refuses fp32)
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
     vocab = int(_config_value(config, ("vocab_size",), ("text_config",)) or 2)
     limit = _config_value(config, _POSITION_KEYS, ("text_config",))
     seq = min(HF_SEQ_LEN, limit) if isinstance(limit, int) and limit > 0 else HF_SEQ_LEN
@@ -171,12 +178,12 @@ def _hf_inputs(model: Any, config: Any) -> dict[str, Any]:
         size = _config_value(config, ("image_size",), ("vision_config",)) or 224
         size = size if isinstance(size, int) else int(size[0])
         channels = int(_config_value(config, ("num_channels",), ("vision_config",)) or 3)
-        out["pixel_values"] = torch.randn(1, channels, size, size)
+        out["pixel_values"] = torch.randn(1, channels, size, size, dtype=dtype)
     if "input_features" in params and not out:
         frames = 2 * int(getattr(config, "max_source_positions", 1500))
-        out["input_features"] = torch.randn(1, int(getattr(config, "num_mel_bins", 80)), frames)
+        out["input_features"] = torch.randn(1, int(getattr(config, "num_mel_bins", 80)), frames, dtype=dtype)
     if "input_values" in params and not out:
-        out["input_values"] = torch.randn(1, _AUDIO_SAMPLES)
+        out["input_values"] = torch.randn(1, _AUDIO_SAMPLES, dtype=dtype)
     if getattr(config, "is_encoder_decoder", False) and "decoder_input_ids" in params:
         out["decoder_input_ids"] = ids[:, : min(seq, int(getattr(config, "max_target_positions", seq)))]
     return out

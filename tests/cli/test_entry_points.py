@@ -166,6 +166,24 @@ def test_hf_default_inputs_fit_the_config(tmp_path: Path) -> None:
         assert doc["total"]["macs"] > 0
 
 
+def test_hf_bf16_config_gets_bf16_inputs(tmp_path: Path) -> None:
+    """A config.json saying "dtype": "bfloat16" (as most published checkpoints do) builds a bf16 model; its float
+    inputs, default or --input without a dtype, are bf16 too. Before: exit 2, "Input type (float) and bias type
+    (c10::BFloat16) should be the same" in the first convolution. MACs are the fp32 model's."""
+    from transformers import Wav2Vec2Config
+
+    small = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, vocab_size=20,
+                 conv_dim=[8, 8], conv_stride=[5, 2], conv_kernel=[10, 3], num_conv_pos_embeddings=8,
+                 num_conv_pos_embedding_groups=2, architectures=["Wav2Vec2ForCTC"])
+    Wav2Vec2Config(**small).to_json_file(tmp_path / "fp32.json")
+    Wav2Vec2Config(**small, dtype="bfloat16").to_json_file(tmp_path / "bf16.json")
+    assert json.loads((tmp_path / "bf16.json").read_text())["dtype"] == "bfloat16"
+    for extra in ([], ["--input", "input_values=1x400"]):
+        fp32 = doc_of("breakdown", f"hf:{tmp_path / 'fp32.json'}", *extra)["total"]["macs"]
+        for device in ("meta", "cpu"):
+            assert doc_of("breakdown", f"hf:{tmp_path / 'bf16.json'}", "--device", device, *extra)["total"]["macs"] == fp32
+
+
 def test_hf_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import huggingface_hub.constants
 

@@ -94,6 +94,10 @@ CASES: tuple[Case, ...] = (
     Case("qwen2_moe", "Qwen2MoeConfig", "Qwen2MoeForCausalLM",
          dict(_LLAMA, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, shared_expert_intermediate_size=48),
          _ids("input_ids"), _LAYERS, moe=True),
+    Case("switch", "SwitchTransformersConfig", "SwitchTransformersForConditionalGeneration",
+         dict(vocab_size=VOCAB, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=4, num_experts=4,
+              encoder_sparse_step=1, decoder_sparse_step=1, decoder_start_token_id=0),
+         _ids("input_ids", "decoder_input_ids"), ("d_ff", 64, 128), moe=True),
     # --- encoders
     Case("bert", "BertConfig", "BertForMaskedLM", _BERT, _ids("input_ids"), _LAYERS),
     Case("roberta", "RobertaConfig", "RobertaForMaskedLM", dict(_BERT, max_position_embeddings=SEQ + 4, pad_token_id=1),
@@ -190,18 +194,46 @@ def unique_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
 
 
+def _lstm_macs(lstm: torch.nn.LSTM, x: torch.Tensor) -> int:
+    """An ``nn.LSTM`` call: per step, layer and direction 4 gates of H x (input + H) (no projection)."""
+    steps, batch = (x.shape[1], x.shape[0]) if lstm.batch_first else (x.shape[0], x.shape[1] if x.dim() == 3 else 1)
+    dirs, hidden = 2 if lstm.bidirectional else 1, lstm.hidden_size
+    inputs = [lstm.input_size] + [dirs * hidden] * (lstm.num_layers - 1)
+    return sum(steps * batch * dirs * 4 * hidden * (i + hidden) for i in inputs)
+
+
 def reference_macs(model: torch.nn.Module, kwargs: dict[str, Any]) -> int:
-    """MACs of a bare FlopCounterMode forward (FLOPs / 2), eager attention and experts, on the model's device."""
+    """MACs of a bare FlopCounterMode forward (FLOPs / 2), eager attention and experts, on the model's device.
+
+    A bare counter has no formula for cpu's fused LSTM kernel (``mkldnn_rnn_layer``: it counts 0),
+    so each ``nn.LSTM`` call adds its analytic gate products (``_lstm_macs``).
+    """
     from torch.utils.flop_counter import FlopCounterMode
 
     for what in ("attn", "experts"):
         setter = getattr(model, f"set_{what}_implementation", None)
         if setter is not None and getattr(model, f"_can_set_{what}_implementation", lambda: False)():
             setter("eager")
-    counter = FlopCounterMode(display=False)
-    with counter:  # grad on: under no_grad torch's ModuleTracker asserts on DeBERTa-v2's relative embeddings
-        model(**kwargs)
-    return int(counter.get_total_flops()) // 2
+    lstm: list[int] = []
+    hooks = [m.register_forward_pre_hook(lambda m, a: lstm.append(_lstm_macs(m, a[0])))
+             for m in model.modules() if isinstance(m, torch.nn.LSTM) and not m.proj_size]
+    try:
+        for grad in (True, False):
+            # torch's ModuleTracker (inside FlopCounterMode) asserts "Expected gradient function to be set" on a
+            # module input that requires grad but has no grad_fn: DeBERTa-v2's relative embeddings under no_grad,
+            # Reformer's reversible layers (an autograd Function's forward) with grad on. One of the two runs.
+            counter, lstm[:] = FlopCounterMode(display=False), []
+            try:
+                with counter, torch.set_grad_enabled(grad):
+                    model(**kwargs)
+                break
+            except AssertionError as e:
+                if "gradient function" not in str(e) or not grad:
+                    raise
+    finally:
+        for h in hooks:
+            h.remove()
+    return int(counter.get_total_flops()) // 2 + sum(lstm)
 
 
 _MOE = dict(_LLAMA, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32)
@@ -309,4 +341,28 @@ WIDER: tuple[Case, ...] = (
     Case("data2vec_audio", "Data2VecAudioConfig", "Data2VecAudioForCTC", dict(_W2V, conv_pos_kernel_size=5,
          num_conv_pos_embeddings=5), _AUDIO, _LAYERS),
     Case("unispeech", "UniSpeechConfig", "UniSpeechForCTC", _W2V, _AUDIO, _LAYERS),
+    # --- sparse / linear / LSH attention, codecs, time series, more MoE
+    Case("big_bird_sparse", "BigBirdConfig", "BigBirdForMaskedLM", dict(_BERT, attention_type="block_sparse", block_size=4, num_random_blocks=2, max_position_embeddings=128),
+         _ids("input_ids", seq=64), _LAYERS),
+    Case("longformer", "LongformerConfig", "LongformerForMaskedLM", dict(_BERT, attention_window=[8, 8], max_position_embeddings=80, pad_token_id=1),
+         _ids("input_ids", seq=32), _LAYERS),
+    Case("reformer", "ReformerConfig", "ReformerModelWithLMHead", dict(vocab_size=VOCAB, hidden_size=32, num_attention_heads=2, attention_head_size=16, feed_forward_size=64,
+         attn_layers=["local", "lsh"], axial_pos_shape=[4, 8], axial_pos_embds_dim=[16, 16], max_position_embeddings=32, local_attn_chunk_length=8, lsh_attn_chunk_length=8, num_buckets=4, is_decoder=True),
+         _ids("input_ids", seq=32), ("feed_forward_size", 64, 128)),
+    Case("fnet", "FNetConfig", "FNetForMaskedLM", _BERT, _ids("input_ids"), _LAYERS),
+    Case("convbert", "ConvBertConfig", "ConvBertForMaskedLM", dict(_BERT, embedding_size=32), _ids("input_ids"), _LAYERS),
+    Case("squeezebert", "SqueezeBertConfig", "SqueezeBertForMaskedLM", dict(_BERT, embedding_size=32, q_groups=2, k_groups=2, v_groups=2, post_attention_groups=2, intermediate_groups=2, output_groups=2), _ids("input_ids"), _LAYERS),
+    Case("nystromformer", "NystromformerConfig", "NystromformerForMaskedLM", dict(_BERT, num_landmarks=4, segment_means_seq_len=SEQ), _ids("input_ids"), _LAYERS),
+    Case("vit_mae", "ViTMAEConfig", "ViTMAEForPreTraining", dict(_BERT, image_size=32, patch_size=8, decoder_hidden_size=16, decoder_num_hidden_layers=1, decoder_num_attention_heads=2, decoder_intermediate_size=32), _image(32), _LAYERS),
+    Case("perceiver", "PerceiverConfig", "PerceiverForMaskedLM", dict(vocab_size=VOCAB, d_model=32, d_latents=32, num_latents=8, num_blocks=1, num_self_attends_per_block=1, num_self_attention_heads=2, num_cross_attention_heads=2, max_position_embeddings=SEQ), _ids("input_ids"), ("num_latents", 8, 16)),
+    Case("patchtst", "PatchTSTConfig", "PatchTSTForPrediction", dict(num_input_channels=3, context_length=32, patch_length=8, patch_stride=8, prediction_length=8, d_model=16, num_attention_heads=2, num_hidden_layers=1, ffn_dim=32),
+         {"past_values": {"shape": [1, 32, 3]}}, ("d_model", 16, 32)),
+    Case("convnextv2", "ConvNextV2Config", "ConvNextV2ForImageClassification", dict(num_stages=2, hidden_sizes=[8, 16], depths=[1, 1], num_labels=10), _image(32), ("num_labels", 10, 20)),
+    Case("dpt", "DPTConfig", "DPTForDepthEstimation", dict(_BERT, num_hidden_layers=4, image_size=32, patch_size=8, backbone_out_indices=[0, 1, 2, 3], neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16, reassemble_factors=[4, 2, 1, 0.5]), _image(32), ("fusion_hidden_size", 16, 32)),
+    Case("encodec", "EncodecConfig", "EncodecModel", dict(hidden_size=16, num_filters=4, num_residual_layers=1, upsampling_ratios=[4, 2], codebook_size=32, codebook_dim=16, audio_channels=1), {"input_values": {"shape": [1, 1, 320]}}, ("num_filters", 4, 8)),
+    Case("layoutlm", "LayoutLMConfig", "LayoutLMForMaskedLM", _BERT, _ids("input_ids"), _LAYERS),
+    Case("prophetnet", "ProphetNetConfig", "ProphetNetForConditionalGeneration", dict(vocab_size=VOCAB, hidden_size=32, encoder_ffn_dim=64, decoder_ffn_dim=64, num_encoder_layers=1, num_decoder_layers=1, num_encoder_attention_heads=4, num_decoder_attention_heads=4, ngram=2, num_buckets=8, relative_max_distance=16), _ids("input_ids", "decoder_input_ids"), ("hidden_size", 32, 64)),
+    Case("nllb_moe", "NllbMoeConfig", "NllbMoeForConditionalGeneration", dict(_BART, num_experts=4, encoder_sparse_step=1, decoder_sparse_step=1, expert_capacity=32), _ids("input_ids", "decoder_input_ids"), ("d_model", 32, 64), moe=True),
+    Case("dbrx", "DbrxConfig", "DbrxForCausalLM", dict(vocab_size=VOCAB, d_model=32, n_heads=4, n_layers=2, max_seq_len=64, attn_config=dict(kv_n_heads=2, rope_theta=10000.0, clip_qkv=8.0), ffn_config=dict(ffn_hidden_size=64, moe_num_experts=4, moe_top_k=2)), _ids("input_ids"), ("n_layers", 1, 3), moe=True),
+    Case("bamba", "BambaConfig", "BambaForCausalLM", dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, attn_layer_indices=[1], mamba_n_heads=4, mamba_d_head=16, mamba_d_state=8, mamba_n_groups=1, mamba_chunk_size=8), _ids("input_ids"), ("intermediate_size", 64, 128)),
 )

@@ -154,3 +154,32 @@ def test_mixtral_runs_on_meta_with_the_cpu_total(impl: str | None) -> None:
     if impl == "eager":  # the nonzero loop reads the routing; _grouped_mm only its shape
         (routing,) = counts["meta"].assumptions
         assert (routing.op, routing.where, routing.count) == ("aten::topk", "model.layers.*.mlp.gate", 2)
+
+
+class _NamedExperts(torch.nn.Module):
+    """Experts in a ModuleDict found by ``f"expert_{e}"`` of a routed index (Switch Transformers' and NLLB-MoE's way)."""
+
+    def __init__(self, experts: int = 4) -> None:
+        super().__init__()
+        self.router = torch.nn.Linear(dm.D, experts, bias=False)
+        self.experts = torch.nn.ModuleDict({f"expert_{e}": torch.nn.Linear(dm.D, dm.D) for e in range(experts)})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        idx = self.router(x).argmax(-1)
+        out = torch.zeros_like(x)
+        for e in torch.unique(idx):  # 0-dim tensors: the name is formatted from their value
+            (rows,) = torch.where(idx == e)
+            out[rows] = self.experts[f"expert_{e}"](x[rows])
+        return out
+
+
+def test_a_module_named_by_a_formatted_index_is_found_on_meta() -> None:
+    """Before: KeyError "expert_tensor(..., device='meta', size=(), dtype=torch.int64)" (a 0-dim meta tensor
+    formatted as its repr). Each token goes through the router (D x 4) and one expert (D x D), whatever the routing."""
+    tokens = 8
+    with params_on_meta():
+        meta = _NamedExperts()
+    counts = [count_macs(model, (torch.randn(tokens, dm.D, device=device),)).total_macs
+              for model, device in ((meta, "meta"), (_NamedExperts(), "cpu"))]
+    assert counts == [tokens * dm.D * 4 + tokens * dm.D * dm.D] * 2  # 2,560
+    assert f"{torch.tensor(3, device='meta')}".startswith("tensor(")  # outside a meta forward torch's own format

@@ -157,6 +157,36 @@ def test_a_buffer_the_forward_replaced_is_put_back_by_identity() -> None:
     assert model.scale is original
 
 
+class LazyHooks(nn.Module):
+    """Installs a hook on its first forward and marks itself, as transformers' output capturing does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = nn.Linear(8, 8)
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not getattr(self, "_hooked", False):
+            self.inner.register_forward_hook(lambda m, i, o: self.seen.append(o))
+            self._hooked = True
+        self.seen.clear()
+        self.inner(x)
+        return self.seen[-1]  # IndexError when the mark outlived the hook
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_an_attribute_the_forward_added_goes_with_its_hook(device: str) -> None:
+    """Before: the second measurement failed (IndexError); transformers' SegFormer the same way on meta,
+    where a plain forward that needs a value is counted again under meta_execution."""
+    model = LazyHooks()
+    x = torch.randn(2, 8, device=device)
+    if device == "meta":
+        model = model.to("meta")
+    counts = [count_macs(model, (x,)).total_macs for _ in range(2)]
+    assert counts == [2 * 8 * 8] * 2
+    assert not hasattr(model, "_hooked") and not model.inner._forward_hooks
+
+
 class _HooksOnce(nn.Module):
     """Like transformers 5's output capturing: the first forward installs hooks and sets a flag saying so."""
 
