@@ -202,6 +202,8 @@ class _Observer:
         # FlopCounterMode's MACs); only while the forward runs
         self.elem: defaultdict[str, int] | None = defaultdict(int) if elementwise else None
         self.is_elem: dict[Any, bool] = {}
+        self.unknown_ops: dict[Any, str | None] = {}
+        """Op -> its name when it has no formula and may do matmul-like work, else None."""
         self.fused: set[str] = set()
         # forward MACs counted by paramscope's formulas, per formula and path
         self.added: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -210,8 +212,13 @@ class _Observer:
     def op(self, registry: Any, func_packet: Any, out: Any, args: Any, kwargs: Any) -> None:
         stack = self.tracker.stack
         if func_packet not in registry:
-            name = str(func_packet).replace(".", "::", 1)
-            if not name.startswith(("aten::", "prims::", "prim::")) or is_matmul_class(name):
+            name = self.unknown_ops.get(func_packet, "")
+            if name == "":  # first sight of the op: is it one to report? (asked once per op)
+                name = str(func_packet).replace(".", "::", 1)
+                if name.startswith(("aten::", "prims::", "prim::")) and not is_matmul_class(name):
+                    name = None
+                self.unknown_ops[func_packet] = name
+            if name is not None:
                 self.uncounted[name][self.tracker.current] += 1
         if not self.forward:
             return
