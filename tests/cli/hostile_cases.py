@@ -338,7 +338,7 @@ CASES: list[Case] = [
     Case("fit-steps", ("steps", "titan_stream", "--device", "cpu", "--set", "d_model=1000000"), "use --device meta"),
     # ---- a billion layers or experts: refused before any formula or module (profiler/limits.py)
     Case("layers-zoo-set", ("breakdown", RG, "--set", "e_layers=1000000000"),
-         "args.e_layers: 1,000,000,000 layers is more than any model has; paramscope builds at most 10,000"),
+         "args.e_layers: 1,000,000,000 layers is more than any model has; paramscope builds at most 100,000"),
     Case("layers-zoo-cpu", ("breakdown", SMALL, "--device", "cpu", "--set", "n_layers=1000000000"), "n_layers: 1,000,000,000 layers"),
     Case("layers-zoo-yaml", BD, "c.yaml:2: args.n_layers: 1,000,000,000 layers",
          _cfg("model: selective_lm\nargs: {n_layers: 1000000000}\n")),
