@@ -343,7 +343,7 @@ CASES: list[Case] = [
     Case("layers-zoo-yaml", BD, "c.yaml:2: args.n_layers: 1,000,000,000 layers",
          _cfg("model: selective_lm\nargs: {n_layers: 1000000000}\n")),
     Case("experts-zoo", ("breakdown", "spectra_layer_qat", "--set", "num_experts=1000000"), "1,000,000 experts"),
-    Case("layers-memory", ("memory", "titan_stream", "--set", "n_layers=100000"), "100,000 layers"),
+    Case("layers-memory", ("memory", "titan_stream", "--set", "n_layers=1000000"), "1,000,000 layers"),
     Case("layers-target-arg", BD, "c.yaml:3: args.num_hidden_layers: 1,000,000,000 layers",
          _target("make_layers", extra="args: {num_hidden_layers: 1000000000}\n")),
     Case("layers-hf-json", ("breakdown", "hf:{d}/config.json"), "num_hidden_layers: 1,000,000,000 layers",
