@@ -105,6 +105,22 @@ def _quiet_hub() -> Iterator[None]:
             lg.setLevel(level)
 
 
+def _merged(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` with ``overrides``: a sub-config is merged key by key (``--set text_config.num_hidden_layers=1``
+    keeps the rest of ``text_config``), and a list with one entry per layer (``layer_types``, Longformer's
+    ``attention_window``) follows a new layer count, its pattern repeated or cut, unless it is overridden too
+    (transformers refuses a ``layer_types`` whose length is not ``num_hidden_layers``)."""
+    out = dict(data)
+    for key, value in overrides.items():
+        old = data.get(key)
+        out[key] = _merged(old, value) if isinstance(value, Mapping) and isinstance(old, Mapping) else value
+        if "layer" in key and isinstance(old, int) and isinstance(value, int) and 0 < old != value and value > 0:
+            for name, per_layer in data.items():
+                if name not in overrides and isinstance(per_layer, list) and len(per_layer) == old:
+                    out[name] = [per_layer[i % old] for i in range(value)]
+    return out
+
+
 def _hf_config(source: str, overrides: Mapping[str, Any]) -> Any:
     transformers = _import("transformers", "hf")
     path = Path(source)
@@ -113,10 +129,10 @@ def _hf_config(source: str, overrides: Mapping[str, Any]) -> Any:
             data = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(data, dict) or "model_type" not in data:
                 raise ConfigError(f"hf:{source}: not a transformers config.json (no 'model_type')")
-            data.update(overrides)
-            return transformers.AutoConfig.for_model(**data)
+            return transformers.AutoConfig.for_model(**_merged(data, overrides))
         with _quiet_hub():
-            return transformers.AutoConfig.from_pretrained(source, **overrides)
+            config = transformers.AutoConfig.from_pretrained(source)
+        return transformers.AutoConfig.for_model(**_merged(config.to_dict(), overrides)) if overrides else config
     except ConfigError:
         raise
     except (OSError, ValueError, KeyError) as e:
