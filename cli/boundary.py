@@ -113,7 +113,8 @@ def _describe(e: BaseException, flags: Mapping[str, str] | None = None) -> tuple
     if isinstance(e, SystemExit):
         return f"the model's code called sys.exit({e.code!r}); paramscope stopped there", 2
     text = one_line(str(e))
-    return (f"{type(e).__name__}: {text}" if text else type(e).__name__), 2
+    source = f"{_state['source']}: " if _state["source"] else ""  # user code raised it outside a wrapper
+    return source + (f"{type(e).__name__}: {text}" if text else type(e).__name__), 2
 
 
 def _integer_hint() -> str:
@@ -226,8 +227,6 @@ def guarded(debug: bool = False, timeout: float | None = None, flags: Mapping[st
     except (typer.Exit, typer.Abort):
         raise
     except BaseException as e:  # noqa: BLE001 - the boundary: nothing escapes as a traceback
-        if isinstance(e, GeneratorExit):
-            raise
         message, code = _describe(e, flags)
         if debug:
             traceback.print_exception(e, file=sys.stderr)

@@ -70,7 +70,7 @@ def breakdown(
         if latency and device is Device.META:
             raise _bad("--latency needs real tensors: pass --device cpu or --device cuda")
         if depth < 1 or (top is not None and top < 1):
-            raise _bad(f"--depth {depth} / --top {top}: both must be at least 1")
+            raise _bad(f"{f'--depth {depth}' if depth < 1 else f'--top {top}'}: expected at least 1")
         layers = _needs_layers(chosen)
         built = build(spec, device, seed, inputs=flops is not FlopsChoice.NONE or latency or layers)
         prof = measure_built(built, flops=flops.backend, backward=backward, layers=layers, elementwise=elementwise,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
+import math
 import os
 import sys
 from collections.abc import Iterator, Mapping
@@ -15,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 from paramscope.model_zoo import registry
 from paramscope.model_zoo.base import Family
 from paramscope.profiler.choices import Device
+from paramscope.profiler.deadline import Expired
 from paramscope.profiler.config import coerce_dataclass
-from paramscope.profiler.errors import ArgumentError, ConfigError, ParamscopeError, UnknownModel
+from paramscope.profiler.errors import ArgumentError, ConfigError, ParamscopeError, TooLarge, UnknownModel, gigabytes
+from paramscope.profiler.fits import MAX_BYTES
 from paramscope.profiler.limits import check_repeats, module_limit
 from paramscope.profiler.paths import did_you_mean
 from paramscope.profiler.spec import ModelSpec
@@ -36,6 +39,10 @@ _DTYPES = {
     "int64": "int64", "long": "int64", "int32": "int32", "int": "int32",
     "bool": "bool",
 }
+
+
+_PASS_THROUGH = (KeyboardInterrupt, Expired)
+"""What user code may raise that is not its failure: Ctrl-C and a ``--timeout`` running out."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,8 @@ def build(spec: ModelSpec, device: Device | str = Device.META, seed: int = 0, *,
     import torch
 
     _check_device(device)
+    if not -(1 << 63) <= seed < 1 << 64:  # torch's generators take 64 bits
+        raise ArgumentError("seed", seed, "expected a whole number that fits in 64 bits")
     device = Device(device).value  # the plain name from here on (labels, JSON)
     check_repeats(spec.args, "args", spec.where)  # a billion layers: before any formula or build
     if device == "cpu":
@@ -120,7 +129,15 @@ def _why(e: BaseException) -> str:
     failure inside a module's ``__init__`` first names the modules being built (`` in Encoder > Linear: ...``)."""
     from paramscope.profiler.fits import allocation_failure
 
-    return f"{_building_in(e)}: {type(e).__name__}: {allocation_failure(e) or e}"
+    text = allocation_failure(e) or str(e)
+    return f"{_building_in(e)}: {type(e).__name__}" + (f": {text}" if text else "")
+
+
+def _label(spec: ModelSpec) -> str:
+    """How a build failure names a ``target:``: the user's factory, or "the model" for an ``hf:`` or
+    ``torchvision:`` entry point (whose factory is paramscope's own)."""
+    assert spec.target is not None
+    return "the model" if spec.target.startswith("paramscope.profiler.sources:") else spec.target
 
 
 def _building_in(e: BaseException) -> str:
@@ -235,7 +252,9 @@ def _load_factory(spec: ModelSpec) -> Any:
             raise UnknownModel(f"{where}target: cannot import '{mod_name}': {e}") from None
         except SystemExit as e:  # a script-style module: sys.exit() at import
             raise UnknownModel(f"{where}target: importing '{mod_name}' called sys.exit({e.code!r})") from None
-        except Exception as e:  # noqa: BLE001 - any error while importing the user's module
+        except _PASS_THROUGH:
+            raise
+        except BaseException as e:  # noqa: BLE001 - any error while importing the user's module
             raise UnknownModel(f"{where}target: importing '{mod_name}' failed: {type(e).__name__}: {e}") from None
     factory = getattr(mod, attr, None)
     if factory is None or not callable(factory):
@@ -284,6 +303,10 @@ def _input_tensor(spec: ModelSpec, name: str, desc: Any, device: str, default: s
         raise ConfigError(f"{spec.where(key + '.dtype')}{key}.dtype: unknown dtype '{dtype_name}' "
                           f"(known: {', '.join(sorted(set(_DTYPES)))})")
     dtype = getattr(torch, _DTYPES[dtype_name])
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > MAX_BYTES:
+        raise TooLarge(f"{spec.where(key + '.shape')}{key}.shape: {shape} is {gigabytes(nbytes)}, more than any device "
+                       "can hold (over 2^63 bytes, where torch's sizes overflow)")
     if dtype.is_floating_point:
         return torch.randn(shape, dtype=dtype, device=device)
     if dtype == torch.bool:
@@ -361,14 +384,17 @@ def _build_target(spec: ModelSpec, device: str, seed: int, inputs: bool = True) 
     try:
         with _importable(spec.config_dir), _placement(device), module_limit(f"{spec.source}: "):
             result = factory(**spec.args)
-    except ParamscopeError:
+    except (ParamscopeError, *_PASS_THROUGH):
         raise
     except SystemExit as e:
-        raise ConfigError(f"{spec.where('args')}building {spec.target} failed: it called sys.exit({e.code!r})") from None
-    except Exception as e:  # noqa: BLE001 - whatever the user's factory raises (KeyError, MemoryError...)
-        raise ConfigError(f"{spec.where('args')}building {spec.target} failed{_why(e)}") from None
+        raise ConfigError(f"{spec.where('args')}building {_label(spec)} failed: it called sys.exit({e.code!r})") from None
+    except BaseException as e:  # noqa: BLE001 - whatever the user's factory raises (KeyError, MemoryError, GeneratorExit...)
+        raise ConfigError(f"{spec.where('args')}building {_label(spec)} failed{_why(e)}") from None
     model, example = (result if isinstance(result, tuple) and len(result) == 2 else (result, None))
     model = _unwrap(model)
+    if isinstance(model, torch.nn.Module) and "_modules" not in vars(model):
+        raise ConfigError(f"{spec.where('target')}target: {spec.target} returned a {type(model).__name__} whose "
+                          "__init__ never called super().__init__(): it has no submodules or parameters to count")
     if isinstance(model, torch.jit.ScriptModule):
         raise ConfigError(f"{spec.where('target')}target: {spec.target} returned a TorchScript module; "
                           "profiling needs module hooks, which TorchScript does not run: return the eager nn.Module")

@@ -135,13 +135,12 @@ def measure_latency(
     Raises:
         ParamscopeError: device meta (or tensors on meta), cuda unavailable, or a model on
             another device.
-        ConfigError: repeats < 1 or warmup < 0.
+        ArgumentError: repeats or threads < 1, or warmup < 0 (naming the parameter).
         ForwardFailed: the forward pass raised; the message names the submodule.
     """
-    if repeats < 1 or warmup < 0 or (threads is not None and threads < 1):
-        raise ConfigError(
-            f"latency: repeats and threads must be >= 1 and warmup >= 0 (got {repeats}, {threads}, {warmup})"
-        )
+    for name, value, least in (("repeats", repeats, 1), ("warmup", warmup, 0), ("threads", threads, 1)):
+        if value is not None and value < least:
+            raise ArgumentError(name, value, f"expected at least {least}")
     try:
         clock = Clock(clock)
     except ValueError:

@@ -34,7 +34,7 @@ _REPEATS = {"layer": "layers", "layers": "layers", "depth": "layers", "experts":
 
 
 def check_repeats(values: Mapping[str, Any], prefix: str, where: Callable[[str], str]) -> None:
-    """Raise ``ConfigError`` for a repeat count over ``MAX_REPEATS`` anywhere in ``values`` (nested
+    """Raise ``ConfigError`` for a repeat count over ``MAX_REPEATS`` (or negative) anywhere in ``values`` (nested
     mappings walked); ``where(key)`` is the location prefix of dotted ``key`` (``c.yaml:4: ``)."""
     for name, value in values.items():
         key = f"{prefix}.{name}" if prefix else str(name)
@@ -42,9 +42,13 @@ def check_repeats(values: Mapping[str, Any], prefix: str, where: Callable[[str],
             check_repeats(value, key, where)
             continue
         what = _REPEATS.get(str(name).lower().rsplit("_", 1)[-1])
-        if what and isinstance(value, int) and not isinstance(value, bool) and value > MAX_REPEATS:
+        if not what or not isinstance(value, int) or isinstance(value, bool):
+            continue
+        if value > MAX_REPEATS:
             raise ConfigError(f"{where(key)}{key}: {value:,} {what} is more than any model has; paramscope builds "
                               f"at most {MAX_REPEATS:,}")
+        if value < 0:
+            raise ConfigError(f"{where(key)}{key}: {value:,} {what}: a count of {what} cannot be negative")
 
 
 @contextlib.contextmanager

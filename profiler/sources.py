@@ -68,11 +68,16 @@ _EXAMPLE = {"hf": "path/to/config.json", "torchvision": "resnet50", "timm": "vit
 
 def parse_input(item: str) -> tuple[str, dict[str, Any]]:
     """``"x=1x3x224x224"`` / ``"ids=1x128:int64"`` -> ``("x", {"shape": [...], "dtype": ...})``."""
+    from paramscope.profiler.yamlsafe import check_int_range
+
     name, sep, rest = item.partition("=")
-    shape_text, _, dtype = rest.partition(":")
+    shape_text, colon, dtype = rest.partition(":")
     dims = shape_text.lower().replace(",", "x").split("x")
-    if not sep or not name.strip().isidentifier() or not all(d.strip().isdigit() for d in dims):
+    if (not sep or not name.strip().isidentifier() or not all(d.strip().isascii() and d.strip().isdigit() for d in dims)
+            or (colon and not dtype.strip())):
         raise ConfigError(f"--input {item}: expected NAME=SHAPE[:DTYPE], e.g. x=1x3x224x224 or ids=1x128:int64")
+    for d in dims:
+        check_int_range(int(d), f"--input {item}: dimension")
     desc: dict[str, Any] = {"shape": [int(d) for d in dims]}
     if dtype:
         desc["dtype"] = dtype

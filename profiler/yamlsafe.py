@@ -167,9 +167,15 @@ def _key_lines_and_ints(root: yaml.Node, source: str, located: bool) -> dict[str
             where = f"{source}:{node.start_mark.line + 1}: {prefix or 'value'}" if located else source
             check_int_range(value, where)
         elif isinstance(node, yaml.MappingNode):
+            first: dict[str, int] = {}
             for k, v in node.value:
                 name = k.value if isinstance(k, yaml.ScalarNode) else "?"
                 dotted = f"{prefix}.{name}" if prefix else str(name)
+                if name in first and name not in ("<<", "?"):  # YAML keeps the last silently: a slip
+                    where = f"{source}:{k.start_mark.line + 1}" if located else source
+                    again = f" (first on line {first[name]})" if located else ""
+                    raise ConfigError(f"{where}: {dotted}: given twice{again}; keep one")
+                first[name] = k.start_mark.line + 1
                 out.setdefault(dotted, k.start_mark.line + 1)
                 stack.append((k, dotted))
                 stack.append((v, dotted))

@@ -145,6 +145,40 @@ def huge_linear():
     return nn.Linear(1_000_000_000, 3_000_000_000)
 
 
+class NoSuper(nn.Module):
+    def __init__(self):
+        pass
+
+
+def no_super():
+    return NoSuper()
+
+
+class Custom(BaseException):
+    pass
+
+
+def custom_base():
+    raise Custom("boom")
+
+
+def generator_exit():
+    raise GeneratorExit()
+
+
+def stop_iteration():
+    raise StopIteration
+
+
+class FwdGeneratorExit(nn.Module):
+    def forward(self, x):
+        raise GeneratorExit()
+
+
+def fwd_generator_exit():
+    return FwdGeneratorExit()
+
+
 NOT_CALLABLE = 3
 '''
 
@@ -331,6 +365,33 @@ CASES: list[Case] = [
     Case("float-ids-input-flag", ("breakdown", "hf:{d}/config.json", "--input", "input_ids=1x16", "--set",
                                   "num_hidden_layers=1", "--set", "hidden_size=64"),
          "indices must be an integer tensor: input input_ids is float32; write --input input_ids=1x16:int64", {"config.json": HUGE_HF}),
+    # ---- found by hand, 2026-11-30 (third session)
+    Case("factory-no-super", BD, "returned a NoSuper whose __init__ never called super().__init__()", _target("no_super")),
+    Case("factory-base-exception", BD, "building model:custom_base failed: Custom: boom", _target("custom_base")),
+    Case("factory-generator-exit", BD, "building model:generator_exit failed: GeneratorExit", _target("generator_exit")),
+    Case("factory-stop-iteration", BD, "failed: StopIteration", _target("stop_iteration")),
+    Case("forward-generator-exit", BDF, "c.yaml: GeneratorExit", _target("fwd_generator_exit")),
+    Case("input-flag-huge-dim", (*BDF, "--input", "x=99999999999999999999x4"), "--input x=99999999999999999999x4: dimension: 99999999999999999999 does not fit in 64 bits",
+         _target("make")),
+    Case("input-flag-empty-dtype", ("breakdown", C, "--input", "x=2x4:"), "expected NAME=SHAPE[:DTYPE]", _target("make")),
+    Case("input-flag-superscript", ("breakdown", C, "--input", "x=\u00b2x4"), "expected NAME=SHAPE[:DTYPE]", _target("make")),
+    Case("input-overflows-bytes", BDF, "inputs.x.shape: [3000000000, 4000000000] is 48,000,000,000 GB, more than any device",
+         _target("make", "{x: [3000000000, 4000000000]}")),
+    Case("hf-negative-layers", ("breakdown", "hf:{d}/config.json", "--set", "num_hidden_layers=-1"),
+         "num_hidden_layers: -1 layers: a count of layers cannot be negative", {"config.json": HUGE_HF}),
+    Case("hf-bad-value-names-no-internals", ("breakdown", "hf:{d}/config.json", "--set", "num_hidden_layers=abc"),
+         "building the model failed", {"config.json": HUGE_HF}),
+    Case("seed-huge", ("breakdown", SMALL, "--flops", "none", "--seed", "99999999999999999999"),
+         "--seed 99999999999999999999: expected a whole number that fits in 64 bits"),
+    Case("repeats-zero", ("breakdown", SMALL, "--flops", "none", "--latency", "--device", "cpu", "--repeats", "0"),
+         "--repeats 0: expected at least 1"),
+    Case("warmup-negative", ("breakdown", SMALL, "--flops", "none", "--latency", "--device", "cpu", "--warmup", "-1"),
+         "--warmup -1: expected at least 0"),
+    Case("yaml-duplicate-key", BD, "c.yaml:2: model: given twice (first on line 1); keep one",
+         _cfg("model: selective_lm\nmodel: rg_output\n")),
+    Case("yaml-duplicate-nested", BD, "c.yaml:4: args.d_model: given twice (first on line 3)",
+         _cfg("model: selective_lm\nargs:\n  d_model: 64\n  d_model: 128\n")),
+    Case("set-duplicate-key", ("breakdown", SMALL, "--set", "x={a: 1, a: 2}"), "--set x: a: given twice; keep one"),
     Case("flops-bogus", ("breakdown", RG, "--flops", "papi"), "'--flops': 'papi' is not one of"),
     Case("flops-empty", ("breakdown", RG, "--flops", ""), "'--flops': '' is not one of"),
     Case("elementwise-fvcore", ("breakdown", RG, "--flops", "fvcore", "--elementwise"), "--elementwise"),

@@ -312,7 +312,7 @@ def test_sort_params_top_two() -> None:
 
 
 def test_depth_and_top_must_be_positive() -> None:
-    assert _error(run("breakdown", "rg_output_etth1", "--top", "0")) == "error: --depth 2 / --top 0: both must be at least 1"
+    assert _error(run("breakdown", "rg_output_etth1", "--top", "0")) == "error: --top 0: expected at least 1"
 
 
 def test_multi_line_forward_error_is_one_line(tmp_path: Path) -> None:
