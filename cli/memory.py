@@ -14,12 +14,16 @@ from paramscope.cli.options import Common, with_common
 _E = TypeVar("_E", bound=StrEnum)
 
 
+MAX_STEPS = 100
+"""Most training steps ``memory --steps`` simulates."""
+
+
 @with_common
 def memory(
     config: Annotated[str, typer.Argument(help="A config YAML, a preset name or a zoo family.")],
     dtype: Annotated[str, typer.Option("--dtype", help="Precisions to compare: fp32,bf16,fp16,int8,int4.")] = "fp32,bf16,int8",
     train: Annotated[str | None, typer.Option("--train", help="Simulate a training step with this optimizer: adam, adamw or sgd (momentum 0.9). Without it: inference.")] = None,
-    steps: Annotated[int, typer.Option("--steps", help="Training steps to simulate (2: the second runs with optimizer state).")] = 2,
+    steps: Annotated[int, typer.Option("--steps", help="Training steps to simulate, 1 to 100 (2: the second runs with optimizer state).")] = 2,
     amp: Annotated[str | None, typer.Option("--amp", help="Autocast the forward to bf16 or fp16 over fp32 weights.")] = None,
     keep: Annotated[list[str] | None, typer.Option("--keep", help="Keep a submodule in a precision, e.g. fp32:load_balancer (the QAT note's mixed plan). Repeatable.")] = None,
     checkpoint: Annotated[list[str] | None, typer.Option("--checkpoint", help="Run submodules matching this pattern (e.g. 'encoder.layers.*') under torch.utils.checkpoint. Repeatable.")] = None,
@@ -53,8 +57,10 @@ def memory(
 
     with common.guarded(render.MEMORY, config):
         check_writable(timeline)
-        if steps < 1:
-            raise ConfigError(f"--steps {steps}: expected 1 or more")
+        if not 1 <= steps <= MAX_STEPS:  # from step 2 on each step repeats the last: 100 is plenty, 1e5 runs for hours
+            raise ConfigError(f"--steps {steps}: expected 1 to {MAX_STEPS}")
+        if modules is not None and modules < 1:
+            raise ConfigError(f"--modules {modules}: expected at least 1")
         dtypes = [choice(Precision, d, "--dtype") for d in dtype.split(",") if d.strip()]
         if not dtypes:
             raise ConfigError(f"--dtype {dtype!r}: give at least one of {', '.join(p.value for p in Precision)}")

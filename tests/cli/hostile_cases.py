@@ -392,6 +392,8 @@ CASES: list[Case] = [
     Case("yaml-duplicate-nested", BD, "c.yaml:4: args.d_model: given twice (first on line 3)",
          _cfg("model: selective_lm\nargs:\n  d_model: 64\n  d_model: 128\n")),
     Case("set-duplicate-key", ("breakdown", SMALL, "--set", "x={a: 1, a: 2}"), "--set x: a: given twice; keep one"),
+    Case("memory-steps-huge", ("memory", SMALL, "--train", "adam", "--steps", "100000"), "--steps 100000: expected 1 to 100"),
+    Case("memory-modules-negative", ("memory", SMALL, "--modules", "-1"), "--modules -1: expected at least 1"),
     Case("flops-bogus", ("breakdown", RG, "--flops", "papi"), "'--flops': 'papi' is not one of"),
     Case("flops-empty", ("breakdown", RG, "--flops", ""), "'--flops': '' is not one of"),
     Case("elementwise-fvcore", ("breakdown", RG, "--flops", "fvcore", "--elementwise"), "--elementwise"),
