@@ -194,14 +194,15 @@ def on_meta(model: Any, args: Any = (), kwargs: Any = None) -> bool:
 
 @contextmanager
 def meta_execution(model: Any, *, seed: int = 0, active: bool = True,
-                   replay: tuple[Any, ...] | None = None) -> Iterator[AssumptionLog]:
+                   replay: tuple[Any, ...] | None = None, cache: bool = True) -> Iterator[AssumptionLog]:
     """Forwards of ``model`` run inside: data-dependent ops work on meta, on stated assumptions.
 
     Yields the ``AssumptionLog`` (``log.assumptions`` once the block has run). ``active=False``
     (a cpu/cuda model) changes and assumes nothing. ``replay`` is for a real (cpu) model: the
     forward's inputs ``(args, kwargs)``; values derived from them or from the parameters count as
     unknown and take the same seeded stand-ins as on meta, so the cpu run follows the meta run's
-    assumptions exactly (how tests compare the two where the data matters).
+    assumptions exactly (how tests compare the two where the data matters). ``cache``: meta
+    kernels of repeated calls are answered from a ``metacache.MetaCache`` (the same shapes, faster).
 
     Raises:
         MetaUnsupported: an op failed on meta; the message names the op and the module.
@@ -211,11 +212,12 @@ def meta_execution(model: Any, *, seed: int = 0, active: bool = True,
         yield log
         return
     from paramscope.profiler.forward import forward_failed, index_dtype_error, meta_scalars_formatted, module_hooks
+    from paramscope.profiler.metacache import MetaCache
     from paramscope.profiler.metamode import MetaMode, _tensors
 
     unknown = [] if replay is None else [*model.parameters(), *_tensors(replay)]
     with module_hooks(model, log.enter, log.leave), meta_scalars_formatted():
-        mode = MetaMode(seed, lambda: log.where, log, unknown)
+        mode = MetaMode(seed, lambda: log.where, log, unknown, MetaCache() if cache else None)
         try:
             with mode:
                 yield log

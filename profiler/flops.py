@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping
-from contextlib import nullcontext
 from functools import partial
 from typing import Any, assert_never
 
@@ -125,7 +124,7 @@ def _count(adapter: CountingBackend, model: Any, args: tuple[Any, ...], kwargs: 
             except Exception:  # noqa: BLE001 - a value was needed: counted again under meta_execution below
                 log.debug("plain meta forward failed; counting under meta_execution", exc_info=True)
                 restore(state)
-        with (MetaCache() if active else nullcontext()), meta_execution(model, seed=seed, active=active) as assumed:
+        with meta_execution(model, seed=seed, active=active) as assumed:
             count = measure()
     finally:
         restore(state)

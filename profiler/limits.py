@@ -24,8 +24,9 @@ from paramscope.profiler.errors import ConfigError
 
 __all__ = ["MAX_REPEATS", "MAX_MODULES", "check_repeats", "module_limit"]
 
-MAX_REPEATS = 10_000
-"""Most layers, experts or blocks a config may ask for (the deepest published transformers have 1,000)."""
+MAX_REPEATS = 100_000
+"""Most layers, experts or blocks a config may ask for: the deepest published transformers have 1,000
+layers, the scale benchmark's synthetic Sequential 16,000 blocks; a billion is refused at once."""
 MAX_MODULES = 1_000_000
 """Most modules one build may make."""
 

@@ -20,6 +20,7 @@ no values to fill, and torch would run it through Python decompositions.
 from __future__ import annotations
 
 from collections.abc import Iterator
+import math
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -37,6 +38,7 @@ BUILD_BUDGET = 4 << 30
 
 _LIMIT: ContextVar[tuple[int, int]] = ContextVar("paramscope_meta_build_limit", default=(BUILD_LIMIT, BUILD_BUDGET))
 _META = torch.device("meta")
+_EMPTY = torch.ops.aten.empty.memory_format
 
 
 @contextmanager
@@ -54,15 +56,18 @@ def arg_tensors(tree: Any, out: list[Any] | None = None) -> list[Any]:
     nest only lists, tuples and dicts, and this walk costs a fraction of a pytree flatten, which
     every op of a build or a forward would pay."""
     out = [] if out is None else out
-    if isinstance(tree, torch.Tensor):
-        out.append(tree)
-    elif isinstance(tree, list | tuple):
-        for a in tree:
-            arg_tensors(a, out)
-    elif isinstance(tree, dict):
-        for a in tree.values():
-            arg_tensors(a, out)
+    _walk((tree,), out)
     return out
+
+
+def _walk(items: Any, out: list[Any]) -> None:
+    for a in items:  # sizes are lists of ints: each element checked here, not in a call of its own
+        if isinstance(a, torch.Tensor):
+            out.append(a)
+        elif isinstance(a, list | tuple):
+            _walk(a, out)
+        elif isinstance(a, dict):
+            _walk(a.values(), out)
 
 
 def _nbytes(tree: Any) -> int:
@@ -116,6 +121,12 @@ class MetaBuild(EagerMode):
         device = kwargs.get("device")
         if func._schema.is_mutable or func.is_view or (device is not None and torch.device(device).type == "meta"):
             return func(*args, **kwargs)  # writes or views an existing storage, or makes a meta tensor
+        if func is _EMPTY:  # the bytes are the size's product: no meta run needed to tell them
+            nbytes = math.prod(args[0]) * (kwargs.get("dtype") or torch.get_default_dtype()).itemsize
+            if nbytes > self.limit or self.made + nbytes > self.budget:
+                return func(*args, **{**kwargs, "device": _META})
+            self.made += nbytes
+            return func(*args, **kwargs)
         try:
             meta_args, meta_kwargs = _on_meta((args, kwargs)) if tensors else (args, kwargs)
             if "device" in meta_kwargs:

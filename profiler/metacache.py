@@ -106,7 +106,10 @@ class MetaCache(EagerMode):
         self.hits = 0
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        kwargs = kwargs or {}
+        return self.call(func, args, kwargs or {})
+
+    def call(self, func: Any, args: Any, kwargs: dict[str, Any]) -> Any:
+        """``func(*args, **kwargs)``, from the cache when it can be (a mode above can call this directly)."""
         cacheable = self.ops.get(func)
         if cacheable is None:
             cacheable = self.ops[func] = _cacheable_op(func)

@@ -22,6 +22,7 @@ from torch.utils.weak import WeakTensorKeyDictionary
 from paramscope.profiler.assumptions import KNOWN_LIMIT, STAND_IN_LIMIT, AssumptionLog, _source_line, _Source
 from paramscope.profiler.errors import MetaUnsupported
 from paramscope.profiler.metabuild import EagerMode, arg_tensors
+from paramscope.profiler.metacache import MetaCache
 
 __all__ = ["MetaMode"]
 
@@ -53,6 +54,30 @@ class _Known:
     """The meta tensor's version counter when the value was taken: an in-place op invalidates it."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Op:
+    """What the mode needs to know of an op, worked out once per op."""
+
+    name: str
+    op: str
+    bump: int
+    """1 for an op that writes its input (its version counter moves)."""
+    seeded: bool
+
+
+class _KnownTable(WeakTensorKeyDictionary):
+    """The table of known values, and the ``id`` of every tensor ever put in it: a tensor whose id is
+    not there is not known, answered without building a weak reference (most ops on meta)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[int] = set()
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.ids.add(id(key))
+        super().__setitem__(key, value)
+
+
 def _version(t: Any) -> int | None:
     try:
         return int(t._version)
@@ -76,20 +101,27 @@ def _op_name(func: Any) -> str:
 class MetaMode(EagerMode):
     """Known values beside meta tensors, seeded stand-ins where a value is needed but unknown."""
 
-    def __init__(self, seed: int, where: Callable[[], str], log: AssumptionLog, unknown: Sequence[Any] = ()) -> None:
+    def __init__(self, seed: int, where: Callable[[], str], log: AssumptionLog, unknown: Sequence[Any] = (),
+                 cache: MetaCache | None = None) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.seed, self.where, self.log = seed, where, log
         self.gen = torch.Generator().manual_seed(seed)
-        self.known: Any = WeakTensorKeyDictionary()
+        self.known: Any = _KnownTable()
         self.unknown: Any = WeakTensorKeyDictionary()
         for t in unknown:  # replay: real tensors treated as unknown (parameters, inputs)
             self.unknown[t] = True
         self.replay = bool(unknown)
+        self.cache = cache
+        """Answers repeated meta kernels (``metacache``): called directly, one mode hop fewer an op."""
+        self.ops: dict[Any, _Op] = {}
         self.failure: tuple[str, str, BaseException] | None = None
 
     # ---- the table of values
     def value(self, t: Any) -> _Known | None:
-        if not t.is_meta and t in self.unknown:
+        if t.is_meta:
+            if id(t) not in self.known.ids:  # the common case: an activation nothing is known of
+                return None
+        elif t in self.unknown:
             return None
         k: _Known | None = self.known.get(t)
         if k is not None and k.version is not None and _version(t) != k.version:
@@ -143,6 +175,14 @@ class MetaMode(EagerMode):
             self.log.read(origins, (op, _source_line()))
 
     # ---- dispatch
+    def op(self, func: Any) -> _Op:
+        info = self.ops.get(func)
+        if info is None:
+            name = func.overloadpacket.__name__
+            info = self.ops[func] = _Op(name, _op_name(func), int(bool(func._schema.is_mutable)),
+                                        torch.Tag.nondeterministic_seeded in func.tags)
+        return info
+
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
         inputs = arg_tensors((args, kwargs))
@@ -156,23 +196,24 @@ class MetaMode(EagerMode):
                     for a in flat]
             args, kwargs = tree_unflatten(flat, spec)
             inputs = [a for a in flat if isinstance(a, torch.Tensor)]
-        name, op = func.overloadpacket.__name__, _op_name(func)
+        info = self.op(func)
+        name, op = info.name, info.op
         leaves_meta = name == "_to_copy" and on_meta and str(kwargs.get("device", "meta")) != "meta"
         if name in _DATA or leaves_meta or (name == "where" and len(args) == 1):  # where(cond): nonzero
             return self.compute(func, args, kwargs, op, pending=False, twin=on_meta and not leaves_meta)
         if name in _INDEXING and len(args) > 1 and isinstance(args[1], list | tuple):
             args = self.masks(args, op)
-            inputs = _tensors((args, kwargs))
+            inputs = arg_tensors((args, kwargs))
         if name in _SOURCES and sum(t.numel() for t in inputs) <= KNOWN_LIMIT \
                 and any(self.value(t) is None for t in inputs):
             return self.compute(func, args, kwargs, op, pending=True, twin=on_meta)
         out = self.run(func, args, kwargs, op)
-        self.propagate(func, args, kwargs, out, inputs)
+        self.propagate(func, args, kwargs, out, inputs, info)
         return out
 
     def run(self, func: Any, args: Any, kwargs: Any, op: str) -> Any:
         try:
-            return func(*args, **kwargs)
+            return func(*args, **kwargs) if self.cache is None else self.cache.call(func, args, kwargs)
         except Exception as e:
             retry = _retry_in_bf16(func, args, kwargs)
             if retry is not None:
@@ -225,9 +266,9 @@ class MetaMode(EagerMode):
         self.read(origins, op)
         return (args[0], indices, *args[2:])
 
-    def propagate(self, func: Any, args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> None:
+    def propagate(self, func: Any, args: Any, kwargs: Any, out: Any, inputs: list[Any], info: _Op) -> None:
         """The value of ``out`` when every input's value is known (and it is small)."""
-        bump = int(bool(func._schema.is_mutable))
+        bump = info.bump
         quick = not (self.replay or bump)
         known = []
         for t in inputs:
@@ -235,10 +276,10 @@ class MetaMode(EagerMode):
             if k is None and quick:  # the common case on meta: an activation, nothing to record
                 return
             known.append(k)
-        unknown = any(k is None for k in known) or torch.Tag.nondeterministic_seeded in func.tags
+        unknown = any(k is None for k in known) or info.seeded
         if unknown and quick:
             return
-        outs = _tensors(out)
+        outs = arg_tensors(out)
         if unknown:
             for m in outs:  # unknown (an in-place op on a known tensor makes it unknown)
                 self.known.pop(m, None)
@@ -254,13 +295,13 @@ class MetaMode(EagerMode):
             return
         if sum(t.numel() for t in meta_outs) > KNOWN_LIMIT:
             return
-        cpu_args, cpu_kwargs = self.cpu_values((args, kwargs), _op_name(func), set(), pending=True)
+        cpu_args, cpu_kwargs = self.cpu_values((args, kwargs), info.op, set(), pending=True)
         try:
             with _quiet():
                 result = func(*cpu_args, **cpu_kwargs)
         except Exception:  # noqa: BLE001 - a value we cannot compute stays unknown
             return
-        for m, r in zip(outs, _tensors(result), strict=False):
+        for m, r in zip(outs, arg_tensors(result), strict=False):
             self.remember(m, r, origins, bump if any(m is a for a in inputs) else 0)
 
 

@@ -6,9 +6,10 @@ sweep's own logic (grid order, baselines, failed rows) runs unchanged in this pr
 configuration that failed in a worker is measured again here when the sweep asks for it: its
 error (type and wording) is exactly the one a one-process sweep reports.
 
-Workers are forked from a fork server that imported torch and paramscope before doing any work:
-cheap to start (no second ``import torch`` per worker), and safe where forking a process that
-already ran OpenMP kernels is not.
+Workers are forked from a fork server that imported torch and paramscope and ran one tiny count
+on meta (``profiler/warmup.py``) before doing any work: cheap to start (no second ``import torch``
+per worker, no cold first count), and safe where forking a process that already ran OpenMP
+kernels is not. ``start_server`` starts it before the caller's own imports, which it overlaps.
 """
 
 from __future__ import annotations
@@ -23,14 +24,15 @@ from typing import Any
 from paramscope.profiler.spec import ModelSpec
 from paramscope.profiler.stats import Profile
 
-__all__ = ["default_jobs", "premeasure", "WORKER_BYTES", "MIN_AUTO_CONFIGURATIONS"]
+__all__ = ["default_jobs", "premeasure", "start_server", "WORKER_BYTES", "MIN_AUTO_CONFIGURATIONS"]
 
 WORKER_BYTES = 1 << 30
 """Memory budgeted per worker: torch (~300 MB resident) plus a model on meta and its profile."""
 MIN_AUTO_CONFIGURATIONS = 8
 """Below this many configurations the default is one process: starting workers costs about one
 ``import torch``, more than a few meta measurements save."""
-_PRELOAD = ["torch", "torch.utils.flop_counter", "paramscope.profiler.pipeline", "paramscope.profiler.flops"]
+_PRELOAD = ["torch", "torch.utils.flop_counter", "paramscope.profiler.pipeline", "paramscope.profiler.flops",
+            "paramscope.profiler.warmup"]
 
 Measure = Callable[[ModelSpec], Profile]
 Progress = Callable[[int, int, str], None]
@@ -72,6 +74,17 @@ def _context() -> Any:
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(_PRELOAD)
     return ctx
+
+
+def start_server() -> None:
+    """Start the fork server now, so that its imports and warm-up (``_PRELOAD``: torch, paramscope, a
+    tiny count: about 5 s of CPU) run beside the caller's own work instead of after it. A sweep of
+    rg_output imports torch in the caller too (loading the zoo family): started first, the two
+    overlap on two cores."""
+    if _context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 
 def premeasure(measure_fn: Measure, specs: Sequence[ModelSpec], jobs: int, progress: Progress | None = None) -> Measure:

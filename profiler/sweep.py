@@ -18,7 +18,7 @@ from typing import Any
 from paramscope.model_zoo import registry
 from paramscope.profiler.errors import ConfigError, ParamscopeError, TimedOut
 from paramscope.profiler.laws import ScalingLaw, fit_law, fit_laws
-from paramscope.profiler.parallel import premeasure
+from paramscope.profiler.parallel import premeasure, start_server
 from paramscope.profiler.spec import ModelSpec, apply_overrides
 from paramscope.profiler.stats import Profile
 
@@ -234,6 +234,8 @@ def run_sweep(
         jobs: worker processes measuring configurations in parallel; the result is the same as
             with 1, in grid order (see ``parallel.premeasure``).
     """
+    if jobs > 1:
+        start_server()  # its imports overlap check_axes' (loading a zoo family imports torch)
     check_axes(spec, axes)
     grid = list(itertools.product(*(a.values for a in axes)))
     work = [a for a in axes if a.kind is KnobKind.WORKLOAD]

@@ -18,6 +18,7 @@ from collections import defaultdict
 from types import FrameType
 from typing import Any
 
+from paramscope.profiler.backends.eager_counter import eager_mode_class
 from paramscope.profiler.backends.interface import (
     FlopCount,
     _forward_failed,
@@ -201,6 +202,8 @@ class _Observer:
         # FlopCounterMode's MACs); only while the forward runs
         self.elem: defaultdict[str, int] | None = defaultdict(int) if elementwise else None
         self.is_elem: dict[Any, bool] = {}
+        self.unknown_ops: dict[Any, str | None] = {}
+        """Op -> its name when it has no formula and may do matmul-like work, else None."""
         self.fused: set[str] = set()
         # forward MACs counted by paramscope's formulas, per formula and path
         self.added: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -209,8 +212,13 @@ class _Observer:
     def op(self, registry: Any, func_packet: Any, out: Any, args: Any, kwargs: Any) -> None:
         stack = self.tracker.stack
         if func_packet not in registry:
-            name = str(func_packet).replace(".", "::", 1)
-            if not name.startswith(("aten::", "prims::", "prim::")) or is_matmul_class(name):
+            name = self.unknown_ops.get(func_packet, "")
+            if name == "":  # first sight of the op: is it one to report? (asked once per op)
+                name = str(func_packet).replace(".", "::", 1)
+                if name.startswith(("aten::", "prims::", "prim::")) and not is_matmul_class(name):
+                    name = None
+                self.unknown_ops[func_packet] = name
+            if name is not None:
                 self.uncounted[name][self.tracker.current] += 1
         if not self.forward:
             return
@@ -257,11 +265,22 @@ class TorchBackend:
         with _track_calls(model) as tracker:
             seen = _Observer(model, tracker, extra, elementwise)
 
+            eager = eager_mode_class()
+
             class _Counter(FlopCounterMode):
                 # _count_flops sees every op that ran without decomposing further
                 def _count_flops(self, func_packet: Any, out: Any, args: Any, kwargs: Any) -> Any:
                     seen.op(self.flop_registry, func_packet, out, args, kwargs)
                     return super()._count_flops(func_packet, out, args, kwargs)  # type: ignore[no-untyped-call]  # unannotated in torch
+
+                def __enter__(self) -> Any:
+                    if eager is None:
+                        return super().__enter__()  # type: ignore[no-untyped-call]  # unannotated in torch
+                    self.flop_counts.clear()  # FlopCounterMode.__enter__, with the unwrapped mode
+                    self.mod_tracker.__enter__()  # type: ignore[no-untyped-call]
+                    self.mode = eager(self)
+                    self.mode.__enter__()
+                    return self
 
             counter = _Counter(display=False, custom_mapping=extra)
             counter.mod_tracker = _PathTracker(tracker.stack)  # type: ignore[assignment]  # duck-typed: parents, enter, exit
