@@ -110,7 +110,25 @@ def _quiet_hub() -> Iterator[None]:
             lg.setLevel(level)
 
 
-def _hf_config(source: str, overrides: Mapping[str, Any]) -> Any:
+def _merged(data: Mapping[str, Any], overrides: Mapping[str, Any], per_layer: bool = False) -> dict[str, Any]:
+    """``data`` with ``overrides``: a sub-config is merged key by key (``--set text_config.num_hidden_layers=1``
+    keeps the rest of ``text_config``). With ``per_layer``, a list as long as an overridden layer count
+    (``layer_types``, Longformer's ``attention_window``) follows the new count, its pattern repeated or cut,
+    unless it is overridden too (transformers refuses a ``layer_types`` whose length is not ``num_hidden_layers``)."""
+    out = dict(data)
+    for key, value in overrides.items():
+        old = data.get(key)
+        out[key] = _merged(old, value, per_layer) if isinstance(value, Mapping) and isinstance(old, Mapping) else value
+        if not per_layer or "layer" not in key:
+            continue
+        if isinstance(old, int) and isinstance(value, int) and 0 < old != value and value > 0:
+            for name, entries in data.items():
+                if name not in overrides and isinstance(entries, list) and len(entries) == old:
+                    out[name] = [entries[i % old] for i in range(value)]
+    return out
+
+
+def _hf_config(source: str, overrides: Mapping[str, Any], per_layer: bool = False) -> Any:
     transformers = _import("transformers", "hf")
     path = Path(source)
     try:
@@ -118,10 +136,10 @@ def _hf_config(source: str, overrides: Mapping[str, Any]) -> Any:
             data = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(data, dict) or "model_type" not in data:
                 raise ConfigError(f"hf:{source}: not a transformers config.json (no 'model_type')")
-            data.update(overrides)
-            return transformers.AutoConfig.for_model(**data)
+            return transformers.AutoConfig.for_model(**_merged(data, overrides, per_layer))
         with _quiet_hub():
-            return transformers.AutoConfig.from_pretrained(source, **overrides)
+            config = transformers.AutoConfig.from_pretrained(source)
+        return transformers.AutoConfig.for_model(**_merged(config.to_dict(), overrides, per_layer)) if overrides else config
     except ConfigError:
         raise
     except (OSError, ValueError, KeyError) as e:
@@ -191,8 +209,21 @@ def _hf_inputs(model: Any, config: Any) -> dict[str, Any]:
 
 def hf_model(hf_config: str, **overrides: Any) -> tuple[Any, dict[str, Any]]:
     """A transformers model from its config (never its weights), with default inputs."""
+    try:
+        return _hf_build(hf_config, overrides, per_layer=False)
+    except Exception as e:
+        if not overrides:
+            raise
+        first = e
+    try:  # a new layer count that transformers refuses with the config's per-layer lists: resize them
+        return _hf_build(hf_config, overrides, per_layer=True)
+    except Exception:  # noqa: BLE001 - not that: the first failure is the one to report
+        raise first from None
+
+
+def _hf_build(hf_config: str, overrides: Mapping[str, Any], *, per_layer: bool) -> tuple[Any, dict[str, Any]]:
     transformers = _import("transformers", "hf")
-    config = _hf_config(hf_config, overrides)
+    config = _hf_config(hf_config, overrides, per_layer)
     check_repeats(config.to_dict(), "", lambda key: f"hf:{hf_config}: ")  # num_hidden_layers: 1e9 builds for days
     cls = _hf_class(transformers, config)
     model = cls.from_config(config) if hasattr(cls, "from_config") else cls._from_config(config)

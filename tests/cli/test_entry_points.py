@@ -184,6 +184,36 @@ def test_hf_bf16_config_gets_bf16_inputs(tmp_path: Path) -> None:
             assert doc_of("breakdown", f"hf:{tmp_path / 'bf16.json'}", "--device", device, *extra)["total"]["macs"] == fp32
 
 
+def _meta_params(cls: object, config: object) -> int:
+    import torch
+
+    with torch.device("meta"):
+        return sum(p.numel() for p in cls(config).parameters())  # type: ignore[operator]
+
+
+def test_hf_layer_knobs_keep_the_config_consistent(tmp_path: Path) -> None:
+    """--set num_hidden_layers on a config.json listing layer_types resizes the list (its pattern repeated), and
+    --set text_config.num_hidden_layers changes that key alone. Before: every variant failed, 'validate_layer_type'
+    (Qwen2, Gemma2/3, gpt-oss, ModernBERT), and a nested key replaced the whole sub-config (SigLIP/CLIP at default
+    sizes: 'a and b must have same reduction dim')."""
+    from transformers import CLIPConfig, CLIPModel, Qwen2Config, Qwen2ForCausalLM
+
+    qwen = dict(vocab_size=100, hidden_size=32, intermediate_size=64, num_attention_heads=4, num_key_value_heads=2)
+    Qwen2Config(**qwen, num_hidden_layers=2, architectures=["Qwen2ForCausalLM"]).to_json_file(tmp_path / "qwen.json")
+    assert len(json.loads((tmp_path / "qwen.json").read_text())["layer_types"]) == 2
+    sweep = doc_of("whatif", f"hf:{tmp_path / 'qwen.json'}", "--set", "num_hidden_layers=1,3", "--input",
+                   "input_ids=1x8:int64")
+    got = {v["knobs"]["num_hidden_layers"]: v["params"] for v in sweep["variants"]}
+    assert got == {n: _meta_params(Qwen2ForCausalLM, Qwen2Config(**qwen, num_hidden_layers=n)) for n in (1, 3)}
+    small = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    text, vision = dict(small, max_position_embeddings=16, vocab_size=100), dict(small, image_size=32, patch_size=8)
+    CLIPConfig(text_config=text, vision_config=vision, projection_dim=16,
+               architectures=["CLIPModel"]).to_json_file(tmp_path / "clip.json")
+    doc = doc_of("breakdown", f"hf:{tmp_path / 'clip.json'}", "--set", "text_config.num_hidden_layers=2")
+    deeper = CLIPConfig(text_config=dict(text, num_hidden_layers=2), vision_config=vision, projection_dim=16)
+    assert doc["total"]["params"] == _meta_params(CLIPModel, deeper)
+
+
 def test_hf_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import huggingface_hub.constants
 

@@ -156,7 +156,7 @@ CASES: tuple[Case, ...] = (
          _ids("input_ids"), _LAYERS),
     Case("rwkv", "RwkvConfig", "RwkvForCausalLM",
          dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, attention_hidden_size=32, intermediate_size=64,
-              context_length=64), _ids("input_ids"), _LAYERS),
+              context_length=64), _ids("input_ids"), ("num_hidden_layers", 2, 3)),
 )
 
 
@@ -277,7 +277,7 @@ WIDER: tuple[Case, ...] = (
     Case("recurrent_gemma", "RecurrentGemmaConfig", "RecurrentGemmaForCausalLM",
          dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4,
               num_key_value_heads=1, lru_width=32, attention_window_size=8, conv1d_width=4),
-         _ids("input_ids"), ("num_hidden_layers", 2, 4)),
+         _ids("input_ids"), ("num_hidden_layers", 3, 4)),
     Case("bert_batch", "BertConfig", "BertForSequenceClassification", _BERT,
          {**_ids("input_ids"), "attention_mask": {"shape": [3, SEQ], "dtype": "int64", "high": 2},
           "input_ids": {"shape": [3, SEQ], "dtype": "int64", "high": VOCAB}}, _LAYERS),
@@ -306,9 +306,11 @@ WIDER: tuple[Case, ...] = (
     Case("speech2text", "Speech2TextConfig", "Speech2TextForConditionalGeneration",
          dict(_BART, input_feat_per_channel=16, conv_channels=16, max_source_positions=64, max_target_positions=64),
          {"input_features": {"shape": [1, 32, 16]}, **_ids("decoder_input_ids", seq=8)}, ("decoder_layers", 1, 3)),
-    Case("dinov2", "Dinov2Config", "Dinov2Model", dict(_BERT, image_size=32, patch_size=8), _image(32), _LAYERS),
+    Case("dinov2", "Dinov2Config", "Dinov2Model", dict(_BERT, image_size=32, patch_size=8), _image(32),
+         ("num_hidden_layers", 2, 3)),
     Case("beit", "BeitConfig", "BeitForImageClassification",
-         dict(_BERT, image_size=32, patch_size=8, use_relative_position_bias=True), _image(32), _LAYERS),
+         dict(_BERT, image_size=32, patch_size=8, use_relative_position_bias=True), _image(32),
+         ("num_hidden_layers", 2, 3)),
     Case("yolos", "YolosConfig", "YolosForObjectDetection",
          dict(_BERT, image_size=[32, 32], patch_size=8, num_detection_tokens=4), _image(32), _LAYERS),
     Case("siglip", "SiglipConfig", "SiglipModel",
