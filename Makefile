@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 # The CPU build of torch first: an unpinned torch can pull a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test test-fast reports bench clean install
+.PHONY: demo test test-fast test-wide reports bench clean install
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,13 @@ demo: $(STAMP)
 	$(BIN)/paramscope breakdown rg_output_etth1
 
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -m "not wide" tests
+
+test-wide: $(STAMP)
+	$(BIN)/python -m pytest -q -m wide tests
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow" tests
+	$(BIN)/python -m pytest -q -m "not slow and not wide" tests
 
 reports: $(STAMP)
 	$(BIN)/python tools/make_reports.py reports
